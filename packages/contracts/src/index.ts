@@ -1,0 +1,24 @@
+export { BudgetLimits, TaskBudget, Usage, ZERO_USAGE } from './budget.js';
+export { TaskEvent, type TaskEventType } from './events.js';
+export { RoleInfo } from './roles.js';
+export { BUDGET_STOP_REASONS, StopReason } from './stop-reason.js';
+export {
+  type SubtaskEnvelopeInput,
+  SubtaskEnvelope,
+  SubtaskResult,
+  Traceparent,
+  WorkerIdentity,
+} from './subtask.js';
+export {
+  IdempotencyKey,
+  PlannedSubtask,
+  SubtaskState,
+  SubtaskView,
+  TaskRequest,
+  type TaskRequestInput,
+  TaskStatus,
+  TaskView,
+  TERMINAL_TASK_STATUSES,
+} from './task.js';
+export { CONTRACT_VERSION, contractVersion } from './version.js';
+export { DEFAULT_PREFIX, queueNames, type RedisKeys, redisKeys, subtaskJobId } from './keys.js';

@@ -1,0 +1,44 @@
+/**
+ * Names of the queues and Redis keys that services share. Both sides of every hop import
+ * these, so an orchestrator and a worker can never disagree about where to look.
+ * `prefix` is the BullMQ prefix (QUEUE_PREFIX, default "flotilla"); tests pass a unique one.
+ */
+export const DEFAULT_PREFIX = 'flotilla';
+
+export const queueNames = {
+  /** One queue per worker role. */
+  role: (role: string) => `role.${role}`,
+  /** The flow parents: fan-in runs here once every child of a task has ended. */
+  aggregate: 'orchestrator.aggregate',
+  /** Planning jobs, so any orchestrator replica can plan a task another one accepted. */
+  plan: 'orchestrator.plan',
+} as const;
+
+export const redisKeys = (prefix: string = DEFAULT_PREFIX) => ({
+  /** Hash: a task's state (see TaskView). */
+  task: (taskId: string) => `${prefix}:task:${taskId}`,
+  /** Stream: a task's progress events (TaskEvent), read by SSE clients. */
+  taskEvents: (taskId: string) => `${prefix}:task:${taskId}:events`,
+  /** String: idempotency key -> taskId. */
+  taskByKey: (key: string) => `${prefix}:task-key:${key}`,
+  /** Set of every role that ever registered. */
+  roles: `${prefix}:roles`,
+  /** Sorted set: replica -> last heartbeat (epoch ms). */
+  roleReplicas: (role: string) => `${prefix}:role:${role}:replicas`,
+  /** String (JSON): role description, input JSON Schema, versions. */
+  roleMeta: (role: string) => `${prefix}:role:${role}:meta`,
+  /** Hash: the kill switch state. */
+  killSwitch: `${prefix}:killswitch`,
+  /** Pub/sub channel announcing kill switch changes. */
+  killSwitchChannel: `${prefix}:killswitch:changed`,
+  /** String: outcome of a write tool call, by idempotency key. */
+  toolIdempotency: (key: string) => `${prefix}:tool-idem:${key}`,
+  /** Pub/sub channel announcing task cancellations to running workers. */
+  cancelChannel: `${prefix}:cancel`,
+  /** String: set when a task is cancelled, so late workers see it too. */
+  cancelled: (taskId: string) => `${prefix}:cancelled:${taskId}`,
+});
+export type RedisKeys = ReturnType<typeof redisKeys>;
+
+/** BullMQ job ids may not contain ':'; this is the one place a subtask's job id is formed. */
+export const subtaskJobId = (taskId: string, subtaskId: string) => `${taskId}.${subtaskId}`;

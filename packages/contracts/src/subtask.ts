@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { BudgetLimits, Usage } from './budget.js';
+import { StopReason } from './stop-reason.js';
+import { contractVersion } from './version.js';
+
+/** W3C trace-context `traceparent`: version-traceid-spanid-flags. */
+export const Traceparent = z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/);
+
+/** What travels on a role's queue: one unit of work for one worker. */
+export const SubtaskEnvelope = z.object({
+  v: contractVersion,
+  taskId: z.string().min(1),
+  subtaskId: z.string().min(1),
+  role: z.string().min(1),
+  input: z.unknown(),
+  budget: BudgetLimits,
+  /** Epoch milliseconds after which the work is worthless. */
+  deadline: z.number().int().positive(),
+  traceparent: Traceparent.optional(),
+  tracestate: z.string().max(512).optional(),
+  /** 1-based delivery attempt, so handlers can tell a retry from a first run. */
+  attempt: z.number().int().positive().default(1),
+});
+export type SubtaskEnvelope = z.infer<typeof SubtaskEnvelope>;
+export type SubtaskEnvelopeInput = z.input<typeof SubtaskEnvelope>;
+
+export const WorkerIdentity = z.object({
+  role: z.string(),
+  /** Unique per process: hostname (the container id under Compose) plus pid. */
+  replica: z.string(),
+  /** Image or package version, so a canary's results can be told apart. */
+  version: z.string(),
+});
+export type WorkerIdentity = z.infer<typeof WorkerIdentity>;
+
+export const SubtaskResult = z.object({
+  v: contractVersion,
+  taskId: z.string(),
+  subtaskId: z.string(),
+  ok: z.boolean(),
+  output: z.unknown().optional(),
+  error: z.string().optional(),
+  stopReason: StopReason,
+  usage: Usage,
+  worker: WorkerIdentity,
+});
+export type SubtaskResult = z.infer<typeof SubtaskResult>;

@@ -1,0 +1,1 @@
+export { type FlotillaMetrics, getMetrics } from './metrics.js';
