@@ -1,11 +1,10 @@
 // Starts one real Redis and one real Chroma for the whole run (or reuses REDIS_URL / CHROMA_URL),
 // so integration tests talk to the real thing and unit tests pay nothing.
-import type { TestProject } from 'vitest/node';
 import { type ServiceHandle, startChroma, startRedis } from '../packages/test-utils/src/index.js';
 
 let handles: ServiceHandle[] = [];
 
-export default async function setup(project: TestProject) {
+export default async function setup() {
   if (!process.env.REDIS_URL || !process.env.CHROMA_URL) {
     const [redis, chroma] = await Promise.all([startRedis(), startChroma()]);
     handles = [redis, chroma];
@@ -13,17 +12,8 @@ export default async function setup(project: TestProject) {
     process.env.REDIS_URL = redis.url;
     process.env.CHROMA_URL = chroma.url;
   }
-  project.provide('redisUrl', process.env.REDIS_URL as string);
-  project.provide('chromaUrl', process.env.CHROMA_URL as string);
   return async () => {
     await Promise.all(handles.map((h) => h.stop()));
     handles = [];
   };
-}
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    redisUrl: string;
-    chromaUrl: string;
-  }
 }

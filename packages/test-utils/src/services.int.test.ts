@@ -1,11 +1,12 @@
 // Proves the helper hands out real, reachable services; every other integration test relies on it.
-import { describe, expect, inject, it } from 'vitest';
-import { chromaReachable, redisReachable, startRedis } from './index.js';
+import { describe, expect, it } from 'vitest';
+import { chromaReachable, redisReachable, startRedis, testServices } from './index.js';
 
 describe('test services', () => {
   it('provides a reachable Redis and Chroma', async () => {
-    expect(await redisReachable(inject('redisUrl'))).toBe(true);
-    expect(await chromaReachable(inject('chromaUrl'))).toBe(true);
+    const { redisUrl, chromaUrl } = testServices();
+    expect(await redisReachable(redisUrl)).toBe(true);
+    expect(await chromaReachable(chromaUrl)).toBe(true);
   });
 
   it('starts a private redis-server that survives kill and restart', async () => {
