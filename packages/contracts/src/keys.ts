@@ -25,6 +25,10 @@ export const redisKeys = (prefix: string = DEFAULT_PREFIX) => ({
   roles: `${prefix}:roles`,
   /** Sorted set: replica -> last heartbeat (epoch ms). */
   roleReplicas: (role: string) => `${prefix}:role:${role}:replicas`,
+  /** Hash: replica -> version it runs, so a canary's replicas can be counted. */
+  roleReplicaVersions: (role: string) => `${prefix}:role:${role}:versions`,
+  /** Hash: subtaskId -> how many times a handler started on it (an execution ledger for operators and tests). */
+  taskRuns: (taskId: string) => `${prefix}:task:${taskId}:runs`,
   /** String (JSON): role description, input JSON Schema, versions. */
   roleMeta: (role: string) => `${prefix}:role:${role}:meta`,
   /** Hash: the kill switch state. */

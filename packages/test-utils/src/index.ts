@@ -1,3 +1,4 @@
+export * from './fake-llm/index.js';
 export { freePort } from './ports.js';
 export { type RunningProcess, startProcess, stopAll } from './process.js';
 export { chromaReachable, redisReachable, type ServiceHandle, startChroma, startRedis } from './services.js';
@@ -15,6 +16,7 @@ export const uniquePrefix = (name = 'test') => `${name}-${randomUUID().slice(0, 
 export function testServices(): { redisUrl: string; chromaUrl: string } {
   const redisUrl = process.env.REDIS_URL;
   const chromaUrl = process.env.CHROMA_URL;
-  if (!redisUrl || !chromaUrl) throw new Error('REDIS_URL/CHROMA_URL unset: run tests through vitest (test/global-setup.ts)');
+  if (!redisUrl || !chromaUrl)
+    throw new Error('REDIS_URL/CHROMA_URL unset: run tests through vitest (test/global-setup.ts)');
   return { redisUrl, chromaUrl };
 }

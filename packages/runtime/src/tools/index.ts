@@ -1,1 +1,32 @@
-export {};
+export { argsHash } from './audit.js';
+export { type BackoffOptions, fullJitter } from './backoff.js';
+export {
+  type AnyTool,
+  defineTool,
+  type SideEffects,
+  type Tool,
+  type ToolContext,
+  type ToolLog,
+  type ToolSpec,
+} from './define.js';
+export { IdempotencyUnavailableError, ToolAbortedError, ToolTimeoutError } from './errors.js';
+export {
+  type BreakerOptions,
+  type CircuitStatus,
+  createToolGateway,
+  type ToolCallOptions,
+  type ToolFailureCode,
+  type ToolGateway,
+  type ToolGatewayOptions,
+  type ToolOutcome,
+} from './gateway.js';
+export {
+  createKillSwitch,
+  type KillSwitch,
+  type KillSwitchOptions,
+  type KillSwitchState,
+  parseKillSwitch,
+  readKillSwitch,
+  setKillSwitch,
+} from './kill-switch.js';
+export { isTransientError } from './retryable.js';

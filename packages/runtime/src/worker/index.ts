@@ -1,1 +1,14 @@
-export {};
+export { CancellationRegistry, publishCancellation, TaskCancelledError } from './cancellation.js';
+export {
+  type AgentContext,
+  type AgentResult,
+  defineWorker,
+  type RunTools,
+  type ToolDeps,
+  type WorkerDefinition,
+} from './define.js';
+export { appendTaskEvent, readTaskEvents, TASK_EVENTS_TTL_SECONDS } from './events.js';
+export { isTransient } from './processor.js';
+export { type Observation, runToolLoop, type ToolLoopOptions } from './loop.js';
+export { DEFAULT_STALE_AFTER_MS, deregister, heartbeat, listRoles, type RoleRegistration } from './registry.js';
+export { type RunningWorker, type RunWorkerOptions, runWorker, type WorkerConfig, workerConfigSchema } from './run.js';

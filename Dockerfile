@@ -1,0 +1,76 @@
+# One image per flotilla service from this one file: `docker build --build-arg PACKAGE=researcher .`
+# A new worker needs no new Dockerfile, only a compose service block.
+#
+# Builds with BuildKit and with the legacy builder alike: no `RUN --mount`, no `# syntax=` line (that
+# would make BuildKit pull a frontend image, which an offline machine cannot).
+#
+# Base images are pinned by tag here; release builds pin digests by passing
+# --build-arg NODE_RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot@sha256:... (a digest cannot
+# be reproduced by scripts/offline-images, so the default stays a tag).
+ARG NODE_BUILD_IMAGE=node:24.21.0-bookworm-slim
+ARG NODE_RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
+
+# ---- build: install once from the lockfile, compile, then deploy one package with prod deps only ----
+FROM ${NODE_BUILD_IMAGE} AS build
+ARG PNPM_VERSION=10.34.9
+# Behind a TLS-intercepting proxy the build base carries that proxy's CA in the system bundle (see
+# scripts/offline-images --ca-bundle); node only adds it to its own roots when told. On a normal machine
+# the file may be absent and node merely warns.
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
+    CI=true \
+    PNPM_HOME=/pnpm \
+    npm_config_update_notifier=false \
+    npm_config_fund=false \
+    npm_config_audit=false
+# corepack is not used: it verifies registry signatures, which registries behind a proxy may not serve.
+RUN npm install -g "pnpm@${PNPM_VERSION}" && npm cache clean --force
+WORKDIR /src
+
+# Dependencies first, keyed only on the lockfile, so source edits reuse this layer (pnpm's Docker guide).
+COPY pnpm-lock.yaml pnpm-workspace.yaml ./
+RUN pnpm fetch
+
+COPY . .
+RUN pnpm install --offline --frozen-lockfile
+
+ARG PACKAGE=orchestrator
+# tsc -b builds the package and the workspace packages it references. `pnpm deploy` copies it with its
+# production dependencies only; --legacy because this workspace does not set inject-workspace-packages.
+RUN test -f "packages/${PACKAGE}/package.json" \
+ && pnpm exec tsc -b "packages/${PACKAGE}/tsconfig.json" \
+ && pnpm --filter "@flotilla/${PACKAGE}" deploy --prod --legacy /out \
+ && rm -rf /out/src /out/tsconfig.json
+
+# ---- runtime: distroless Node 24, no shell, no package manager, non-root ----------------------------
+FROM ${NODE_RUNTIME_IMAGE}
+ARG PACKAGE=orchestrator
+ARG VERSION=0.0.0-dev
+ARG REVISION=unknown
+ARG SOURCE=https://github.com/flotilla/flotilla
+ARG CREATED=1970-01-01T00:00:00Z
+LABEL org.opencontainers.image.title="flotilla-${PACKAGE}" \
+      org.opencontainers.image.description="flotilla ${PACKAGE} service" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.flotilla.package="${PACKAGE}"
+
+# Owned by root, world-readable: the app user can read its code but never rewrite it.
+COPY --from=build /out /app
+WORKDIR /app
+ENV NODE_ENV=production \
+    SERVICE_NAME=${PACKAGE} \
+    HEALTH_PORT=8080
+USER 65532:65532
+EXPOSE 8080
+
+# The probe is a node script (no curl, no shell in this image); it asks the service's health server.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["/nodejs/bin/node", "/app/node_modules/@flotilla/runtime/dist/health/probe.js"]
+
+# Exec form: node is PID 1's child under `init: true` and gets SIGTERM directly (no npm/pnpm wrapper).
+# --import loads telemetry before any instrumented module.
+ENTRYPOINT []
+CMD ["/nodejs/bin/node", "--import", "@flotilla/runtime/register", "dist/main.js"]

@@ -1,0 +1,92 @@
+import type { TaskEvent, TaskView } from '@flotilla/contracts';
+import { type Mesh, startMesh } from './mesh.js';
+import { taskEvents } from './sse.js';
+
+export const SAMPLE_GOAL = [
+  'Find out what BullMQ flows are used for',
+  'find out how Chroma stores embeddings',
+  'write code to compute the first 10 Fibonacci numbers',
+].join('; ');
+
+const dim = (s: string) => `\x1b[2m${s}\x1b[22m`;
+
+export function describeEvent(e: TaskEvent): string {
+  switch (e.type) {
+    case 'status':
+      return `status      ${e.status}`;
+    case 'planned':
+      return `planned     ${e.subtasks.length} subtasks: ${e.subtasks.map((s) => `${s.subtaskId}→${s.role}`).join(', ')}`;
+    case 'subtask_started':
+      return `started     ${e.subtaskId} (${e.role}) on ${e.replica}`;
+    case 'subtask_finished':
+      return `finished    ${e.subtaskId} on ${e.replica}: ${e.stopReason} ${dim(`steps ${e.usage.steps}, tool calls ${e.usage.toolCalls}, tokens ${e.usage.tokens}, ${e.usage.ms} ms`)}`;
+    case 'completed':
+      return `completed   ${e.partial ? '(partial) ' : ''}`;
+    case 'failed':
+      return `failed      ${e.reason}`;
+    case 'cancelled':
+      return 'cancelled';
+  }
+}
+
+/** Submits one goal to a running mesh and prints its progress live, then the answer. */
+export async function runGoal(url: string, goal: string, { token, out = console.log }: { token?: string; out?: (s: string) => void } = {}) {
+  const auth = token ? { authorization: `Bearer ${token}` } : {};
+  const res = await fetch(`${url}/v1/tasks`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...auth },
+    body: JSON.stringify({ goal }),
+  });
+  if (res.status !== 202) throw new Error(`POST /v1/tasks: HTTP ${res.status} ${await res.text()}`);
+  const { taskId } = (await res.json()) as { taskId: string };
+  out(`task        ${taskId}`);
+  for await (const event of taskEvents(`${url}/v1/tasks/${taskId}/events`, { token })) {
+    out(describeEvent(event));
+    if (event.type === 'completed' || event.type === 'failed' || event.type === 'cancelled') break;
+  }
+  const view = (await (await fetch(`${url}/v1/tasks/${taskId}`, { headers: auth })).json()) as TaskView;
+  return view;
+}
+
+/** `pnpm demo`: the whole mesh on this machine, one sample goal, a clean shutdown (also on Ctrl-C). */
+export async function demo(goal = SAMPLE_GOAL): Promise<number> {
+  console.log('starting Redis, Chroma, the orchestrator, 3 researchers and a coder…');
+  let mesh: Mesh | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      console.log('stopping…');
+      await mesh?.stop();
+    })();
+    return stopping;
+  };
+  const onSignal = () => {
+    void stop().then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    mesh = await startMesh({ researchers: 3, coder: true });
+    console.log(`orchestrator on ${mesh.url} ${dim(`(LLM: ${process.env.LLM_PROVIDER ?? 'offline demo model, not AI'})`)}`);
+    console.log(`goal        ${goal}`);
+    const view = await runGoal(mesh.url, goal);
+    console.log(`\n${view.answer ?? view.error ?? '(no answer)'}\n`);
+    console.log(`status ${view.status}${view.partial ? ' (partial)' : ''} · trace id ${view.traceId ?? '(tracing off)'}`);
+    return view.status === 'completed' ? 0 : 1;
+  } finally {
+    await stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** `pnpm dev`: the mesh on :8080 until Ctrl-C. */
+export async function dev(port = Number(process.env.PORT ?? 8080)): Promise<void> {
+  const mesh = await startMesh({ researchers: 3, coder: true, port, output: 'inherit' });
+  console.log(`\nflotilla dev mesh ready: ${mesh.url} (Ctrl-C to stop)`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await mesh.stop();
+}

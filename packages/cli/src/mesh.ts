@@ -1,0 +1,141 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  freePort,
+  type RunningProcess,
+  type ServiceHandle,
+  startChroma,
+  startProcess,
+  startRedis,
+  stopAll,
+  waitFor,
+} from '@flotilla/test-utils';
+
+/** packages/, found from this file whether it runs from src (tests) or dist. */
+const packagesDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface MeshOptions {
+  /** Researcher replicas. Default 3. */
+  researchers?: number;
+  /** Start a coder. Default true. */
+  coder?: boolean;
+  /** Orchestrator port; 0 picks a free one. Default 0. */
+  port?: number;
+  /** Extra environment for every service (LLM_PROVIDER, budgets, ...). */
+  env?: Record<string, string | undefined>;
+  /** Extra environment per role, applied after `env`. */
+  roleEnv?: Record<string, Record<string, string | undefined>>;
+  /** Where service output goes: kept for assertions, or also echoed. Default 'keep'. */
+  output?: 'keep' | 'inherit';
+}
+
+export interface ServiceProcess {
+  role: string;
+  name: string;
+  healthUrl: string;
+  proc: RunningProcess;
+}
+
+export interface Mesh {
+  url: string;
+  redisUrl: string;
+  chromaUrl: string;
+  prefix: string;
+  services: ServiceProcess[];
+  /** Starts one more replica of a role (e.g. after killing one). */
+  add(role: string): Promise<ServiceProcess>;
+  stop(): Promise<void>;
+}
+
+async function ready(url: string): Promise<boolean> {
+  try {
+    return (await fetch(url, { signal: AbortSignal.timeout(1000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The whole mesh as local processes against real Redis and Chroma: what `pnpm demo`, `pnpm dev`
+ * and the end-to-end tests run. Services are the built dist/ entry points, started the way their
+ * images start them (`node --import @flotilla/runtime/register dist/main.js`).
+ */
+export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
+  const handles: ServiceHandle[] = [];
+  const services: ServiceProcess[] = [];
+  try {
+    const [redis, chroma] = await Promise.all([startRedis(), startChroma()]);
+    handles.push(redis, chroma);
+    const prefix = (opts.env?.QUEUE_PREFIX as string | undefined) ?? `flotilla-${process.pid}-${Date.now().toString(36)}`;
+    const shared = {
+      REDIS_URL: redis.url,
+      CHROMA_URL: chroma.url,
+      QUEUE_PREFIX: prefix,
+      LOG_LEVEL: 'info',
+      ...opts.env,
+    };
+    let counter = 0;
+
+    const spawnService = async (role: string, extra: Record<string, string | undefined> = {}): Promise<ServiceProcess> => {
+      const healthPort = extra.PORT ? Number(extra.PORT) : await freePort();
+      const name = `${role}-${++counter}`;
+      const proc = startProcess(process.execPath, ['--import', '@flotilla/runtime/register', 'dist/main.js'], {
+        cwd: join(packagesDir, role),
+        env: {
+          ...shared,
+          SERVICE_NAME: role,
+          HEALTH_PORT: String(healthPort),
+          REPLICA_ID: name,
+          ...opts.roleEnv?.[role],
+          ...extra,
+        },
+      });
+      if (opts.output === 'inherit') {
+        proc.child.stdout?.pipe(process.stdout);
+        proc.child.stderr?.pipe(process.stderr);
+      }
+      const svc = { role, name, healthUrl: `http://127.0.0.1:${healthPort}`, proc };
+      services.push(svc);
+      return svc;
+    };
+    const waitReady = async (svc: ServiceProcess) => {
+      let exit: number | NodeJS.Signals | undefined;
+      void svc.proc.exited.then((code) => {
+        exit = code;
+      });
+      await waitFor(
+        async () => {
+          if (exit !== undefined) throw new Error(`${svc.name} exited with ${exit}: ${svc.proc.stderr().slice(-2000)}`);
+          return ready(`${svc.healthUrl}/readyz`);
+        },
+        { what: `${svc.name} ready`, timeoutMs: 30_000, intervalMs: 100 },
+      );
+      return svc;
+    };
+
+    const port = opts.port || (await freePort());
+    const orchestrator = await spawnService('orchestrator', { PORT: String(port), HEALTH_PORT: String(port) });
+    const workers = [
+      ...Array.from({ length: opts.researchers ?? 3 }, () => spawnService('researcher')),
+      ...(opts.coder === false ? [] : [spawnService('coder')]),
+    ];
+    await Promise.all([orchestrator, ...(await Promise.all(workers))].map(waitReady));
+
+    return {
+      url: `http://127.0.0.1:${port}`,
+      redisUrl: redis.url,
+      chromaUrl: chroma.url,
+      prefix,
+      services,
+      add: async (role) => waitReady(await spawnService(role)),
+      stop: async () => {
+        await stopAll(services.map((s) => s.proc), 30_000);
+        await Promise.all(handles.map((h) => h.stop()));
+      },
+    };
+  } catch (err) {
+    await stopAll(services.map((s) => s.proc));
+    await Promise.all(handles.map((h) => h.stop()));
+    throw err;
+  }
+}

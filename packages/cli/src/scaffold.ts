@@ -1,0 +1,140 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** Where compose.yaml wants new worker blocks; the scaffold inserts above this line. */
+export const COMPOSE_MARKER = '# flotilla:new-workers (the scaffold inserts worker services above this line)';
+
+const pascal = (name: string) => name.replace(/(^|-)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
+
+export function workerFiles(name: string, description: string): Record<string, string> {
+  const Name = pascal(name);
+  return {
+    'package.json': `${JSON.stringify(
+      {
+        name: `@flotilla/${name}`,
+        version: '0.1.0',
+        private: true,
+        description,
+        type: 'module',
+        exports: { '.': { '@flotilla/source': './src/index.ts', types: './dist/index.d.ts', default: './dist/index.js' } },
+        files: ['dist', '!dist/**/*.test.*'],
+        scripts: {
+          build: 'tsc -b',
+          typecheck: 'tsc -b',
+          start: 'node --import @flotilla/runtime/register dist/main.js',
+          test: `vitest run --project ${name} --project ${name}:int --root ../..`,
+        },
+        dependencies: { '@flotilla/contracts': 'workspace:*', '@flotilla/runtime': 'workspace:*', zod: '^4.1.0' },
+        devDependencies: { '@flotilla/test-utils': 'workspace:*' },
+      },
+      null,
+      2,
+    )}\n`,
+    'tsconfig.json': `${JSON.stringify(
+      {
+        extends: '../../tsconfig.json',
+        compilerOptions: { rootDir: 'src', outDir: 'dist', tsBuildInfoFile: 'dist/.tsbuildinfo' },
+        include: ['src'],
+        references: [{ path: '../contracts' }, { path: '../runtime' }, { path: '../test-utils' }],
+      },
+      null,
+      2,
+    )}\n`,
+    'src/index.ts': `import { defineWorker } from '@flotilla/runtime';
+import { z } from 'zod';
+import { run } from './agent.js';
+
+export const ${Name}Input = z.object({
+  task: z.string().min(1).max(4000).describe('What to do'),
+});
+export type ${Name}Input = z.output<typeof ${Name}Input>;
+
+export const ${Name}Output = z.object({
+  answer: z.string(),
+});
+export type ${Name}Output = z.output<typeof ${Name}Output>;
+
+export const ${name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())} = defineWorker({
+  role: '${name}',
+  description: ${JSON.stringify(description)},
+  input: ${Name}Input,
+  output: ${Name}Output,
+  tools: [],
+  handler: run,
+});
+`,
+    'src/agent.ts': `import { type AgentContext, type AgentResult, runToolLoop } from '@flotilla/runtime';
+import type { ${Name}Input, ${Name}Output } from './index.js';
+
+const SYSTEM = 'You are the ${name} agent. Do the task; answer in plain text.';
+
+export function run(input: ${Name}Input, ctx: AgentContext): Promise<AgentResult<${Name}Output>> {
+  return runToolLoop(ctx, { system: SYSTEM, user: input.task, finish: (answer) => ({ answer }) });
+}
+`,
+    'src/main.ts': `import { runWorker } from '@flotilla/runtime';
+import { ${name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())} } from './index.js';
+
+await runWorker(${name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())});
+`,
+    'src/index.test.ts': `import { describe, expect, it } from 'vitest';
+import { ${Name}Input } from './index.js';
+
+describe('${name} input', () => {
+  it('rejects an empty task', () => {
+    expect(${Name}Input.safeParse({ task: '' }).success).toBe(false);
+  });
+});
+`,
+  };
+}
+
+export function composeBlock(name: string): string {
+  return `  ${name}:
+    <<: *flotilla-service
+    build:
+      <<: *flotilla-build
+      args:
+        PACKAGE: ${name}
+    image: flotilla/${name}:\${FLOTILLA_VERSION:-dev}
+    environment:
+      <<: *flotilla-env
+      SERVICE_NAME: ${name}
+    networks: [backend, egress]
+
+`;
+}
+
+/**
+ * \`flotilla new-worker NAME\`: a new worker package in the researcher's shape, plus its one compose
+ * service block. Refuses to overwrite anything.
+ */
+export async function newWorker(name: string, { description, root = repoRoot }: { description?: string; root?: string } = {}) {
+  if (!/^[a-z][a-z0-9-]{1,40}$/.test(name)) {
+    throw new Error(`worker name "${name}" must be lowercase letters, digits and dashes (2-41 chars)`);
+  }
+  const dir = join(root, 'packages', name);
+  if (existsSync(dir)) throw new Error(`packages/${name} already exists`);
+  const files = workerFiles(name, description ?? `The ${name} worker.`);
+  for (const [rel, content] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, rel)), { recursive: true });
+    await writeFile(join(dir, rel), content, { flag: 'wx' });
+  }
+  const lines = Object.keys(files).map((f) => `created packages/${name}/${f}`);
+  const composePath = join(root, 'compose', 'compose.yaml');
+  if (existsSync(composePath)) {
+    const compose = await readFile(composePath, 'utf8');
+    if (compose.includes(COMPOSE_MARKER)) {
+      await writeFile(composePath, compose.replace(`  ${COMPOSE_MARKER}`, `${composeBlock(name)}  ${COMPOSE_MARKER}`));
+      lines.push(`added service "${name}" to compose/compose.yaml`);
+    } else {
+      lines.push(`compose/compose.yaml has no new-worker marker; add this block by hand:\n${composeBlock(name)}`);
+    }
+  }
+  lines.push('next: pnpm install && pnpm build && pnpm test');
+  return lines;
+}

@@ -1,0 +1,45 @@
+import type { AgentContext, AgentResult } from '@flotilla/runtime';
+import { z } from 'zod';
+import type { CoderInput, CoderOutput } from './index.js';
+import { Language } from './tools/code-run.js';
+
+const Draft = z.object({ language: Language, code: z.string().min(1) });
+
+const SYSTEM = [
+  'You are a coding agent. Write one small, self-contained program that does the task and prints its result.',
+  'It will run in an isolated sandbox with no network and no files beyond /tmp. Reply with JSON only.',
+].join(' ');
+
+/**
+ * Write, then run through the gateway. The coder never executes code itself: if code.run is denied
+ * (off the allowlist, kill switch), the run ends with that stop reason and the unexecuted draft.
+ */
+export async function code(input: CoderInput, ctx: AgentContext): Promise<AgentResult<CoderOutput>> {
+  const stop = ctx.budget.chargeStep();
+  if (stop) return { stopReason: stop };
+  const reply = await ctx.llm.chat(
+    {
+      messages: [
+        { role: 'system', content: SYSTEM },
+        { role: 'user', content: `Task: ${input.task}\nLanguage: ${input.language}` },
+      ],
+      responseFormat: { name: 'code', schema: z.toJSONSchema(Draft) as Record<string, unknown> },
+    },
+    { signal: ctx.signal, budget: ctx.budget },
+  );
+  if (ctx.budget.stopReason) return { stopReason: ctx.budget.stopReason };
+
+  let draft: z.output<typeof Draft>;
+  try {
+    draft = Draft.parse(JSON.parse(reply.content));
+  } catch (err) {
+    return { stopReason: 'runtime_error', error: `model returned no usable code: ${(err as Error).message}` };
+  }
+
+  const outcome = await ctx.tools.call('code.run', draft);
+  if (!outcome.ok) {
+    return { stopReason: outcome.stopReason, output: { ...draft }, error: outcome.message };
+  }
+  const run = outcome.output as CoderOutput['run'];
+  return { stopReason: 'finish', output: { ...draft, run } };
+}

@@ -1,0 +1,117 @@
+import rateLimit from '@fastify/rate-limit';
+import type { RoleInfo } from '@flotilla/contracts';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { NotFoundError, TooManyRequestsError } from '../errors.js';
+import type { TaskService } from '../tasks/service.js';
+import { bearerAuth } from './auth.js';
+import { type EventStreamOptions, registerEventRoutes } from './events.js';
+import { openApiDocument } from './openapi.js';
+import { sendProblem, toProblem } from './problem.js';
+import { registerTaskRoutes } from './tasks.js';
+
+export interface AppDeps {
+  tasks: TaskService;
+  /** Live roles (the registry's listRoles, bound to this prefix). */
+  roles: () => Promise<RoleInfo[]>;
+  /** Commands connection; SSE clients each get a duplicate, and the rate limiter counts here. */
+  redis: Redis;
+  /** Logger for requests; default: fastify's own, silent. */
+  log?: FastifyBaseLogger;
+  /** When set, /v1/* requires `Authorization: Bearer <token>`. */
+  apiToken?: string;
+  /** Largest accepted request body in bytes. Default 65536 (64 KiB). */
+  bodyLimit?: number;
+  /**
+   * Per-client limit on /v1 (key: the client's token, else its IP), counted in Redis so every
+   * replica shares one budget. Default 100 requests per 60 s; false turns it off.
+   */
+  rateLimit?: { max: number; timeWindowMs: number } | false;
+  /** SSE heartbeat and client cap. Defaults: 15000 ms, 500 streams. */
+  events?: Pick<EventStreamOptions, 'heartbeatMs' | 'maxClients'>;
+  /** Registers /livez, /readyz, /startupz, /metrics (the runtime's registerHealthRoutes); they stay unauthenticated. */
+  registerHealth?: (app: FastifyInstance) => void | Promise<void>;
+  /** Reported in /openapi.json. Default 'unknown'. */
+  version?: string;
+  /** Trust X-Forwarded-For for the client IP (behind a proxy). Default false. */
+  trustProxy?: boolean;
+}
+
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+/**
+ * The HTTP API, built but not listening (fastify's testing guide): tests call `inject()` or
+ * `listen({ port: 0 })`, main.ts listens on PORT. Every error leaves as an RFC 9457 problem.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const bodyLimit = deps.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const app = Fastify({
+    ...(deps.log ? { loggerInstance: deps.log } : { logger: false }),
+    bodyLimit,
+    trustProxy: deps.trustProxy ?? false,
+    // Reject both prototype-pollution vectors in JSON bodies outright (400) instead of stripping them.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 200 },
+  });
+
+  // Only JSON bodies: fastify's text/plain parser would hand a string to the schema, which then
+  // reads as a 422 about the body instead of the honest 415 about its type.
+  app.removeContentTypeParser('text/plain');
+
+  app.setErrorHandler((err, request, reply) => {
+    const problem = toProblem(err, request, bodyLimit);
+    if (problem.statusCode >= 500) request.log.error({ err }, 'request failed');
+    else request.log.info({ code: problem.code, status: problem.statusCode }, 'request rejected');
+    return sendProblem(reply, request, problem);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(
+      reply,
+      request,
+      new NotFoundError(`no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`),
+    ),
+  );
+
+  if (deps.registerHealth) await deps.registerHealth(app);
+
+  let openapi: Record<string, unknown> | undefined;
+  app.get('/openapi.json', async () => {
+    openapi ??= openApiDocument(deps.version ?? 'unknown');
+    return openapi;
+  });
+
+  const auth = bearerAuth(deps.apiToken);
+  let streams: { closeAll(): void } | undefined;
+  await app.register(
+    async (v1) => {
+      if (deps.rateLimit !== false) {
+        const { max, timeWindowMs } = deps.rateLimit ?? { max: 100, timeWindowMs: 60_000 };
+        // Registered inside /v1 so health probes are never limited; before auth, so guessing tokens is limited too.
+        await v1.register(rateLimit, {
+          max,
+          timeWindow: timeWindowMs,
+          redis: deps.redis,
+          nameSpace: `${deps.tasks.store.prefix}:ratelimit:`,
+          keyGenerator: auth.clientKey,
+          errorResponseBuilder: (_request, ctx) =>
+            new TooManyRequestsError(
+              `rate limit of ${ctx.max} requests exceeded; retry in ${ctx.after}`,
+              ctx.ttl / 1000,
+            ),
+        });
+      }
+      v1.addHook('onRequest', auth.hook);
+      registerTaskRoutes(v1, deps.tasks, deps.roles);
+      streams = registerEventRoutes(v1, { store: deps.tasks.store, redis: deps.redis, ...deps.events });
+    },
+    { prefix: '/v1' },
+  );
+
+  // Open event streams would hold server.close() open forever; end them first.
+  app.addHook('preClose', async () => {
+    streams?.closeAll();
+  });
+  return app;
+}

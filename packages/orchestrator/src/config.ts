@@ -1,0 +1,46 @@
+import { baseConfigSchema, llmConfigSchema, memoryConfigSchema, secret } from '@flotilla/runtime';
+import { z } from 'zod';
+
+const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/**
+ * The orchestrator's settings, on top of the shared service settings (REDIS_URL, QUEUE_PREFIX,
+ * HEALTH_PORT, AGENT_MAX_* ...), the LLM provider's and memory's. Defaults:
+ *
+ * | variable              | default  | why                                                                 |
+ * |-----------------------|----------|---------------------------------------------------------------------|
+ * | API_TOKEN(_FILE)      | unset    | unset = no auth on /v1 (local demo); set it in any shared deployment |
+ * | PORT                  | HEALTH_PORT (8080) | one server for the API and the probes                      |
+ * | RATE_LIMIT_MAX        | 100      | requests per client per window on /v1                               |
+ * | RATE_LIMIT_WINDOW_MS  | 60000    | the rate limit's window                                             |
+ * | BODY_LIMIT_BYTES      | 65536    | a goal is at most 8000 chars; 64 KiB leaves room for metadata       |
+ * | PLAN_MAX_SUBTASKS     | 8        | fan-out per task; more rarely helps and multiplies cost            |
+ * | TASK_TTL_SECONDS      | 604800   | task state and events are kept a week                               |
+ * | ROLE_STALE_AFTER_MS   | 15000    | a worker replica counts as live for 3 missed 5 s heartbeats          |
+ * | PLAN_CONCURRENCY      | 4        | planning calls one replica runs at once                              |
+ * | AGGREGATE_CONCURRENCY | 4        | final-answer calls one replica runs at once                          |
+ * | SSE_HEARTBEAT_MS      | 15000    | below common proxy idle timeouts (30-60 s)                           |
+ * | SSE_MAX_CLIENTS       | 500      | each stream holds one Redis connection                               |
+ * | TRUST_PROXY           | false    | only behind a proxy that sets X-Forwarded-For (rate-limit keys)     |
+ */
+export const orchestratorConfigSchema = baseConfigSchema.extend({
+  ...llmConfigSchema.shape,
+  ...memoryConfigSchema.shape,
+  API_TOKEN: secret(z.string().min(16, 'must be at least 16 characters').optional()),
+  PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  RATE_LIMIT_MAX: int(100),
+  RATE_LIMIT_WINDOW_MS: int(60_000),
+  BODY_LIMIT_BYTES: int(64 * 1024),
+  PLAN_MAX_SUBTASKS: z.coerce.number().int().min(1).max(32).default(8),
+  TASK_TTL_SECONDS: int(7 * 24 * 3600),
+  ROLE_STALE_AFTER_MS: int(15_000),
+  PLAN_CONCURRENCY: int(4),
+  AGGREGATE_CONCURRENCY: int(4),
+  SSE_HEARTBEAT_MS: int(15_000),
+  SSE_MAX_CLIENTS: int(500),
+  TRUST_PROXY: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+});
+export type OrchestratorConfig = z.output<typeof orchestratorConfigSchema>;

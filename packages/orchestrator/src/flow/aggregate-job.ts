@@ -1,0 +1,247 @@
+import { type PlannedSubtask, type StopReason, SubtaskResult, ZERO_USAGE } from '@flotilla/contracts';
+import type { LlmClient } from '@flotilla/runtime';
+import type { Processor } from 'bullmq';
+import type { FastifyBaseLogger } from 'fastify';
+import type { TaskRecord } from '../tasks/record.js';
+import type { TaskStore } from '../tasks/store.js';
+import { failTask, isLastAttempt, isPermanent, type TaskJobData, taskIdOf } from './jobs.js';
+
+/** The slice of the runtime's Memory the orchestrator writes to; Chroma-backed in production. */
+export interface AnswerMemory {
+  add(
+    namespace: string,
+    docs: { id?: string; text: string; metadata?: Record<string, string | number | boolean> }[],
+  ): Promise<unknown>;
+}
+
+export interface AggregateJobDeps {
+  store: TaskStore;
+  llm: LlmClient;
+  /** Where answers and research notes are kept; absent when CHROMA_URL is not configured. */
+  memory: AnswerMemory | undefined;
+  log: FastifyBaseLogger;
+  /** Completion token cap for the final answer. Default 2048. */
+  maxTokens?: number;
+}
+
+export type AggregateJobResult =
+  | { outcome: 'completed'; partial: boolean }
+  | { outcome: 'failed'; reason: string }
+  | { outcome: 'skipped'; status: string };
+
+/** One subtask's outcome as fan-in sees it. */
+export type SubtaskOutcome =
+  | { subtaskId: string; role: string; kind: 'result'; result: SubtaskResult }
+  | { subtaskId: string; role: string; kind: 'failed'; reason: string }
+  /** Removed before it ran (the task was cancelled) or lost. */
+  | { subtaskId: string; role: string; kind: 'missing' };
+
+/** Each subtask output is cut to this many characters in the answer prompt, so eight of them stay small. */
+const MAX_OUTPUT_CHARS = 4000;
+
+/** BullMQ child keys are `<prefix>:<queue>:<jobId>` and our job ids are `<taskId>.<subtaskId>`. */
+function subtaskIdOf(jobKey: string, taskId: string): string {
+  const jobId = jobKey.slice(jobKey.lastIndexOf(':') + 1);
+  return jobId.startsWith(`${taskId}.`) ? jobId.slice(taskId.length + 1) : jobId;
+}
+
+/** Matches the plan to the children's values and the failures BullMQ recorded for ignored children. */
+export function collectOutcomes(
+  taskId: string,
+  plan: readonly PlannedSubtask[],
+  values: Record<string, unknown>,
+  failures: Record<string, string>,
+): SubtaskOutcome[] {
+  const results = new Map<string, unknown>();
+  for (const [key, value] of Object.entries(values)) results.set(subtaskIdOf(key, taskId), value);
+  const failed = new Map<string, string>();
+  for (const [key, reason] of Object.entries(failures)) failed.set(subtaskIdOf(key, taskId), reason);
+
+  return plan.map(({ subtaskId, role }) => {
+    const reason = failed.get(subtaskId);
+    if (reason !== undefined) return { subtaskId, role, kind: 'failed', reason };
+    if (!results.has(subtaskId)) return { subtaskId, role, kind: 'missing' };
+    const parsed = SubtaskResult.safeParse(results.get(subtaskId));
+    return parsed.success
+      ? { subtaskId, role, kind: 'result', result: parsed.data }
+      : { subtaskId, role, kind: 'failed', reason: `runtime_error: worker returned an invalid result` };
+  });
+}
+
+function failureStopReason(reason: string): StopReason {
+  return reason.startsWith('invalid_input') ? 'invalid_input' : 'runtime_error';
+}
+
+function outputText(output: unknown): string {
+  const text = typeof output === 'string' ? output : JSON.stringify(output ?? null);
+  return text.length > MAX_OUTPUT_CHARS ? `${text.slice(0, MAX_OUTPUT_CHARS)}…` : text;
+}
+
+/** The user message for the final answer: the goal, then one bullet per successful subtask. */
+export function answerPrompt(goal: string, outcomes: readonly SubtaskOutcome[]): string {
+  const bullets = outcomes.flatMap((o) =>
+    o.kind === 'result' && o.result.ok ? [`- ${o.subtaskId} (${o.role}): ${outputText(o.result.output)}`] : [],
+  );
+  return `Goal: ${goal}\n\nSubtask results:\n${bullets.join('\n')}`;
+}
+
+const SYSTEM_PROMPT =
+  'You write the final answer to the goal from the subtask results below. Use only what the results say; ' +
+  'say plainly when they do not cover part of the goal.';
+
+/**
+ * Fan-in: runs as the flow's parent once every child has ended. Collects results and the
+ * failures of ignored children, writes the answer with the model (no tools), stores the answer
+ * and notes in memory, and completes the task (partial when any subtask did not finish ok).
+ * A cancelled (or otherwise finished) task is skipped.
+ */
+export function createAggregateProcessor(deps: AggregateJobDeps): Processor<TaskJobData, AggregateJobResult> {
+  const { store, llm } = deps;
+  return async (job, _token, jobSignal) => {
+    const taskId = taskIdOf(job);
+    const log = deps.log.child({ taskId, jobId: job.id });
+
+    const record = await store.get(taskId);
+    if (!record) return { outcome: 'skipped', status: 'missing' };
+    if (record.status === 'running') {
+      const t = await store.transition(taskId, {
+        from: ['running'],
+        to: 'aggregating',
+        event: { type: 'status', taskId, status: 'aggregating' },
+      });
+      if (!t.applied && t.status !== 'aggregating') return { outcome: 'skipped', status: t.status ?? 'missing' };
+    } else if (record.status !== 'aggregating') {
+      return { outcome: 'skipped', status: record.status };
+    }
+
+    try {
+      const outcomes = collectOutcomes(
+        taskId,
+        record.plan,
+        await job.getChildrenValues(),
+        await job.getIgnoredChildrenFailures(),
+      );
+      await recordFailures(store, record, outcomes);
+
+      const ok = outcomes.filter((o) => o.kind === 'result' && o.result.ok);
+      const partial = ok.length < outcomes.length;
+      if (ok.length === 0) {
+        const reasons = outcomes.map((o) => `${o.subtaskId}: ${describeOutcome(o)}`).join('; ');
+        const reason = `all_subtasks_failed: ${reasons}`.slice(0, 2000);
+        await failTask(store, taskId, reason);
+        return { outcome: 'failed', reason };
+      }
+
+      const res = await llm.chat(
+        {
+          messages: [
+            { role: 'system', content: SYSTEM_PROMPT },
+            { role: 'user', content: answerPrompt(record.goal, outcomes) },
+          ],
+          maxTokens: deps.maxTokens ?? 2048,
+          temperature: 0,
+        },
+        jobSignal ? { signal: jobSignal } : {},
+      );
+      await store.addOrchestratorTokens(taskId, res.usage.promptTokens + res.usage.completionTokens);
+      const answer = res.content;
+
+      await remember(deps, record, answer, outcomes, log);
+      const t = await store.transition(taskId, {
+        from: ['aggregating'],
+        to: 'completed',
+        fields: { answer, partial: partial ? '1' : '0' },
+        event: { type: 'completed', taskId, answer, partial },
+      });
+      if (!t.applied) return { outcome: 'skipped', status: t.status ?? 'missing' };
+      log.info({ partial, subtasks: outcomes.length, ok: ok.length }, 'task completed');
+      return { outcome: 'completed', partial };
+    } catch (err) {
+      if (isPermanent(err) || isLastAttempt(job)) {
+        const reason = `aggregation_error: ${err instanceof Error ? err.message : String(err)}`;
+        await failTask(store, taskId, reason);
+        log.error({ err }, 'aggregation failed for good');
+        return { outcome: 'failed', reason };
+      }
+      throw err;
+    }
+  };
+}
+
+function describeOutcome(o: SubtaskOutcome): string {
+  if (o.kind === 'failed') return o.reason;
+  if (o.kind === 'missing') return 'did not run';
+  return o.result.error ? `${o.result.stopReason} (${o.result.error})` : o.result.stopReason;
+}
+
+/**
+ * Children that failed for good never reached a worker's `subtask_finished`; the aggregator
+ * appends one for them (once: a retried aggregation sees the earlier ones), so the event stream
+ * stays the single record of how each subtask ended, and keeps the error texts for the view.
+ */
+async function recordFailures(
+  store: TaskStore,
+  record: TaskRecord,
+  outcomes: readonly SubtaskOutcome[],
+): Promise<void> {
+  const errors: Record<string, string> = {};
+  for (const o of outcomes) {
+    if (o.kind === 'failed') errors[o.subtaskId] = o.reason;
+    else if (o.kind === 'result' && !o.result.ok && o.result.error) errors[o.subtaskId] = o.result.error;
+  }
+  if (Object.keys(errors).length) await store.setSubtaskErrors(record.taskId, errors);
+
+  const finished = new Set(
+    (await store.events(record.taskId)).flatMap(({ event }) =>
+      event.type === 'subtask_finished' ? [event.subtaskId] : [],
+    ),
+  );
+  for (const o of outcomes) {
+    if (o.kind !== 'failed' || finished.has(o.subtaskId)) continue;
+    await store.appendEvent({
+      type: 'subtask_finished',
+      taskId: record.taskId,
+      subtaskId: o.subtaskId,
+      role: o.role,
+      replica: 'unknown',
+      ok: false,
+      stopReason: failureStopReason(o.reason),
+      usage: { ...ZERO_USAGE },
+    });
+  }
+}
+
+/**
+ * Keeps the answer (namespace 'answers') and each subtask's output (namespace 'notes') for later
+ * tasks. Best effort: the answer is already computed and is the task's result, so a memory outage
+ * is logged rather than failing (and re-running) the aggregation.
+ */
+async function remember(
+  deps: AggregateJobDeps,
+  record: TaskRecord,
+  answer: string,
+  outcomes: readonly SubtaskOutcome[],
+  log: FastifyBaseLogger,
+): Promise<void> {
+  if (!deps.memory) return;
+  const taskId = record.taskId;
+  try {
+    await deps.memory.add('answers', [
+      { id: `answer-${taskId}`, text: answer, metadata: { taskId, goal: record.goal.slice(0, 500) } },
+    ]);
+    const notes = outcomes.flatMap((o) =>
+      o.kind === 'result' && o.result.ok
+        ? [
+            {
+              id: `note-${taskId}-${o.subtaskId}`,
+              text: outputText(o.result.output),
+              metadata: { taskId, subtaskId: o.subtaskId, role: o.role },
+            },
+          ]
+        : [],
+    );
+    if (notes.length) await deps.memory.add('notes', notes);
+  } catch (err) {
+    log.warn({ err: { message: (err as Error).message } }, 'could not store the answer in memory');
+  }
+}

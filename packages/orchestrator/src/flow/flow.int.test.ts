@@ -1,0 +1,278 @@
+// Needs a real Redis: plan and aggregate workers, BullMQ flows across role queues, events streams
+// and the cancellation channel are the things under test.
+import { queueNames, type TaskView } from '@flotilla/contracts';
+import { waitFor } from '@flotilla/test-utils';
+import { Queue, UnrecoverableError } from 'bullmq';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type FakeRole,
+  type Harness,
+  readSse,
+  startFakeRole,
+  startHarness,
+  untilAborted,
+} from '../testing/harness.test.helpers.js';
+import { offlineLlm } from '../testing/offline.test.helpers.js';
+
+let h: Harness | undefined;
+let roles: FakeRole[] = [];
+afterEach(async () => {
+  await Promise.all(roles.map((r) => r.close()));
+  roles = [];
+  await h?.close();
+  h = undefined;
+});
+
+async function submit(hh: Harness, goal: string): Promise<string> {
+  const res = await hh.app.inject({ method: 'POST', url: '/v1/tasks', payload: { goal } });
+  expect(res.statusCode).toBe(202);
+  return (res.json() as { taskId: string }).taskId;
+}
+
+const view = async (hh: Harness, taskId: string) =>
+  (await hh.app.inject({ method: 'GET', url: `/v1/tasks/${taskId}` })).json() as TaskView;
+
+const finished = (hh: Harness, taskId: string, timeoutMs = 30_000) =>
+  waitFor(
+    async () => {
+      const v = await view(hh, taskId);
+      return ['completed', 'failed', 'cancelled'].includes(v.status) ? v : undefined;
+    },
+    { what: `task ${taskId} to finish`, timeoutMs },
+  );
+
+describe('fan-out and fan-in', () => {
+  it('plans one subtask per clause, runs them on live replicas and completes with an answer', async () => {
+    h = await startHarness({ llm: offlineLlm() });
+    const seen: string[] = [];
+    roles.push(
+      await startFakeRole(h, {
+        role: 'researcher',
+        replicas: ['replica-a', 'replica-b'],
+        handler: async (env) => {
+          seen.push(env.subtaskId);
+          return {
+            stopReason: 'finish',
+            output: { answer: `notes on ${(env.input as { question: string }).question}` },
+          };
+        },
+      }),
+    );
+    const taskId = await submit(h, 'Find the capital of France; find the capital of Spain; find the capital of Italy');
+    const done = await finished(h, taskId);
+
+    expect(done.status).toBe('completed');
+    expect(done.partial).toBe(false);
+    expect(done.plan).toHaveLength(3);
+    expect(done.subtasks.map((s) => s.state)).toEqual(['completed', 'completed', 'completed']);
+    for (const s of done.subtasks) expect(['replica-a', 'replica-b']).toContain(s.replica);
+    expect(done.answer?.length).toBeGreaterThan(0);
+    expect(done.answer).toContain('France');
+    expect(done.stopReasons).toEqual({ s1: 'finish', s2: 'finish', s3: 'finish' });
+    expect(done.usage.steps).toBe(3);
+    expect(seen.sort()).toEqual(['s1', 's2', 's3']);
+  });
+
+  it('gives each subtask a slice of the budget and the task deadline', async () => {
+    h = await startHarness({ llm: offlineLlm() });
+    const envelopes: { budget: unknown; deadline: number }[] = [];
+    roles.push(
+      await startFakeRole(h, {
+        role: 'researcher',
+        handler: async (env) => {
+          envelopes.push({ budget: env.budget, deadline: env.deadline });
+          return { stopReason: 'finish', output: 'ok' };
+        },
+      }),
+    );
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/v1/tasks',
+      payload: { goal: 'a; b', budget: { maxSteps: 8, maxTokens: 1000 } },
+    });
+    const taskId = (res.json() as { taskId: string }).taskId;
+    await finished(h, taskId);
+    expect(envelopes).toHaveLength(2);
+    expect(envelopes[0]?.budget).toMatchObject({ maxSteps: 4, maxToolCalls: 5, maxTokens: 500 });
+    expect(envelopes[0]?.deadline).toBe(envelopes[1]?.deadline);
+  });
+
+  it('completes with a partial result when a child fails for good', async () => {
+    h = await startHarness({ llm: offlineLlm() });
+    roles.push(
+      await startFakeRole(h, {
+        role: 'researcher',
+        handler: async (env) => {
+          if (env.subtaskId === 's2') throw new UnrecoverableError('invalid_input: question: too vague');
+          return { stopReason: 'finish', output: `result ${env.subtaskId}` };
+        },
+      }),
+    );
+    const taskId = await submit(h, 'research topic one; research topic two');
+    const done = await finished(h, taskId);
+    expect(done.status).toBe('completed');
+    expect(done.partial).toBe(true);
+    expect(done.subtasks[1]).toMatchObject({ subtaskId: 's2', state: 'failed', stopReason: 'invalid_input' });
+    expect(done.subtasks[1]?.error).toContain('too vague');
+    expect(done.subtasks[0]?.state).toBe('completed');
+  });
+
+  it('marks a subtask that stopped on a limit as failed and the result partial', async () => {
+    h = await startHarness({ llm: offlineLlm() });
+    roles.push(
+      await startFakeRole(h, {
+        role: 'researcher',
+        handler: async (env) =>
+          env.subtaskId === 's1'
+            ? { stopReason: 'max_steps', error: 'ran out of steps' }
+            : { stopReason: 'finish', output: 'fine' },
+      }),
+    );
+    const done = await finished(h, await submit(h, 'first thing; second thing'));
+    expect(done).toMatchObject({ status: 'completed', partial: true, stopReasons: { s1: 'max_steps', s2: 'finish' } });
+  });
+
+  it('keeps all state in Redis: a task accepted by one orchestrator is planned and finished by another', async () => {
+    const accepting = await startHarness({ llm: offlineLlm(), autorun: false });
+    let taskId: string;
+    try {
+      taskId = await submit(accepting, 'first part; second part');
+    } finally {
+      await accepting.close();
+    }
+    h = await startHarness({ llm: offlineLlm(), prefix: accepting.prefix });
+    roles.push(await startFakeRole(h, { role: 'researcher', handler: async () => ({ stopReason: 'finish', output: 'done' }) }));
+    const done = await finished(h, taskId);
+    expect(done).toMatchObject({ status: 'completed', partial: false });
+    expect(done.subtasks).toHaveLength(2);
+  });
+
+  it('fails clearly when no role is live', async () => {
+    h = await startHarness({ llm: offlineLlm() });
+    const done = await finished(h, await submit(h, 'anything'));
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatch(/^no_live_roles: /);
+  });
+});
+
+describe('cancellation', () => {
+  it('stops a running task: the running child sees its AbortSignal, waiting ones are removed', async () => {
+    h = await startHarness({ llm: offlineLlm() });
+    let aborted = 0;
+    let started = 0;
+    roles.push(
+      await startFakeRole(h, {
+        role: 'researcher',
+        handler: async (_env, signal) => {
+          started++;
+          signal.addEventListener('abort', () => aborted++);
+          return untilAborted(signal);
+        },
+      }),
+    );
+    // One replica with concurrency 4 runs four subtasks at once; five leaves one waiting.
+    const taskId = await submit(h, 'a; b; c; d; e');
+    await waitFor(async () => (await view(h!, taskId)).subtasks.filter((s) => s.state === 'active').length === 4, {
+      what: 'four subtasks running',
+    });
+
+    const res = await h.app.inject({ method: 'DELETE', url: `/v1/tasks/${taskId}` });
+    expect(res.statusCode).toBe(202);
+    expect((res.json() as TaskView).status).toBe('cancelled');
+
+    await waitFor(() => aborted === 4, { what: 'running subtasks to see the abort' });
+    const v = await waitFor(
+      async () => {
+        const current = await view(h!, taskId);
+        return current.subtasks.every((s) => s.state === 'cancelled') ? current : undefined;
+      },
+      { what: 'every subtask cancelled' },
+    );
+    expect(v.status).toBe('cancelled');
+    expect(started).toBe(4);
+    expect(await h.orchestrator.queues.role('researcher').getJob(`${taskId}.s5`)).toBeUndefined();
+
+    // Cancelling again is a no-op; the aggregation that runs after the last child skips the task.
+    expect((await h.app.inject({ method: 'DELETE', url: `/v1/tasks/${taskId}` })).statusCode).toBe(202);
+    const aggregate = new Queue(queueNames.aggregate, { connection: h.connection, prefix: h.prefix });
+    try {
+      const job = await waitFor(
+        async () => {
+          const j = await aggregate.getJob(taskId);
+          return j?.finishedOn ? j : undefined;
+        },
+        { what: 'the aggregation to run' },
+      );
+      expect(job.returnvalue).toEqual({ outcome: 'skipped', status: 'cancelled' });
+    } finally {
+      await aggregate.close();
+    }
+    expect((await view(h, taskId)).status).toBe('cancelled');
+  });
+
+  it('refuses to cancel a completed task with 409', async () => {
+    h = await startHarness({ llm: offlineLlm() });
+    roles.push(
+      await startFakeRole(h, { role: 'researcher', handler: async () => ({ stopReason: 'finish', output: 'x' }) }),
+    );
+    const taskId = await submit(h, 'one thing');
+    await finished(h, taskId);
+    const res = await h.app.inject({ method: 'DELETE', url: `/v1/tasks/${taskId}` });
+    expect(res.statusCode).toBe(409);
+  });
+});
+
+describe('GET /v1/tasks/:id/events', () => {
+  it('streams planned, subtask events and completed in order, then ends; Last-Event-ID resumes', async () => {
+    h = await startHarness({ llm: offlineLlm(), listen: true });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    roles.push(
+      await startFakeRole(h, {
+        role: 'researcher',
+        replicas: ['sse-replica'],
+        handler: async () => {
+          await gate;
+          return { stopReason: 'finish', output: 'found it' };
+        },
+      }),
+    );
+    const taskId = await submit(h, 'look up one fact; look up another fact');
+    const res = await fetch(`${h.url}/v1/tasks/${taskId}/events`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reading = readSse(res);
+    await waitFor(async () => (await view(h!, taskId)).subtasks.some((s) => s.state === 'active'));
+    release();
+    const events = await reading;
+
+    const types = events.map((e) => e.event);
+    expect(types.at(-1)).toBe('completed');
+    const planned = types.indexOf('planned');
+    const firstFinished = types.indexOf('subtask_finished');
+    expect(planned).toBeGreaterThanOrEqual(0);
+    expect(firstFinished).toBeGreaterThan(planned);
+    expect(types.lastIndexOf('subtask_finished')).toBeLessThan(types.length - 1);
+    expect(
+      events.filter((e) => e.event === 'subtask_finished').map((e) => (e.data as { replica: string }).replica),
+    ).toEqual(['sse-replica', 'sse-replica']);
+
+    // Resuming after the planned event replays exactly what came after it.
+    const plannedId = events[planned]?.id ?? '';
+    const resumed = await readSse(
+      await fetch(`${h.url}/v1/tasks/${taskId}/events`, { headers: { 'last-event-id': plannedId } }),
+    );
+    expect(resumed.map((e) => e.id)).toEqual(events.slice(planned + 1).map((e) => e.id));
+  });
+
+  it('404s an unknown task and 400s a malformed Last-Event-ID', async () => {
+    h = await startHarness({ llm: offlineLlm(), listen: true });
+    expect((await fetch(`${h.url}/v1/tasks/00000000-0000-4000-8000-000000000000/events`)).status).toBe(404);
+    const taskId = await submit(h, 'x');
+    const bad = await fetch(`${h.url}/v1/tasks/${taskId}/events`, { headers: { 'last-event-id': 'drop table' } });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { errors: { field: string }[] }).errors[0]?.field).toBe('header.last-event-id');
+  });
+});

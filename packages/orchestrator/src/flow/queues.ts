@@ -1,0 +1,86 @@
+import { queueNames, subtaskJobId } from '@flotilla/contracts';
+import { Queue, type QueueOptions } from 'bullmq';
+import type { FastifyBaseLogger } from 'fastify';
+import type { TaskRecord } from '../tasks/record.js';
+import { RETRY_OPTS, type TaskJobData } from './jobs.js';
+
+/** Job states no worker holds yet; anything else is running or has ended. */
+const UNSTARTED = new Set<string>(['waiting', 'delayed', 'prioritized', 'paused', 'wait']);
+
+/**
+ * The queues the orchestrator adds to or removes from: planning, and each role's queue (opened on
+ * first use, for cancellations). One BullMQ connection serves them all: none of them blocks.
+ */
+export class TaskQueues {
+  readonly plan: Queue<TaskJobData>;
+  readonly #roles = new Map<string, Queue>();
+  #closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly options: Pick<QueueOptions, 'connection' | 'prefix' | 'telemetry'>,
+    private readonly keepSeconds: number,
+    private readonly log: FastifyBaseLogger,
+  ) {
+    this.plan = new Queue<TaskJobData>(queueNames.plan, options);
+    this.plan.on('error', (err) => log.warn({ err: { message: err.message } }, 'plan queue error'));
+  }
+
+  /** Enqueues planning; the job id is the task id, so a replayed request cannot plan twice. */
+  async enqueuePlan(taskId: string): Promise<void> {
+    await this.plan.add(
+      'plan',
+      { taskId },
+      {
+        jobId: taskId,
+        ...RETRY_OPTS,
+        removeOnComplete: { age: this.keepSeconds },
+        removeOnFail: { age: this.keepSeconds },
+      },
+    );
+  }
+
+  role(role: string): Queue {
+    let q = this.#roles.get(role);
+    if (!q) {
+      q = new Queue(queueNames.role(role), this.options);
+      q.on('error', (err) => this.log.warn({ err: { message: err.message }, role }, 'role queue error'));
+      this.#roles.set(role, q);
+    }
+    return q;
+  }
+
+  /**
+   * Removes the task's jobs no worker has taken yet: the planning job and waiting (or delayed)
+   * subtasks. Running subtasks stay locked and are stopped by the cancellation message instead.
+   * Removing a flow child releases its parent once nothing else is pending, so aggregation still
+   * runs (and sees the cancelled status).
+   */
+  async removeUnstarted(record: TaskRecord): Promise<{ removed: string[]; running: string[] }> {
+    const removed: string[] = [];
+    const running: string[] = [];
+    const attempt = async (queue: Queue, jobId: string) => {
+      try {
+        const job = await queue.getJob(jobId);
+        if (!job) return;
+        const state = await job.getState();
+        if (state === 'active') running.push(jobId);
+        if (!UNSTARTED.has(state)) return;
+        if ((await queue.remove(jobId)) === 1) removed.push(jobId);
+        else running.push(jobId);
+      } catch (err) {
+        this.log.warn({ err: { message: (err as Error).message }, jobId }, 'could not remove job');
+        running.push(jobId);
+      }
+    };
+    await attempt(this.plan, record.taskId);
+    await Promise.all(record.plan.map((s) => attempt(this.role(s.role), subtaskJobId(record.taskId, s.subtaskId))));
+    return { removed, running };
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= Promise.allSettled([this.plan.close(), ...[...this.#roles.values()].map((q) => q.close())]).then(
+      () => undefined,
+    );
+    return this.#closing;
+  }
+}

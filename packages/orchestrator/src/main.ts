@@ -1,0 +1,102 @@
+import {
+  bullmqTelemetry,
+  createLifecycle,
+  createLlm,
+  createLogger,
+  createMemory,
+  listRoles,
+  loadConfigOrExit,
+  redisCheck,
+  registerHealthRoutes,
+  shutdownTelemetry,
+} from '@flotilla/runtime';
+import type { FastifyBaseLogger } from 'fastify';
+import { Redis } from 'ioredis';
+import { buildApp } from './api/app.js';
+import { orchestratorConfigSchema } from './config.js';
+import { createOrchestrator } from './orchestrator.js';
+
+const config = loadConfigOrExit(orchestratorConfigSchema);
+const log = createLogger({ service: config.SERVICE_NAME ?? 'orchestrator', level: config.LOG_LEVEL });
+const lifecycle = createLifecycle({ log, graceMs: config.SHUTDOWN_GRACE_MS });
+
+// BullMQ's connection waits out Redis blips (maxRetriesPerRequest null); API commands fail fast
+// so a request gets a 5xx instead of hanging on a dead Redis.
+const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
+for (const conn of [connection, redis]) {
+  conn.on('error', (err) => log.warn({ err: { message: err.message } }, 'redis connection error'));
+}
+
+const prefix = config.QUEUE_PREFIX;
+const roles = () => listRoles(redis, prefix, { staleAfterMs: config.ROLE_STALE_AFTER_MS });
+const orchestrator = createOrchestrator({
+  connection,
+  redis,
+  prefix,
+  llm: createLlm(config),
+  memory: config.CHROMA_URL ? createMemory({ ...config, url: config.CHROMA_URL, log }) : undefined,
+  log: log as FastifyBaseLogger,
+  roles,
+  limits: {
+    maxSteps: config.AGENT_MAX_STEPS,
+    maxToolCalls: config.AGENT_MAX_TOOL_CALLS,
+    maxSeconds: config.AGENT_MAX_SECONDS,
+    maxTokens: config.AGENT_MAX_TOKENS,
+  },
+  maxSubtasks: config.PLAN_MAX_SUBTASKS,
+  taskTtlSeconds: config.TASK_TTL_SECONDS,
+  planConcurrency: config.PLAN_CONCURRENCY,
+  aggregateConcurrency: config.AGGREGATE_CONCURRENCY,
+  telemetry: bullmqTelemetry(),
+});
+
+const app = await buildApp({
+  tasks: orchestrator.tasks,
+  roles,
+  redis,
+  log: log as FastifyBaseLogger,
+  apiToken: config.API_TOKEN,
+  bodyLimit: config.BODY_LIMIT_BYTES,
+  rateLimit: { max: config.RATE_LIMIT_MAX, timeWindowMs: config.RATE_LIMIT_WINDOW_MS },
+  events: { heartbeatMs: config.SSE_HEARTBEAT_MS, maxClients: config.SSE_MAX_CLIENTS },
+  version: config.SERVICE_VERSION,
+  trustProxy: config.TRUST_PROXY,
+  registerHealth: (server) =>
+    registerHealthRoutes(server, {
+      checks: [
+        redisCheck(redis),
+        {
+          name: 'workers',
+          check: async () => {
+            if (!orchestrator.planWorker.isRunning() || !orchestrator.aggregateWorker.isRunning()) {
+              throw new Error('plan/aggregate workers not running');
+            }
+          },
+        },
+      ],
+      lifecycle,
+    }),
+});
+
+// Shutdown, in the lifecycle's phase order: readiness goes 503 first (not-ready, the lifecycle's
+// own step); then no new work enters (HTTP server stops accepting, workers stop fetching); running
+// plan/aggregate jobs drain within SHUTDOWN_GRACE_MS; connections close; telemetry flushes last.
+lifecycle.onShutdown('http server', () => app.close(), 'stop-intake');
+lifecycle.onShutdown('pause workers', () => orchestrator.pause(), 'stop-intake');
+lifecycle.onShutdown('drain jobs', () => orchestrator.close(), 'drain');
+lifecycle.onShutdown(
+  'redis',
+  async () => {
+    await Promise.allSettled([redis.quit(), connection.quit()]);
+  },
+  'close',
+);
+lifecycle.onShutdown('telemetry', () => shutdownTelemetry(), 'flush');
+lifecycle.installSignalHandlers();
+
+const port = config.PORT ?? config.HEALTH_PORT;
+await app.listen({ port, host: config.HEALTH_HOST });
+await Promise.all([orchestrator.planWorker.waitUntilReady(), orchestrator.aggregateWorker.waitUntilReady()]);
+lifecycle.markReady();
+log.info({ port, prefix, auth: config.API_TOKEN !== undefined }, 'orchestrator ready');

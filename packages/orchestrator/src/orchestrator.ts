@@ -1,0 +1,118 @@
+import { type BudgetLimits, queueNames, type RoleInfo } from '@flotilla/contracts';
+import type { LlmClient } from '@flotilla/runtime';
+import { FlowProducer, type Telemetry, Worker } from 'bullmq';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Redis } from 'ioredis';
+import { type AggregateJobResult, type AnswerMemory, createAggregateProcessor } from './flow/aggregate-job.js';
+import type { TaskJobData } from './flow/jobs.js';
+import { createPlanProcessor, type PlanJobResult } from './flow/plan-job.js';
+import { TaskQueues } from './flow/queues.js';
+import { createPlanner } from './planner/planner.js';
+import { DEFAULT_MAX_SUBTASKS } from './planner/schema.js';
+import { TaskService } from './tasks/service.js';
+import { DEFAULT_TASK_TTL_SECONDS, TaskStore } from './tasks/store.js';
+
+export interface OrchestratorOptions {
+  /** BullMQ's connection: must have `maxRetriesPerRequest: null` (workers block on it). */
+  connection: Redis;
+  /** Commands connection for task state; fail-fast settings are fine here. */
+  redis: Redis;
+  /** QUEUE_PREFIX; tests pass a unique one. */
+  prefix: string;
+  llm: LlmClient;
+  /** Where answers and notes are kept (CHROMA_URL); optional. */
+  memory?: AnswerMemory;
+  log: FastifyBaseLogger;
+  /** Live roles; normally the runtime registry's listRoles bound to this Redis and prefix. */
+  roles: () => Promise<RoleInfo[]>;
+  /** The orchestrator's own limits (AGENT_MAX_*); a task's budget can only tighten them. */
+  limits: BudgetLimits;
+  /** PLAN_MAX_SUBTASKS. Default 8. */
+  maxSubtasks?: number;
+  /** TASK_TTL_SECONDS: how long task state and events are kept. Default 7 days. */
+  taskTtlSeconds?: number;
+  /** Planning jobs one replica runs at once. Default 4. */
+  planConcurrency?: number;
+  /** Aggregations one replica runs at once. Default 4. */
+  aggregateConcurrency?: number;
+  /** BullMQ telemetry (the runtime's bullmqTelemetry()), so one trace spans API -> queue -> worker. */
+  telemetry?: Telemetry;
+  /** Start the plan and aggregate workers right away. Default true. */
+  autorun?: boolean;
+}
+
+export interface Orchestrator {
+  store: TaskStore;
+  tasks: TaskService;
+  queues: TaskQueues;
+  flows: FlowProducer;
+  planWorker: Worker<TaskJobData, PlanJobResult>;
+  aggregateWorker: Worker<TaskJobData, AggregateJobResult>;
+  /** Stops taking new planning/aggregation jobs; running ones finish (shutdown's stop-intake step). */
+  pause(): Promise<void>;
+  /** Waits for running jobs, then closes workers, queues and the flow producer. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Wires the orchestrator's moving parts: the task store, the queues, the flow producer, and the
+ * two workers (planning and fan-in). The HTTP API is built separately from `tasks` (buildApp).
+ */
+export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
+  const { connection, redis, prefix, log, telemetry } = options;
+  const ttl = options.taskTtlSeconds ?? DEFAULT_TASK_TTL_SECONDS;
+  const bull = { connection, prefix, ...(telemetry ? { telemetry } : {}) };
+
+  const store = new TaskStore(redis, prefix, ttl);
+  const queues = new TaskQueues(bull, ttl, log);
+  const flows = new FlowProducer(bull);
+  flows.on('error', (err) => log.warn({ err: { message: err.message } }, 'flow producer error'));
+  const planner = createPlanner({ llm: options.llm, maxSubtasks: options.maxSubtasks ?? DEFAULT_MAX_SUBTASKS });
+  const tasks = new TaskService({ store, queues, limits: options.limits });
+
+  const autorun = options.autorun ?? true;
+  const planWorker = new Worker<TaskJobData, PlanJobResult>(
+    queueNames.plan,
+    createPlanProcessor({ store, planner, roles: options.roles, flows, queues, log: log.child({ worker: 'plan' }) }),
+    { ...bull, concurrency: options.planConcurrency ?? 4, autorun },
+  );
+  const aggregateWorker = new Worker<TaskJobData, AggregateJobResult>(
+    queueNames.aggregate,
+    createAggregateProcessor({
+      store,
+      llm: options.llm,
+      memory: options.memory,
+      log: log.child({ worker: 'aggregate' }),
+    }),
+    { ...bull, concurrency: options.aggregateConcurrency ?? 4, autorun },
+  );
+  for (const [name, w] of [
+    ['plan', planWorker],
+    ['aggregate', aggregateWorker],
+  ] as const) {
+    w.on('error', (err) => log.error({ err, worker: name }, 'worker error'));
+    w.on('failed', (job, err) => log.warn({ jobId: job?.id, worker: name, reason: err.message }, 'job attempt failed'));
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    store,
+    tasks,
+    queues,
+    flows,
+    planWorker,
+    aggregateWorker,
+    // pause(true) returns without waiting for running jobs; draining is close()'s job.
+    pause: async () => {
+      await Promise.all([planWorker.pause(true), aggregateWorker.pause(true)]);
+    },
+    close: () => {
+      closing ??= (async () => {
+        const results = await Promise.allSettled([planWorker.close(), aggregateWorker.close()]);
+        results.push(...(await Promise.allSettled([queues.close(), flows.close()])));
+        for (const r of results) if (r.status === 'rejected') log.warn({ err: r.reason }, 'close step failed');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,90 @@
+import { BudgetLimits, PlannedSubtask, TaskBudget, TaskStatus } from '@flotilla/contracts';
+import { z } from 'zod';
+
+/** A task's Redis hash, parsed. Every field is a string in Redis; JSON fields are parsed here, once. */
+export interface TaskRecord {
+  taskId: string;
+  status: TaskStatus;
+  goal: string;
+  budget: TaskBudget | undefined;
+  metadata: Record<string, string | number | boolean> | undefined;
+  idempotencyKey: string | undefined;
+  /** sha256 of the canonical request, to tell an identical replay from a conflicting reuse of a key. */
+  requestHash: string | undefined;
+  /** The effective limits: the caller's budget tightened by the orchestrator's own. */
+  limits: BudgetLimits;
+  /** Epoch ms after which the task's work is worthless. */
+  deadline: number;
+  plan: PlannedSubtask[];
+  answer: string | undefined;
+  partial: boolean | undefined;
+  error: string | undefined;
+  /** Why subtasks that failed without a result failed (invalid input, retries exhausted). */
+  subtaskErrors: Record<string, string>;
+  orchestratorTokens: number;
+  traceId: string | undefined;
+  createdAt: string;
+  updatedAt: string;
+}
+
+const json = <T extends z.ZodType>(schema: T) =>
+  z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+
+const RecordHash = z.object({
+  taskId: z.string(),
+  status: TaskStatus,
+  goal: z.string(),
+  budget: json(TaskBudget).optional(),
+  metadata: json(z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]))).optional(),
+  idempotencyKey: z.string().optional(),
+  requestHash: z.string().optional(),
+  limits: json(BudgetLimits),
+  deadline: z.coerce.number(),
+  plan: json(z.array(PlannedSubtask)).optional(),
+  answer: z.string().optional(),
+  partial: z.enum(['0', '1']).optional(),
+  error: z.string().optional(),
+  subtaskErrors: json(z.record(z.string(), z.string())).optional(),
+  orchestratorTokens: z.coerce.number().optional(),
+  traceId: z.string().optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+/** Parses a task hash; undefined when the hash is missing or was not written by this code. */
+export function parseTaskRecord(hash: Record<string, string>): TaskRecord | undefined {
+  if (!hash.taskId) return undefined;
+  const r = RecordHash.safeParse(hash);
+  if (!r.success) return undefined;
+  const h = r.data;
+  return {
+    taskId: h.taskId,
+    status: h.status,
+    goal: h.goal,
+    budget: h.budget,
+    metadata: h.metadata,
+    idempotencyKey: h.idempotencyKey,
+    requestHash: h.requestHash,
+    limits: h.limits,
+    deadline: h.deadline,
+    plan: h.plan ?? [],
+    answer: h.answer,
+    partial: h.partial === undefined ? undefined : h.partial === '1',
+    error: h.error,
+    subtaskErrors: h.subtaskErrors ?? {},
+    orchestratorTokens: h.orchestratorTokens ?? 0,
+    traceId: h.traceId,
+    createdAt: h.createdAt,
+    updatedAt: h.updatedAt,
+  };
+}

@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+/** Streams keep the last events only; a task emits a few dozen, so this never trims a live one. */
+const STREAM_MAX_LEN = 10_000;
+
+/**
+ * A Lua script run by hash (EVALSHA) with a fallback to EVAL when the server doesn't know it yet
+ * (first use, or after a Redis restart flushed its script cache).
+ */
+function luaScript(source: string) {
+  const sha = createHash('sha1').update(source).digest('hex');
+  return async (redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> => {
+    try {
+      return await redis.evalsha(sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith('NOSCRIPT'))
+        return redis.eval(source, keys.length, ...keys, ...args);
+      throw err;
+    }
+  };
+}
+
+/**
+ * Creates a task unless its idempotency key (or id) is taken, atomically: the hash, the first
+ * event and the key mapping appear together or not at all, so two concurrent POSTs with one key
+ * make one task.
+ * KEYS: taskByKey (or the task key when there is no idempotency key), task, events.
+ * ARGV: hasKey ('1'|'0'), taskId, ttlSeconds, eventJson, taskKeyPrefix, field, value, ...
+ * Returns [1, taskId] when created, [0, existingTaskId] when the key already names a live task.
+ */
+export const createTaskScript = luaScript(`
+local byKey, task, events = KEYS[1], KEYS[2], KEYS[3]
+local hasKey, taskId, ttl, event, taskPrefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if hasKey == '1' then
+  local existing = redis.call('GET', byKey)
+  if existing and redis.call('EXISTS', taskPrefix .. existing) == 1 then return {0, existing} end
+end
+if redis.call('EXISTS', task) == 1 then return {0, taskId} end
+redis.call('HSET', task, unpack(ARGV, 6))
+redis.call('EXPIRE', task, ttl)
+redis.call('XADD', events, 'MAXLEN', '~', ${STREAM_MAX_LEN}, '*', 'event', event)
+redis.call('EXPIRE', events, ttl)
+if hasKey == '1' then redis.call('SET', byKey, taskId, 'EX', ttl) end
+return {1, taskId}
+`);
+
+/**
+ * Moves a task from one of the allowed statuses to another, sets fields and appends the event, in
+ * one step: no reader ever sees a status without its event, and two replicas racing (an
+ * aggregation finishing while a DELETE cancels) cannot both win.
+ * KEYS: task, events. ARGV: allowedFrom (comma list), to, ttlSeconds, eventJson ('' for none), nowIso, field, value, ...
+ * Returns [1, previousStatus] when applied, [0, currentStatus] when not, [-1, ''] when the task is gone.
+ */
+export const transitionScript = luaScript(`
+local task, events = KEYS[1], KEYS[2]
+local allowed, to, ttl, event, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local status = redis.call('HGET', task, 'status')
+if not status then return {-1, ''} end
+local ok = false
+for s in string.gmatch(allowed, '[^,]+') do
+  if s == status then ok = true end
+end
+if not ok then return {0, status} end
+redis.call('HSET', task, 'status', to, 'updatedAt', now)
+if #ARGV > 5 then redis.call('HSET', task, unpack(ARGV, 6)) end
+redis.call('EXPIRE', task, ttl)
+if event ~= '' then
+  redis.call('XADD', events, 'MAXLEN', '~', ${STREAM_MAX_LEN}, '*', 'event', event)
+  redis.call('EXPIRE', events, ttl)
+end
+return {1, status}
+`);
+
+/** Appends an event to a task's stream and renews the stream's TTL. */
+export async function appendEvent(redis: Redis, key: string, eventJson: string, ttlSeconds: number): Promise<string> {
+  const res = await redis
+    .multi()
+    .xadd(key, 'MAXLEN', '~', STREAM_MAX_LEN, '*', 'event', eventJson)
+    .expire(key, ttlSeconds)
+    .exec();
+  const [err, id] = res?.[0] ?? [new Error('XADD returned nothing'), null];
+  if (err) throw err;
+  return String(id);
+}

@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import type { BudgetLimits, TaskRequest, TaskView } from '@flotilla/contracts';
+import { publishCancellation, tightenLimits } from '@flotilla/runtime';
+import { isSpanContextValid, SpanStatusCode, trace } from '@opentelemetry/api';
+import { ConflictError, InvalidBodyError, NotFoundError } from '../errors.js';
+import type { TaskQueues } from '../flow/queues.js';
+import type { TaskRecord } from './record.js';
+import type { TaskStore } from './store.js';
+
+export interface TaskServiceOptions {
+  store: TaskStore;
+  queues: TaskQueues;
+  /** The orchestrator's own limits (AGENT_MAX_*); a task's budget can only tighten them. */
+  limits: BudgetLimits;
+}
+
+export interface Submitted {
+  record: TaskRecord;
+  /** False when an idempotency key replayed an earlier, identical request. */
+  created: boolean;
+}
+
+/**
+ * What the HTTP API does to tasks, independent of HTTP: submit (idempotently), read, cancel.
+ * Errors it throws are ProblemErrors the API renders as-is.
+ */
+export class TaskService {
+  readonly #tracer = trace.getTracer('flotilla');
+
+  constructor(private readonly options: TaskServiceOptions) {}
+
+  get store(): TaskStore {
+    return this.options.store;
+  }
+
+  /**
+   * Accepts a task. The same idempotency key (body field or Idempotency-Key header) always names
+   * the same task: an identical replay returns it (created: false) without new work; a different
+   * request under a used key is a 409, since silently returning the old task would hide the change.
+   */
+  async submit(request: TaskRequest, headerKey?: string): Promise<Submitted> {
+    if (request.idempotencyKey && headerKey && request.idempotencyKey !== headerKey) {
+      throw new InvalidBodyError([
+        { field: 'idempotencyKey', message: 'differs from the Idempotency-Key header; send one or make them equal' },
+      ]);
+    }
+    const idempotencyKey = request.idempotencyKey ?? headerKey;
+    return this.#tracer.startActiveSpan('task submit', async (span) => {
+      try {
+        const limits = tightenLimits(this.options.limits, request.budget);
+        const ctx = span.spanContext();
+        const outcome = await this.options.store.create({
+          taskId: randomUUID(),
+          request,
+          idempotencyKey,
+          limits,
+          deadline: Date.now() + limits.maxSeconds * 1000,
+          traceId: isSpanContextValid(ctx) ? ctx.traceId : undefined,
+        });
+        span.setAttribute('flotilla.task_id', outcome.record.taskId);
+        if (!outcome.created && !outcome.sameRequest) {
+          throw new ConflictError(
+            'FLOTILLA_IDEMPOTENCY_CONFLICT',
+            `idempotency key ${JSON.stringify(idempotencyKey)} was already used for a different request (task ${outcome.record.taskId})`,
+            [{ field: 'idempotencyKey', message: 'already used for a different request' }],
+          );
+        }
+        // A replay of a task still queued re-enqueues planning: a no-op when the job exists (its id
+        // is the task id), and the repair when the first request died between the two writes.
+        if (outcome.created || outcome.record.status === 'queued')
+          await this.options.queues.enqueuePlan(outcome.record.taskId);
+        return { record: outcome.record, created: outcome.created };
+      } catch (err) {
+        span.recordException(err as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        throw err;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  async get(taskId: string): Promise<TaskView> {
+    const view = await this.options.store.view(taskId);
+    if (!view) throw new NotFoundError(`task ${taskId} does not exist (or expired)`);
+    return view;
+  }
+
+  /**
+   * Cancels a task: status cancelled (with its event) in one step, then every replica is told
+   * (running subtasks see their AbortSignal fire), then jobs nobody took yet are removed.
+   * Cancelling a cancelled task is a no-op; a completed or failed one is a 409.
+   */
+  async cancel(taskId: string): Promise<TaskView> {
+    const { store, queues } = this.options;
+    const t = await store.transition(taskId, {
+      from: ['queued', 'planning', 'running', 'aggregating'],
+      to: 'cancelled',
+      event: { type: 'cancelled', taskId },
+    });
+    if (t.status === undefined) throw new NotFoundError(`task ${taskId} does not exist (or expired)`);
+    if (!t.applied && t.status !== 'cancelled') {
+      throw new ConflictError(
+        'FLOTILLA_TASK_FINISHED',
+        `task ${taskId} already ${t.status}; only unfinished tasks can be cancelled`,
+      );
+    }
+    await publishCancellation(store.redis, store.prefix, taskId, store.ttlSeconds);
+    const record = await store.get(taskId);
+    if (record) await queues.removeUnstarted(record);
+    return this.get(taskId);
+  }
+}

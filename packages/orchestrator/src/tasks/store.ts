@@ -1,0 +1,194 @@
+import { createHash } from 'node:crypto';
+import {
+  type BudgetLimits,
+  type PlannedSubtask,
+  type RedisKeys,
+  redisKeys,
+  TaskEvent,
+  type TaskRequest,
+  type TaskStatus,
+  type TaskView,
+} from '@flotilla/contracts';
+import type { Redis } from 'ioredis';
+import { parseTaskRecord, type TaskRecord } from './record.js';
+import { appendEvent, createTaskScript, transitionScript } from './scripts.js';
+import { buildTaskView } from './view.js';
+
+/** Task state outlives the task by a week unless TASK_TTL_SECONDS says otherwise. */
+export const DEFAULT_TASK_TTL_SECONDS = 7 * 24 * 3600;
+
+type EventBody = TaskEvent extends infer E ? (E extends TaskEvent ? Omit<E, 'at'> : never) : never;
+
+export interface NewTask {
+  taskId: string;
+  request: TaskRequest;
+  /** The idempotency key from the body or the Idempotency-Key header. */
+  idempotencyKey: string | undefined;
+  limits: BudgetLimits;
+  deadline: number;
+  traceId: string | undefined;
+}
+
+export type CreateOutcome =
+  | { created: true; record: TaskRecord }
+  /** The key already names a task; `sameRequest` says whether this replay asked for the same thing. */
+  | { created: false; record: TaskRecord; sameRequest: boolean };
+
+export interface Transition {
+  from: readonly TaskStatus[];
+  to: TaskStatus;
+  fields?: Record<string, string | number>;
+  /** Appended in the same step; `at` is added here. */
+  event?: EventBody;
+}
+
+/**
+ * What identifies a request for idempotency: the fields that change the work. Keys are sorted so
+ * `{a, b}` and `{b, a}` hash alike.
+ */
+export function requestFingerprint(request: TaskRequest): string {
+  const canonical = (v: unknown): unknown =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+        )
+      : v;
+  const { goal, budget, metadata } = request;
+  return createHash('sha256')
+    .update(JSON.stringify(canonical({ goal, budget: budget ?? null, metadata: metadata ?? null })))
+    .digest('hex');
+}
+
+/**
+ * Tasks in Redis: a hash per task plus its event stream, both with a TTL. Nothing lives in process
+ * memory, so any orchestrator replica serves any request and a restart loses nothing. Every status
+ * change goes through one atomic script with its event.
+ */
+export class TaskStore {
+  readonly keys: RedisKeys;
+
+  constructor(
+    readonly redis: Redis,
+    readonly prefix: string,
+    readonly ttlSeconds = DEFAULT_TASK_TTL_SECONDS,
+  ) {
+    this.keys = redisKeys(prefix);
+  }
+
+  async create(task: NewTask): Promise<CreateOutcome> {
+    const { taskId, request, idempotencyKey } = task;
+    const now = new Date().toISOString();
+    const fields: Record<string, string> = {
+      taskId,
+      status: 'queued',
+      goal: request.goal,
+      limits: JSON.stringify(task.limits),
+      deadline: String(task.deadline),
+      requestHash: requestFingerprint(request),
+      orchestratorTokens: '0',
+      createdAt: now,
+      updatedAt: now,
+    };
+    if (request.budget) fields.budget = JSON.stringify(request.budget);
+    if (request.metadata) fields.metadata = JSON.stringify(request.metadata);
+    if (idempotencyKey) fields.idempotencyKey = idempotencyKey;
+    if (task.traceId) fields.traceId = task.traceId;
+    const event = JSON.stringify({ type: 'status', taskId, status: 'queued', at: now });
+
+    const taskKey = this.keys.task(taskId);
+    const [created, id] = (await createTaskScript(
+      this.redis,
+      [idempotencyKey ? this.keys.taskByKey(idempotencyKey) : taskKey, taskKey, this.keys.taskEvents(taskId)],
+      [
+        idempotencyKey ? '1' : '0',
+        taskId,
+        this.ttlSeconds,
+        event,
+        this.keys.task(''),
+        ...Object.entries(fields).flat(),
+      ],
+    )) as [number, string];
+
+    const record = await this.get(id);
+    if (!record) throw new Error(`task ${id} vanished right after it was ${created ? 'created' : 'found'}`);
+    if (created === 1) return { created: true, record };
+    return { created: false, record, sameRequest: record.requestHash === fields.requestHash };
+  }
+
+  async get(taskId: string): Promise<TaskRecord | undefined> {
+    return parseTaskRecord(await this.redis.hgetall(this.keys.task(taskId)));
+  }
+
+  async transition(taskId: string, t: Transition): Promise<{ applied: boolean; status: TaskStatus | undefined }> {
+    const at = new Date().toISOString();
+    const event = t.event ? JSON.stringify({ ...t.event, at }) : '';
+    const fields = Object.entries(t.fields ?? {}).flatMap(([k, v]) => [k, String(v)]);
+    const [code, status] = (await transitionScript(
+      this.redis,
+      [this.keys.task(taskId), this.keys.taskEvents(taskId)],
+      [t.from.join(','), t.to, this.ttlSeconds, event, at, ...fields],
+    )) as [number, string];
+    return { applied: code === 1, status: code === -1 ? undefined : (status as TaskStatus) };
+  }
+
+  /**
+   * Stores the plan unless one is stored already, and returns the stored one: a planning job that
+   * is retried after a crash dispatches the plan the first attempt chose, so subtask ids stay stable.
+   */
+  async savePlan(taskId: string, plan: PlannedSubtask[]): Promise<PlannedSubtask[]> {
+    const key = this.keys.task(taskId);
+    const [, [, stored]] = (await this.redis
+      .multi()
+      .hsetnx(key, 'plan', JSON.stringify(plan))
+      .hget(key, 'plan')
+      .exec()) as [[Error | null, number], [Error | null, string | null]];
+    return stored ? (JSON.parse(stored) as PlannedSubtask[]) : plan;
+  }
+
+  async addOrchestratorTokens(taskId: string, tokens: number): Promise<void> {
+    if (tokens > 0) await this.redis.hincrby(this.keys.task(taskId), 'orchestratorTokens', Math.round(tokens));
+  }
+
+  async setSubtaskErrors(taskId: string, errors: Record<string, string>): Promise<void> {
+    await this.redis.hset(this.keys.task(taskId), 'subtaskErrors', JSON.stringify(errors));
+  }
+
+  async appendEvent(event: EventBody): Promise<string> {
+    const json = JSON.stringify({ ...event, at: new Date().toISOString() });
+    return appendEvent(this.redis, this.keys.taskEvents(event.taskId), json, this.ttlSeconds);
+  }
+
+  /** The task's events in order, from the start or after a stream id. Unreadable entries are skipped. */
+  async events(taskId: string, afterId?: string): Promise<{ id: string; event: TaskEvent }[]> {
+    const rows = await this.redis.xrange(this.keys.taskEvents(taskId), afterId ? `(${afterId}` : '-', '+');
+    return rows.flatMap(([id, fields]) => {
+      const event = parseEventFields(fields);
+      return event ? [{ id, event }] : [];
+    });
+  }
+
+  async view(taskId: string): Promise<TaskView | undefined> {
+    const record = await this.get(taskId);
+    if (!record) return undefined;
+    const events = await this.events(taskId);
+    return buildTaskView(
+      record,
+      events.map((e) => e.event),
+    );
+  }
+}
+
+/** An XADD entry's `event` field, validated: the stream is shared with workers, so trust nothing. */
+export function parseEventFields(fields: string[]): TaskEvent | undefined {
+  const i = fields.indexOf('event');
+  const raw = i >= 0 && i % 2 === 0 ? fields[i + 1] : undefined;
+  if (raw === undefined) return undefined;
+  try {
+    const r = TaskEvent.safeParse(JSON.parse(raw));
+    return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
+}

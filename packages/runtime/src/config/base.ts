@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { LOG_LEVELS } from '../logger/index.js';
+import { envField } from './fields.js';
+import { secretUrl } from './secret.js';
+
+/**
+ * The service's own version: the `version` of the package.json in the working directory
+ * (an image runs from its package's folder), else "unknown". Images should set
+ * SERVICE_VERSION from a build arg instead of relying on this.
+ */
+export function defaultServiceVersion(cwd: string = process.cwd()): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(cwd, 'package.json'), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' && pkg.version ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** What KILL_SWITCH may say at start: everything, every side-effecting tool, or named tools. */
+const killSwitch = z
+  .string()
+  .trim()
+  .regex(/^(all|writes|[\w.-]+(\s*,\s*[\w.-]+)*)$/, 'expected "all", "writes" or a comma list of tool names');
+
+// Settings every flotilla service reads. Each may also come from `<NAME>_FILE` (Docker/K8s secrets);
+// an empty value counts as unset.
+//
+// | Variable                     | Default                  | Why this default                                               |
+// |------------------------------|--------------------------|----------------------------------------------------------------|
+// | SERVICE_NAME                 | (the role / service)     | Names logs, traces and metrics; OTEL_SERVICE_NAME wins for OTel |
+// | SERVICE_VERSION              | package.json or unknown  | Tells a canary's results apart; set by the image build          |
+// | LOG_LEVEL                    | info                     | debug is too chatty for a fleet of agents                       |
+// | LOG_TOOL_RESULT_SAMPLE_RATE  | 0.01                     | Tool payloads are large and may hold personal data              |
+// | REDIS_URL                    | redis://127.0.0.1:6379   | Local development; its password is treated as a secret          |
+// | QUEUE_PREFIX                 | flotilla                 | BullMQ key prefix; tests and tenants use their own              |
+// | HEALTH_PORT                  | 8080                     | One well-known port for probes and /metrics; 0 picks a free one |
+// | HEALTH_HOST                  | 0.0.0.0                  | Probes come from outside the container                          |
+// | SHUTDOWN_GRACE_MS            | 25000                    | Under a 30 s stop_grace_period, so we exit before SIGKILL       |
+// | OTEL_EXPORTER_OTLP_ENDPOINT  | (unset: no export)       | Tracing is off without a collector; /metrics still works        |
+// | AGENT_MAX_STEPS              | 25                       | Model turns per run: enough to research, bounded cost           |
+// | AGENT_MAX_TOOL_CALLS         | 12                       | Tool calls per run, retries excluded                            |
+// | AGENT_MAX_SECONDS            | 60                       | Wall clock per run                                              |
+// | AGENT_MAX_TOKENS             | 100000                   | Prompt + completion tokens per run                              |
+// | TOOLS_ALLOWLIST              | *                        | Comma list of globs; narrow it per deployment                   |
+// | KILL_SWITCH                  | (unset: off)             | "all", "writes" or tool names, applied at start                 |
+// | CHROMA_URL                   | (unset: no memory)       | Long-term memory is optional                                    |
+export const baseConfigSchema = z.object({
+  SERVICE_NAME: z.string().trim().min(1).optional(),
+  SERVICE_VERSION: z.string().trim().min(1).default(() => defaultServiceVersion()),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  LOG_TOOL_RESULT_SAMPLE_RATE: envField.fraction().default(0.01),
+  REDIS_URL: secretUrl(envField.url(['redis', 'rediss'])).default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z.string().trim().min(1).default('flotilla'),
+  HEALTH_PORT: envField.port().default(8080),
+  HEALTH_HOST: z.string().trim().min(1).default('0.0.0.0'),
+  SHUTDOWN_GRACE_MS: envField.positiveInt().default(25_000),
+  OTEL_EXPORTER_OTLP_ENDPOINT: envField.url(['http', 'https']).optional(),
+  AGENT_MAX_STEPS: envField.positiveInt().default(25),
+  AGENT_MAX_TOOL_CALLS: envField.positiveInt().default(12),
+  AGENT_MAX_SECONDS: envField.positiveNumber().default(60),
+  AGENT_MAX_TOKENS: envField.positiveInt().default(100_000),
+  TOOLS_ALLOWLIST: envField.list().default(['*']),
+  KILL_SWITCH: killSwitch.optional(),
+  CHROMA_URL: envField.url(['http', 'https']).optional(),
+});
+export type BaseConfig = z.output<typeof baseConfigSchema>;

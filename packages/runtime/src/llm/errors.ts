@@ -1,0 +1,96 @@
+import { FlotillaError } from '../errors.js';
+import type { LlmClient } from './types.js';
+
+type Provider = LlmClient['provider'];
+
+/**
+ * Base of every error an LLM call throws on purpose. `retryable` tells a job runner whether
+ * trying the whole job again later can help (BullMQ retry) or not (UnrecoverableError).
+ */
+export class LlmError extends FlotillaError {
+  readonly provider: Provider | undefined;
+  readonly retryable: boolean;
+  /** HTTP status of the last attempt, when the vendor answered at all. */
+  readonly status: number | undefined;
+
+  constructor(
+    code: string,
+    message: string,
+    options: { provider?: Provider; retryable: boolean; status?: number; cause?: unknown },
+  ) {
+    super(code, message, { cause: options.cause });
+    this.provider = options.provider;
+    this.retryable = options.retryable;
+    this.status = options.status;
+  }
+}
+
+/** The vendor answered 2xx with a body we cannot read (bad JSON, wrong shape, unparsable tool arguments). */
+export class LlmBadResponseError extends LlmError {
+  /** Tokens the vendor reported for the unusable answer: they were spent, so budgets still count them. */
+  readonly usage: { promptTokens: number; completionTokens: number } | undefined;
+
+  constructor(
+    provider: Provider,
+    message: string,
+    options: { status?: number; cause?: unknown; usage?: { promptTokens: number; completionTokens: number } } = {},
+  ) {
+    super('FLOTILLA_LLM_BAD_RESPONSE', message, {
+      provider,
+      retryable: false,
+      status: options.status,
+      cause: options.cause,
+    });
+    this.usage = options.usage;
+  }
+}
+
+/**
+ * The vendor refused the request (4xx other than 429: bad key, unknown model, invalid schema).
+ * Sending it again cannot help. The message is the vendor's, with any key scrubbed out.
+ */
+export class LlmRequestRejectedError extends LlmError {
+  constructor(provider: Provider, status: number, message: string) {
+    super('FLOTILLA_LLM_REQUEST_REJECTED', message, { provider, retryable: false, status });
+  }
+}
+
+/**
+ * The vendor stayed unavailable (429, 5xx, timeouts, connection errors) through every retry we
+ * could afford. Retryable: the same job may well succeed a little later.
+ */
+export class LlmUnavailableError extends LlmError {
+  readonly attempts: number;
+
+  constructor(provider: Provider, message: string, options: { status?: number; attempts: number; cause?: unknown }) {
+    super('FLOTILLA_LLM_UNAVAILABLE', message, {
+      provider,
+      retryable: true,
+      status: options.status,
+      cause: options.cause,
+    });
+    this.attempts = options.attempts;
+  }
+}
+
+/** LLM settings that cannot work together (a named vendor without a key, a compatible server without a model). */
+export class LlmConfigError extends LlmError {
+  constructor(message: string) {
+    super('FLOTILLA_LLM_CONFIG', message, { retryable: false });
+  }
+}
+
+/**
+ * The caller's signal fired (budget deadline, task cancelled, shutdown). `name` is 'AbortError' so
+ * generic abort checks work, and `reason` is the signal's own reason (the budget's carries its stop reason).
+ */
+export class LlmAbortError extends LlmError {
+  readonly reason: unknown;
+
+  constructor(provider: Provider, reason: unknown) {
+    const why = reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : 'aborted';
+    super('FLOTILLA_LLM_ABORTED', `LLM call aborted: ${why}`, { provider, retryable: false, cause: reason });
+    this.name = 'AbortError';
+    this.reason = reason;
+  }
+}

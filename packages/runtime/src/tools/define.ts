@@ -1,0 +1,102 @@
+import type { z } from 'zod';
+
+/** Whether a tool changes the world. Writes get idempotency keys and are stopped by the "no writes" kill switch. */
+export type SideEffects = 'read' | 'write';
+
+/** The pino-compatible subset of a logger the gateway and tools need; a pino Logger fits. */
+export interface ToolLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  child(bindings: Record<string, unknown>): ToolLog;
+}
+
+/** What a tool's `run` gets besides its input. */
+export interface ToolContext {
+  /** Aborts at this attempt's timeout and at the run's budget deadline or cancellation. Pass it to every I/O call. */
+  signal: AbortSignal;
+  /** Bound to the tool, task, subtask and attempt. */
+  log: ToolLog;
+  /**
+   * Write tools only: the same for every attempt and every redelivery of the same call
+   * (`${taskId}:${subtaskId}:${callIndex}` unless the caller gave one). Pass it to the far side
+   * (an Idempotency-Key header, a document id) so a write retried after an unknown outcome lands once.
+   */
+  idempotencyKey?: string;
+  /** 1-based attempt within this call (the gateway's own retries). */
+  attempt: number;
+}
+
+/** What defineTool takes. */
+export interface ToolSpec<I extends z.ZodType, R> {
+  /** Unique within a gateway; what the model calls and what allowlist globs match. Letters, digits, `.`, `_`, `-`. */
+  name: string;
+  /** For the model: what the tool does and when to use it. */
+  description: string;
+  /** Validates (and transforms) the raw arguments; `run` receives its output type. */
+  input: I;
+  /** When given, the tool's result is validated too; a mismatch is a tool_error, never passed on. */
+  output?: z.ZodType<R>;
+  /** Per-attempt timeout in ms. Default 10000. */
+  timeoutMs?: number;
+  /** Retries after the first attempt, for errors `retryable` accepts. Default 2 (three attempts at most). */
+  retries?: number;
+  /** `read` or `write`. Required: guessing wrong would skip idempotency or the "no writes" switch. */
+  sideEffects: SideEffects;
+  /**
+   * Which errors are worth another attempt (and count toward the circuit breaker).
+   * Default: isTransientError (network errors, timeouts, and errors with `retryable: true`).
+   */
+  retryable?: (err: unknown) => boolean;
+  run(input: z.output<I>, ctx: ToolContext): Promise<R>;
+}
+
+/** A defined tool: the spec with its defaults filled in. */
+export interface Tool<I extends z.ZodType = z.ZodType, R = unknown> {
+  readonly name: string;
+  readonly description: string;
+  readonly input: I;
+  readonly output: z.ZodType<R> | undefined;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly sideEffects: SideEffects;
+  readonly retryable: ((err: unknown) => boolean) | undefined;
+  // Method syntax on purpose: it keeps parameters bivariant, so every Tool<I, R> is an AnyTool.
+  run(input: z.output<I>, ctx: ToolContext): Promise<R>;
+}
+
+/** Any tool, whatever its schemas; what a gateway holds. */
+export type AnyTool = Tool<z.ZodType, unknown>;
+
+const TOOL_NAME = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * Declares a tool whose `run` input is typed from its zod schema (like agent-kit's createTool), so a
+ * tool's argument type is written once. Throws TypeError on a malformed definition: that is a
+ * programming error, found at start-up rather than at the first call.
+ */
+export function defineTool<I extends z.ZodType, R>(spec: ToolSpec<I, R>): Tool<I, R> {
+  const { timeoutMs = 10_000, retries = 2 } = spec;
+  if (!TOOL_NAME.test(spec.name)) {
+    throw new TypeError(
+      `tool name "${spec.name}" must start with a letter and use letters, digits, ".", "_" or "-" (max 64)`,
+    );
+  }
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new TypeError(`tool ${spec.name}: timeoutMs must be > 0`);
+  if (!(Number.isInteger(retries) && retries >= 0))
+    throw new TypeError(`tool ${spec.name}: retries must be an integer >= 0`);
+  if (spec.sideEffects !== 'read' && spec.sideEffects !== 'write') {
+    throw new TypeError(`tool ${spec.name}: sideEffects must be 'read' or 'write'`);
+  }
+  return Object.freeze({
+    name: spec.name,
+    description: spec.description,
+    input: spec.input,
+    output: spec.output,
+    timeoutMs,
+    retries,
+    sideEffects: spec.sideEffects,
+    retryable: spec.retryable,
+    run: spec.run,
+  });
+}

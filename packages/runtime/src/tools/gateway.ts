@@ -1,0 +1,425 @@
+import { performance } from 'node:perf_hooks';
+import { redisKeys, type StopReason } from '@flotilla/contracts';
+import { isSpanContextValid, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  BrokenCircuitError,
+  type CircuitBreakerPolicy,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleWhen,
+  type ICancellationContext,
+  type IPolicy,
+  IsolatedCircuitError,
+  retry,
+  TimeoutStrategy,
+  timeout,
+  wrap,
+} from 'cockatiel';
+import type { Redis } from 'ioredis';
+import picomatch from 'picomatch';
+import { z } from 'zod';
+import type { Budget } from '../budget/index.js';
+import { stopReasonOf } from '../budget/index.js';
+import { getMetrics } from '../telemetry/metrics.js';
+import { argsHash } from './audit.js';
+import { type BackoffOptions, jitteredBackoff } from './backoff.js';
+import type { AnyTool, ToolLog } from './define.js';
+import { IdempotencyUnavailableError, ToolAbortedError, ToolTimeoutError } from './errors.js';
+import { type Acquired, acquire, type StoredOutcome } from './idempotency.js';
+import type { KillSwitch } from './kill-switch.js';
+import { isTransientError } from './retryable.js';
+
+/** Why a call did not produce an output. Stable strings: callers and dashboards switch on them. */
+export type ToolFailureCode =
+  /** No tool by that name (policy_denied). */
+  | 'unknown_tool'
+  /** The tool exists but TOOLS_ALLOWLIST does not match it (policy_denied). */
+  | 'not_allowlisted'
+  /** An operator switched it off (kill_switch). */
+  | 'kill_switch'
+  /** The run's budget refused the call (max_tool_calls, or whichever limit was hit first). */
+  | 'budget_exceeded'
+  /** The arguments failed the tool's input schema (invalid_input). */
+  | 'invalid_input'
+  /** The last attempt timed out (tool_error). */
+  | 'timeout'
+  /** The tool threw and retries, if any, were used up or did not apply (tool_error). */
+  | 'tool_failed'
+  /** The tool's circuit breaker is open: recent calls kept failing, so this one was not tried (tool_error). */
+  | 'circuit_open'
+  /** The tool returned something its output schema rejects (tool_error). */
+  | 'invalid_output'
+  /** The run's deadline passed or it was cancelled during the call (max_seconds | cancelled). */
+  | 'aborted'
+  /** The stored idempotency record for this key is unreadable (tool_error). */
+  | 'idempotency_corrupt';
+
+/** A call's result. Policy and tool failures are data: `call` does not throw for them. */
+export type ToolOutcome<O = unknown> =
+  | {
+      ok: true;
+      output: O;
+      /** Attempts the tool ran in this call; 0 when the result was replayed. */
+      attempts: number;
+      /** True when a write's earlier result was replayed instead of running it again. */
+      cached: boolean;
+    }
+  | { ok: false; stopReason: StopReason; code: ToolFailureCode; message: string; attempts: number };
+
+/** Which run a call belongs to. */
+export interface ToolCallOptions {
+  /** Charged one tool call; its signal bounds the call. */
+  budget: Budget;
+  taskId: string;
+  subtaskId: string;
+  /** 0-based position of this call in the run; with the ids it forms the default idempotency key. */
+  callIndex: number;
+  /** For the audit record. Default: the active span's trace id. */
+  traceId?: string;
+  /** Overrides `${taskId}:${subtaskId}:${callIndex}` as a write's idempotency key. */
+  idempotencyKey?: string;
+}
+
+export interface BreakerOptions {
+  /** Consecutive failing attempts (errors the tool counts as transient) that open a tool's breaker. Default 5. */
+  threshold?: number;
+  /** How long an open breaker refuses calls before letting one test call through, ms. Default 10000. */
+  halfOpenAfterMs?: number;
+}
+
+export interface ToolGatewayOptions {
+  tools: readonly AnyTool[];
+  /** Command connection, for idempotency records. */
+  redis: Redis;
+  /** Key prefix (QUEUE_PREFIX). */
+  prefix: string;
+  /** picomatch globs of tool names that may run (TOOLS_ALLOWLIST). Empty allows nothing. */
+  allowlist: readonly string[];
+  killSwitch: Pick<KillSwitch, 'blocks'>;
+  log: ToolLog;
+  /** Where audit records go. Default: `log`. */
+  auditLog?: Pick<ToolLog, 'info'>;
+  /** How long a write's result is replayed for its idempotency key, seconds. Default 86400. */
+  idempotencyTtlSec?: number;
+  /** Per-tool circuit breaker. */
+  breaker?: BreakerOptions;
+  /** Delays between retries (full jitter). */
+  backoff?: BackoffOptions;
+}
+
+export type CircuitStatus = 'closed' | 'open' | 'half_open' | 'isolated';
+
+export interface ToolGateway {
+  /**
+   * Runs a tool under policy. In order: allowlist, kill switch, budget, input validation, idempotency
+   * (writes), then attempts with a timeout each, bounded jittered retries and a per-tool circuit
+   * breaker, then output validation. One audit record and one metric per call.
+   * Throws only IdempotencyUnavailableError (Redis down before a write), so the job is redelivered.
+   */
+  call(name: string, input: unknown, options: ToolCallOptions): Promise<ToolOutcome>;
+  /** The tools the allowlist lets through (what to offer the model). */
+  allowedTools(): AnyTool[];
+  /** A tool's breaker state; undefined for an unknown tool. */
+  circuit(name: string): CircuitStatus | undefined;
+}
+
+type OutcomeLabel =
+  | 'ok'
+  | 'duplicate'
+  | 'policy_denied'
+  | 'kill_switch'
+  | 'budget'
+  | 'invalid_input'
+  | 'timeout'
+  | 'error'
+  | 'circuit_open'
+  | 'invalid_output'
+  | 'aborted';
+
+interface Result {
+  outcome: ToolOutcome;
+  label: OutcomeLabel;
+}
+
+// Extra claim lifetime beyond the call's worst case, for Redis round trips and event-loop stalls.
+const CLAIM_MARGIN_MS = 5000;
+const MAX_MESSAGE = 1000;
+
+const STATUS: Record<CircuitState, CircuitStatus> = {
+  [CircuitState.Closed]: 'closed',
+  [CircuitState.Open]: 'open',
+  [CircuitState.HalfOpen]: 'half_open',
+  [CircuitState.Isolated]: 'isolated',
+};
+
+const fail = (
+  label: OutcomeLabel,
+  stopReason: StopReason,
+  code: ToolFailureCode,
+  message: string,
+  attempts = 0,
+): Result => ({ label, outcome: { ok: false, stopReason, code, message: message.slice(0, MAX_MESSAGE), attempts } });
+
+const errorText = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+
+/** The one door every tool call goes through. Build one per process; it holds each tool's breaker. */
+export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
+  const { redis, killSwitch, log, idempotencyTtlSec = 86_400, backoff = {} } = options;
+  const { threshold = 5, halfOpenAfterMs = 10_000 } = options.breaker ?? {};
+  const auditLog = options.auditLog ?? log;
+  const keys = redisKeys(options.prefix);
+  const maxDelayMs = backoff.maxDelayMs ?? 2000;
+  const allowed = options.allowlist.length ? picomatch([...options.allowlist]) : () => false;
+  const tracer = trace.getTracer('flotilla');
+
+  const tools = new Map<string, { tool: AnyTool; breaker: CircuitBreakerPolicy }>();
+  for (const tool of options.tools) {
+    if (tools.has(tool.name)) throw new TypeError(`tool ${tool.name} is defined twice`);
+    const counts = (err: Error) => !(err instanceof ToolAbortedError) && (tool.retryable ?? isTransientError)(err);
+    tools.set(tool.name, {
+      tool,
+      // Per tool and per process: one failing dependency must not stop the others.
+      breaker: circuitBreaker(handleWhen(counts), {
+        breaker: new ConsecutiveBreaker(threshold),
+        halfOpenAfter: halfOpenAfterMs,
+      }),
+    });
+  }
+
+  async function run(name: string, rawInput: unknown, opts: ToolCallOptions, span: Span): Promise<Result> {
+    const entry = tools.get(name);
+    if (!entry) return fail('policy_denied', 'policy_denied', 'unknown_tool', `no tool named "${name}"`);
+    const { tool, breaker } = entry;
+    if (!allowed(name))
+      return fail('policy_denied', 'policy_denied', 'not_allowlisted', `tool ${name} is not allowlisted`);
+    if (killSwitch.blocks(name, tool.sideEffects)) {
+      return fail('kill_switch', 'kill_switch', 'kill_switch', `tool ${name} is switched off`);
+    }
+    const { budget } = opts;
+    const overBudget = budget.chargeToolCall();
+    if (overBudget) return fail('budget', overBudget, 'budget_exceeded', `budget exhausted (${overBudget})`);
+
+    const parsed = await tool.input.safeParseAsync(rawInput);
+    if (!parsed.success) {
+      return fail(
+        'invalid_input',
+        'invalid_input',
+        'invalid_input',
+        `invalid input for ${name}:\n${z.prettifyError(parsed.error)}`,
+      );
+    }
+
+    const aborted = (attempts: number) => {
+      const stop = budget.stopReason ?? stopReasonOf(budget.signal.reason) ?? 'cancelled';
+      return fail('aborted', stop, 'aborted', `tool ${name} stopped: run ended (${stop})`, attempts);
+    };
+
+    let claim: Extract<Acquired, { kind: 'owner' }> | undefined;
+    let idempotencyKey: string | undefined;
+    if (tool.sideEffects === 'write') {
+      idempotencyKey = opts.idempotencyKey ?? `${opts.taskId}:${opts.subtaskId}:${opts.callIndex}`;
+      span.setAttribute('flotilla.tool.idempotency_key', idempotencyKey);
+      let acquired: Acquired;
+      try {
+        acquired = await acquire(redis, keys.toolIdempotency(idempotencyKey), {
+          // Longer than the call can run (every attempt's timeout plus every backoff), so a live claimant
+          // keeps its claim and a dead one frees the key soon after.
+          claimTtlMs: tool.timeoutMs * (tool.retries + 2) + maxDelayMs * tool.retries + CLAIM_MARGIN_MS,
+          resultTtlSec: idempotencyTtlSec,
+          signal: budget.signal,
+        });
+      } catch (err) {
+        if (budget.signal.aborted) return aborted(0);
+        throw new IdempotencyUnavailableError(idempotencyKey, err);
+      }
+      if (acquired.kind === 'done') {
+        const stored = acquired.outcome;
+        return stored.ok
+          ? { label: 'duplicate', outcome: { ok: true, output: stored.output, attempts: 0, cached: true } }
+          : { label: 'duplicate', outcome: { ...stored, code: stored.code as ToolFailureCode, attempts: 0 } };
+      }
+      claim = acquired;
+    }
+
+    const callLog = log.child({
+      tool: name,
+      taskId: opts.taskId,
+      subtaskId: opts.subtaskId,
+      callIndex: opts.callIndex,
+    });
+    const retryable = tool.retryable ?? isTransientError;
+    const retries = retry(
+      handleWhen(
+        (err) =>
+          !(
+            err instanceof BrokenCircuitError ||
+            err instanceof IsolatedCircuitError ||
+            err instanceof ToolAbortedError
+          ) &&
+          // An operator's switch also stops the retries of a call already under way.
+          !killSwitch.blocks(name, tool.sideEffects) &&
+          retryable(err),
+      ),
+      { maxAttempts: tool.retries, backoff: jitteredBackoff(backoff) },
+    );
+    retries.onRetry((e) => {
+      const err = 'error' in e ? errorText(e.error) : 'rejected result';
+      callLog.warn({ attempt: e.attempt, delayMs: e.delay, err }, 'tool attempt failed; retrying');
+    });
+
+    let attempts = 0;
+    let result: Result;
+    try {
+      const output = await wrap(retries, breaker, attributedTimeout(tool)).execute(async ({ signal }) => {
+        // The retry policy may start one more attempt after a backoff that outlived the budget.
+        if (budget.signal.aborted) throw new ToolAbortedError(name, budget.signal.reason);
+        attempts++;
+        return tool.run(parsed.data, {
+          signal,
+          log: callLog.child({ attempt: attempts }),
+          idempotencyKey,
+          attempt: attempts,
+        });
+      }, budget.signal);
+
+      if (tool.output) {
+        const checked = await tool.output.safeParseAsync(output);
+        result = checked.success
+          ? { label: 'ok', outcome: { ok: true, output: checked.data, attempts, cached: false } }
+          : fail(
+              'invalid_output',
+              'tool_error',
+              'invalid_output',
+              `tool ${name} returned invalid output:\n${z.prettifyError(checked.error)}`,
+              attempts,
+            );
+      } else {
+        result = { label: 'ok', outcome: { ok: true, output, attempts, cached: false } };
+      }
+    } catch (err) {
+      if (err instanceof ToolAbortedError || budget.signal.aborted) result = aborted(attempts);
+      else if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError) {
+        result = fail(
+          'circuit_open',
+          'tool_error',
+          'circuit_open',
+          `tool ${name} is failing; its circuit breaker is open`,
+          attempts,
+        );
+      } else if (err instanceof ToolTimeoutError) {
+        result = fail('timeout', 'tool_error', 'timeout', err.message, attempts);
+      } else {
+        callLog.warn({ err: errorText(err), attempts }, 'tool call failed');
+        result = fail('error', 'tool_error', 'tool_failed', `tool ${name} failed: ${errorText(err)}`, attempts);
+      }
+    }
+
+    if (claim) {
+      // The tool ran to completion (even if its output was rejected): record it so it never runs again
+      // for this key. Anything else frees the key for a retry.
+      const ran = result.outcome.ok || result.outcome.code === 'invalid_output';
+      try {
+        if (ran) await claim.complete(toStored(result.outcome));
+        else await claim.release();
+      } catch (err) {
+        callLog.error(
+          { err: errorText(err), idempotencyKey },
+          'could not record the write; the claim expires on its own',
+        );
+      }
+    }
+    return result;
+  }
+
+  return {
+    async call(name, input, opts) {
+      const started = performance.now();
+      // A model can make up any tool name; metric labels must stay a bounded set.
+      const toolLabel = tools.has(name) ? name : 'unknown';
+      return tracer.startActiveSpan(
+        `tool ${toolLabel}`,
+        { attributes: { 'flotilla.tool': toolLabel } },
+        async (span) => {
+          let result: Result | undefined;
+          try {
+            result = await run(name, input, opts, span);
+            return result.outcome;
+          } catch (err) {
+            span.recordException(err as Error);
+            throw err;
+          } finally {
+            const outcome = result?.outcome;
+            const label = result?.label ?? 'error';
+            const spanContext = span.spanContext();
+            auditLog.info(
+              {
+                audit: {
+                  tool: name,
+                  sideEffects: tools.get(name)?.tool.sideEffects,
+                  argsHash: argsHash(input),
+                  outcome: label,
+                  code: outcome && !outcome.ok ? outcome.code : undefined,
+                  durationMs: Math.round(performance.now() - started),
+                  attempts: outcome?.attempts ?? 0,
+                  cached: outcome?.ok ? outcome.cached : false,
+                  traceId: opts.traceId ?? (isSpanContextValid(spanContext) ? spanContext.traceId : undefined),
+                  taskId: opts.taskId,
+                  subtaskId: opts.subtaskId,
+                  callIndex: opts.callIndex,
+                },
+              },
+              'tool call',
+            );
+            getMetrics().toolCalls.add(1, { tool: toolLabel, outcome: label });
+            span.setAttributes({ 'flotilla.tool.outcome': label, 'flotilla.tool.attempts': outcome?.attempts ?? 0 });
+            if (!outcome || (!outcome.ok && outcome.stopReason === 'tool_error'))
+              span.setStatus({ code: SpanStatusCode.ERROR });
+            span.end();
+          }
+        },
+      );
+    },
+    allowedTools: () => [...tools.values()].map((e) => e.tool).filter((t) => allowed(t.name)),
+    circuit(name) {
+      const entry = tools.get(name);
+      return entry && STATUS[entry.breaker.state];
+    },
+  };
+}
+
+function toStored(outcome: ToolOutcome): StoredOutcome {
+  return outcome.ok
+    ? { ok: true, output: outcome.output }
+    : { ok: false, stopReason: outcome.stopReason, code: outcome.code, message: outcome.message };
+}
+
+/**
+ * cockatiel's aggressive timeout, with its errors told apart: the attempt's own timeout becomes a
+ * (transient) ToolTimeoutError, and an abort that came from the run's budget becomes ToolAbortedError,
+ * which neither the retry policy nor the breaker counts. Both surface from cockatiel as the same
+ * TaskCancelledError. One instance per call: attempts run one after another, never at once.
+ */
+function attributedTimeout(tool: AnyTool): IPolicy<ICancellationContext> {
+  const inner = timeout(tool.timeoutMs, TimeoutStrategy.Aggressive);
+  return {
+    _altReturn: undefined as never,
+    onSuccess: inner.onSuccess,
+    onFailure: inner.onFailure,
+    async execute(fn, signal) {
+      let timedOut = false;
+      const listener = inner.onTimeout(() => {
+        timedOut = true;
+      });
+      try {
+        return await inner.execute((ctx) => fn(ctx), signal);
+      } catch (err) {
+        if (signal?.aborted) throw new ToolAbortedError(tool.name, signal.reason);
+        if (timedOut) throw new ToolTimeoutError(tool.name, tool.timeoutMs, { cause: err });
+        throw err;
+      } finally {
+        listener.dispose();
+      }
+    },
+  };
+}

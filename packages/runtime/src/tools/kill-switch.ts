@@ -1,0 +1,161 @@
+import { redisKeys } from '@flotilla/contracts';
+import type { Redis } from 'ioredis';
+import picomatch from 'picomatch';
+import type { SideEffects, ToolLog } from './define.js';
+
+/** What the kill switch stops. */
+export interface KillSwitchState {
+  /** Every tool. */
+  global: boolean;
+  /** Every tool with sideEffects 'write'. */
+  noWrites: boolean;
+  /** Tool names (globs) stopped one by one. */
+  tools: string[];
+}
+
+export interface KillSwitchOptions {
+  /** Command connection: reads and writes the state hash. Not closed by close(). */
+  redis: Redis;
+  /** A dedicated connection for SUBSCRIBE (e.g. `redis.duplicate()`). The kill switch owns it: close() quits it. */
+  subscriber: Redis;
+  /** Key prefix (QUEUE_PREFIX). */
+  prefix: string;
+  /**
+   * This process's floor, usually the KILL_SWITCH env var ("all" | "writes" | "toolA,toolB"; tokens may
+   * be combined: "writes,http.*"). It is in force from the first call, before Redis is read, and is
+   * OR-ed with the shared state; clearing the shared state does not lift it. It is deliberately not
+   * written to Redis: one container's env must not switch off tools fleet-wide. Default: nothing.
+   */
+  initial?: string | Partial<KillSwitchState>;
+  log?: ToolLog;
+  /** Safety-net re-read of the shared state, in ms, for pub/sub messages missed while disconnected. Default 5000. */
+  refreshMs?: number;
+}
+
+export interface KillSwitch {
+  /** Whether a call to this tool must be refused now. Synchronous: it reads local state only. */
+  blocks(tool: string, sideEffects: SideEffects): boolean;
+  /** The state in force here: the shared state OR-ed with this process's floor. */
+  state(): KillSwitchState;
+  /** Changes the shared state for every replica (fields left out keep their value) and applies it here at once. */
+  set(patch: Partial<KillSwitchState>): Promise<KillSwitchState>;
+  /** Re-reads the shared state now. */
+  refresh(): Promise<KillSwitchState>;
+  /** Stops listening and quits the subscriber connection. Idempotent. */
+  close(): Promise<void>;
+}
+
+const OFF: KillSwitchState = Object.freeze({ global: false, noWrites: false, tools: [] });
+
+/** Parses the KILL_SWITCH env format: comma-separated "all", "writes", or tool names/globs. */
+export function parseKillSwitch(text: string | undefined): KillSwitchState {
+  const state: KillSwitchState = { global: false, noWrites: false, tools: [] };
+  for (const token of (text ?? '').split(',').map((t) => t.trim())) {
+    if (!token) continue;
+    if (token === 'all') state.global = true;
+    else if (token === 'writes') state.noWrites = true;
+    else state.tools.push(token);
+  }
+  return state;
+}
+
+const fromHash = (h: Record<string, string>): KillSwitchState => ({
+  global: h.global === '1',
+  noWrites: h.noWrites === '1',
+  tools: (h.tools ?? '').split(',').filter(Boolean),
+});
+
+/** Reads the shared kill switch state (fields: global, noWrites as "1"/"0"; tools as a comma list). */
+export async function readKillSwitch(redis: Redis, prefix: string): Promise<KillSwitchState> {
+  return fromHash(await redis.hgetall(redisKeys(prefix).killSwitch));
+}
+
+/**
+ * Writes the shared state and announces it, in one MULTI so no replica can read the announcement
+ * before the write. For operators' tools and tests as well as KillSwitch.set.
+ */
+export async function setKillSwitch(redis: Redis, prefix: string, patch: Partial<KillSwitchState>): Promise<void> {
+  const keys = redisKeys(prefix);
+  const fields: Record<string, string> = {};
+  if (patch.global !== undefined) fields.global = patch.global ? '1' : '0';
+  if (patch.noWrites !== undefined) fields.noWrites = patch.noWrites ? '1' : '0';
+  if (patch.tools !== undefined)
+    fields.tools = patch.tools
+      .map((t) => t.trim())
+      .filter(Boolean)
+      .join(',');
+  if (Object.keys(fields).length === 0) return;
+  await redis.multi().hset(keys.killSwitch, fields).publish(keys.killSwitchChannel, JSON.stringify(fields)).exec();
+}
+
+const merge = (a: KillSwitchState, b: KillSwitchState): KillSwitchState => ({
+  global: a.global || b.global,
+  noWrites: a.noWrites || b.noWrites,
+  tools: [...new Set([...a.tools, ...b.tools])],
+});
+
+/**
+ * A replica's view of the kill switch. The state lives in a Redis hash; a change is published on a
+ * channel and every replica re-reads the hash when the message arrives (well under a second). Reading
+ * the hash rather than trusting the message keeps replicas right even if messages arrive out of
+ * order. A periodic re-read, and one on every (re)subscription, catches messages missed while a
+ * connection was down. If Redis is unreachable the last known state stays in force.
+ */
+export async function createKillSwitch(options: KillSwitchOptions): Promise<KillSwitch> {
+  const { redis, subscriber, prefix, log, refreshMs = 5000 } = options;
+  const keys = redisKeys(prefix);
+  const floor = typeof options.initial === 'string' ? parseKillSwitch(options.initial) : { ...OFF, ...options.initial };
+
+  let effective = floor;
+  let matchTool = picomatch(floor.tools.length ? floor.tools : ['\0'], { dot: true });
+
+  const apply = (next: KillSwitchState) => {
+    const merged = merge(floor, next);
+    if (JSON.stringify(merged) !== JSON.stringify(effective)) {
+      log?.warn({ killSwitch: merged }, 'kill switch changed');
+    }
+    effective = merged;
+    // '\0' never matches a tool name: picomatch needs at least one pattern.
+    matchTool = picomatch(merged.tools.length ? merged.tools : ['\0'], { dot: true });
+    return effective;
+  };
+
+  const refresh = async () => apply(await readKillSwitch(redis, prefix));
+  const refreshQuietly = () =>
+    void refresh().catch((err: Error) => log?.warn({ err: { message: err.message } }, 'kill switch refresh failed'));
+
+  const onMessage = (channel: string) => {
+    if (channel === keys.killSwitchChannel) refreshQuietly();
+  };
+  subscriber.on('message', onMessage);
+  // ioredis re-subscribes after a reconnect; anything published meanwhile is only in the hash.
+  subscriber.on('ready', refreshQuietly);
+  await subscriber.subscribe(keys.killSwitchChannel);
+  await refresh();
+
+  const timer = setInterval(refreshQuietly, refreshMs);
+  timer.unref();
+
+  let closing: Promise<void> | undefined;
+  return {
+    blocks(tool, sideEffects) {
+      return effective.global || (effective.noWrites && sideEffects === 'write') || matchTool(tool);
+    },
+    state: () => ({ ...effective, tools: [...effective.tools] }),
+    async set(patch) {
+      await setKillSwitch(redis, prefix, patch);
+      // Read back rather than patch locally: another replica may have changed other fields meanwhile.
+      return refresh();
+    },
+    refresh,
+    close() {
+      closing ??= (async () => {
+        clearInterval(timer);
+        subscriber.off('message', onMessage);
+        subscriber.off('ready', refreshQuietly);
+        await subscriber.quit().catch(() => subscriber.disconnect());
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,68 @@
+import type { StopReason, SubtaskEnvelope, WorkerIdentity } from '@flotilla/contracts';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { Budget } from '../budget/index.js';
+import type { LlmClient, LlmToolSpec } from '../llm/index.js';
+import type { Memory } from '../memory/index.js';
+import type { AnyTool, ToolOutcome } from '../tools/index.js';
+
+/** The tool gateway as one run sees it: calls are charged to this run's budget and keyed by its ids. */
+export interface RunTools {
+  /** Calls a tool through the gateway (allowlist, kill switch, budget, timeout, retries, breaker, idempotency). */
+  call(name: string, input: unknown): Promise<ToolOutcome>;
+  /** The allowlisted tools, described for the model. */
+  specs(): LlmToolSpec[];
+}
+
+/** What a role's tool factory can build its tools from. */
+export interface ToolDeps {
+  memory: Memory | undefined;
+  env: NodeJS.ProcessEnv;
+  log: Logger;
+}
+
+/** Everything a handler gets; it owns nothing it must close. */
+export interface AgentContext {
+  budget: Budget;
+  tools: RunTools;
+  llm: LlmClient;
+  /** Present when CHROMA_URL is configured. */
+  memory: Memory | undefined;
+  log: Logger;
+  /** Fires at the budget deadline, on task cancellation, and when the job is cancelled. */
+  signal: AbortSignal;
+  envelope: SubtaskEnvelope;
+  identity: WorkerIdentity;
+}
+
+/** How a run ended. `finish` must carry an output matching the role's output schema. */
+export type AgentResult<O> =
+  | { stopReason: 'finish'; output: O }
+  | { stopReason: Exclude<StopReason, 'finish'>; output?: unknown; error?: string };
+
+export interface WorkerDefinition<I extends z.ZodType = z.ZodType, O extends z.ZodType = z.ZodType> {
+  /** Role name; the queue is `role.<role>`. Lowercase letters, digits and dashes. */
+  role: string;
+  /** What the role does, for the planner. */
+  description: string;
+  /** Validates each job's input; its JSON Schema is published for the planner. */
+  input: I;
+  /** Validates a finished run's output. */
+  output: O;
+  /** Jobs one replica runs at once. Default: WORKER_CONCURRENCY, else 2. */
+  concurrency?: number;
+  /**
+   * Tools this role may call; the allowlist (TOOLS_ALLOWLIST) further narrows them. A function
+   * receives the process's shared dependencies (memory, env) once at start.
+   */
+  tools?: AnyTool[] | ((deps: ToolDeps) => AnyTool[]);
+  handler: (input: z.output<I>, ctx: AgentContext) => Promise<AgentResult<z.output<O>>>;
+}
+
+/** Identity function that pins the handler's input/output types to the schemas, so no one writes a type twice. */
+export function defineWorker<I extends z.ZodType, O extends z.ZodType>(def: WorkerDefinition<I, O>): WorkerDefinition<I, O> {
+  if (!/^[a-z][a-z0-9-]{0,62}$/.test(def.role)) {
+    throw new TypeError(`worker role "${def.role}" must be lowercase letters, digits and dashes`);
+  }
+  return def;
+}

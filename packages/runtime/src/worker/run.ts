@@ -1,0 +1,181 @@
+import { hostname } from 'node:os';
+import { queueNames, type WorkerIdentity } from '@flotilla/contracts';
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import picomatch from 'picomatch';
+import { z } from 'zod';
+import { baseConfigSchema, loadConfigOrExit } from '../config/index.js';
+import { chromaCheck, createHealthServer, redisCheck } from '../health/index.js';
+import { createLifecycle, type Lifecycle } from '../lifecycle/index.js';
+import { createLlm, llmConfigSchema } from '../llm/index.js';
+import { createLogger } from '../logger/index.js';
+import { createMemory, type Memory, memoryConfigSchema } from '../memory/index.js';
+import { bullmqTelemetry, shutdownTelemetry } from '../telemetry/index.js';
+import { createKillSwitch, createToolGateway } from '../tools/index.js';
+import { CancellationRegistry } from './cancellation.js';
+import type { WorkerDefinition } from './define.js';
+import { createProcessor } from './processor.js';
+import { deregister, heartbeat, type RoleRegistration } from './registry.js';
+
+const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/** What runWorker reads from the environment, on top of the shared service settings. */
+export const workerConfigSchema = baseConfigSchema.extend({
+  ...llmConfigSchema.shape,
+  ...memoryConfigSchema.shape,
+  /** Jobs one replica runs at once; a definition's own `concurrency` wins. */
+  WORKER_CONCURRENCY: int(2),
+  /** How long a job's lock lives without renewal; after it, another replica may take the job. */
+  WORKER_LOCK_MS: int(30_000),
+  /** How often this replica looks for jobs whose lock expired (crashed or killed replicas). */
+  WORKER_STALLED_INTERVAL_MS: int(30_000),
+  /** Stalls a job may survive before it fails; 2 lets a job outlive one crash and one forced drain. */
+  WORKER_MAX_STALLED_COUNT: int(2),
+  /** Seconds between registry heartbeats; a replica counts as live for 3 of them. */
+  WORKER_HEARTBEAT_MS: int(5_000),
+  /** Overrides the replica id (default: hostname-pid, which is the container id under Compose). */
+  REPLICA_ID: z.string().min(1).optional(),
+});
+export type WorkerConfig = z.output<typeof workerConfigSchema>;
+
+export interface RunWorkerOptions {
+  /** Environment to read instead of process.env (tests). */
+  env?: NodeJS.ProcessEnv;
+  /** Install SIGTERM/SIGINT handlers. Default true. */
+  handleSignals?: boolean;
+}
+
+export interface RunningWorker {
+  identity: WorkerIdentity;
+  config: WorkerConfig;
+  lifecycle: Lifecycle;
+  /** Port the health server listens on (useful when HEALTH_PORT=0). */
+  healthPort: number;
+  /** Graceful shutdown; the same as receiving SIGTERM, without exiting the process. */
+  close(): Promise<void>;
+}
+
+/**
+ * Turns a worker definition into a running service: config, logs, health, BullMQ worker,
+ * registry heartbeat, cancellation, and a graceful drain on SIGTERM.
+ */
+export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions = {}): Promise<RunningWorker> {
+  const config = loadConfigOrExit(workerConfigSchema, { env: options.env ?? process.env });
+  const identity: WorkerIdentity = {
+    role: def.role,
+    replica: config.REPLICA_ID ?? `${hostname()}-${process.pid}`,
+    version: config.SERVICE_VERSION,
+  };
+  const log = createLogger({ service: config.SERVICE_NAME ?? def.role, level: config.LOG_LEVEL }).child({
+    role: def.role,
+    replica: identity.replica,
+  });
+  const lifecycle = createLifecycle({ log, graceMs: config.SHUTDOWN_GRACE_MS });
+
+  // BullMQ's own connection must wait out Redis blips (maxRetriesPerRequest null); commands we
+  // issue ourselves fail fast so a run doesn't hang on a dead Redis.
+  const workerConnection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const commands = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
+  const subscriber = commands.duplicate();
+  for (const conn of [workerConnection, commands, subscriber]) {
+    conn.on('error', (err) => log.warn({ err: { message: err.message } }, 'redis connection error'));
+  }
+
+  const prefix = config.QUEUE_PREFIX;
+  const allow = picomatch(config.TOOLS_ALLOWLIST.length ? config.TOOLS_ALLOWLIST : ['*']);
+  const killSwitch = await createKillSwitch({
+    redis: commands,
+    subscriber: subscriber.duplicate(),
+    prefix,
+    initial: config.KILL_SWITCH,
+    log,
+  });
+  const memory: Memory | undefined = config.CHROMA_URL ? createMemory({ ...config, url: config.CHROMA_URL, log }) : undefined;
+  const tools = typeof def.tools === 'function' ? def.tools({ memory, env: options.env ?? process.env, log }) : (def.tools ?? []);
+  const gateway = createToolGateway({
+    tools,
+    redis: commands,
+    prefix,
+    allowlist: config.TOOLS_ALLOWLIST,
+    killSwitch,
+    log,
+  });
+  const llm = createLlm(config);
+  const cancellations = new CancellationRegistry();
+  await cancellations.listen(subscriber, prefix);
+
+  const processor = createProcessor({
+    def,
+    redis: commands,
+    prefix,
+    identity,
+    limits: {
+      maxSteps: config.AGENT_MAX_STEPS,
+      maxToolCalls: config.AGENT_MAX_TOOL_CALLS,
+      maxSeconds: config.AGENT_MAX_SECONDS,
+      maxTokens: config.AGENT_MAX_TOKENS,
+    },
+    gateway,
+    toolSpecs: tools
+      .filter((t) => allow(t.name))
+      .map((t) => ({ name: t.name, description: t.description, parameters: z.toJSONSchema(t.input) as Record<string, unknown> })),
+    llm,
+    memory,
+    log,
+    cancellations,
+  });
+
+  const worker = new Worker(queueNames.role(def.role), processor, {
+    connection: workerConnection,
+    prefix,
+    concurrency: def.concurrency ?? config.WORKER_CONCURRENCY,
+    lockDuration: config.WORKER_LOCK_MS,
+    stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+    maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
+    autorun: false,
+    telemetry: bullmqTelemetry(),
+  });
+  worker.on('error', (err) => log.error({ err }, 'worker error'));
+  worker.on('failed', (job, err) => log.warn({ jobId: job?.id, reason: err.message }, 'job failed'));
+
+  const registration: RoleRegistration = {
+    role: def.role,
+    description: def.description,
+    inputSchema: z.toJSONSchema(def.input) as Record<string, unknown>,
+    replica: identity.replica,
+    version: identity.version,
+  };
+  const beat = () =>
+    heartbeat(commands, prefix, registration).catch((err: Error) => log.warn({ err: { message: err.message } }, 'heartbeat failed'));
+  await beat();
+  const heartbeatTimer = setInterval(beat, config.WORKER_HEARTBEAT_MS);
+  heartbeatTimer.unref();
+
+  const checks = [redisCheck(commands), { name: 'worker', check: async () => void (worker.isRunning() || Promise.reject(new Error('worker not running'))) }];
+  if (config.CHROMA_URL) checks.push(chromaCheck(config.CHROMA_URL));
+  const health = createHealthServer({ port: config.HEALTH_PORT, host: config.HEALTH_HOST, checks, lifecycle, log });
+  const healthPort = await health.listen();
+
+  lifecycle.onShutdown('deregister', async () => {
+    clearInterval(heartbeatTimer);
+    await deregister(commands, prefix, registration);
+  }, 'stop-intake');
+  // close() stops fetching, then waits for running jobs; the lifecycle's deadline bounds the wait.
+  // A job still running at the deadline keeps its lock until it expires, then another replica's
+  // stalled check takes it over: delivery is at least once, and nothing is lost.
+  lifecycle.onShutdown('drain jobs', () => worker.close(), 'drain');
+  lifecycle.onShutdown('health server', () => health.close(), 'close');
+  lifecycle.onShutdown('kill switch', () => killSwitch.close(), 'close');
+  lifecycle.onShutdown('redis', async () => {
+    await Promise.allSettled([commands.quit(), subscriber.quit(), workerConnection.quit()]);
+  }, 'close');
+  lifecycle.onShutdown('telemetry', () => shutdownTelemetry(), 'flush');
+  if (options.handleSignals ?? true) lifecycle.installSignalHandlers();
+
+  void worker.run().catch((err: unknown) => log.error({ err }, 'worker stopped'));
+  await worker.waitUntilReady();
+  lifecycle.markReady();
+  log.info({ queue: queueNames.role(def.role), prefix, healthPort }, 'worker ready');
+
+  return { identity, config, lifecycle, healthPort, close: () => lifecycle.shutdown('close()') };
+}

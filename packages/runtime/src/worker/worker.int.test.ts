@@ -1,0 +1,105 @@
+// Runs real worker processes against a real Redis: invalid input, SIGTERM drain and stalled
+// recovery are about processes, signals and BullMQ's locks, none of which a mock would show.
+import { fileURLToPath } from 'node:url';
+import { queueNames, redisKeys, type SubtaskEnvelopeInput, type SubtaskResult } from '@flotilla/contracts';
+import { freePort, type RunningProcess, startProcess, stopAll, testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
+import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+const fixture = fileURLToPath(new URL('../../dist/worker/fixtures/sleepy-worker.js', import.meta.url));
+const { redisUrl } = testServices();
+
+let prefix: string;
+let redis: Redis;
+let queue: Queue;
+let events: QueueEvents;
+let procs: RunningProcess[];
+
+const envelope = (subtaskId: string, input: unknown): SubtaskEnvelopeInput => ({
+  taskId: 'task1',
+  subtaskId,
+  role: 'sleepy',
+  input,
+  budget: { maxSteps: 5, maxToolCalls: 5, maxSeconds: 60, maxTokens: 1000 },
+  deadline: Date.now() + 60_000,
+});
+
+async function startWorker(name: string, env: Record<string, string> = {}) {
+  const port = await freePort();
+  const proc = startProcess(process.execPath, [fixture], {
+    env: {
+      REDIS_URL: redisUrl,
+      QUEUE_PREFIX: prefix,
+      HEALTH_PORT: String(port),
+      REPLICA_ID: name,
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+  });
+  procs.push(proc);
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, { what: `${name} ready` });
+  return proc;
+}
+
+beforeEach(async () => {
+  prefix = uniquePrefix('worker');
+  procs = [];
+  redis = new Redis(redisUrl);
+  queue = new Queue(queueNames.role('sleepy'), { connection: { url: redisUrl }, prefix });
+  events = new QueueEvents(queueNames.role('sleepy'), { connection: { url: redisUrl }, prefix });
+  await events.waitUntilReady();
+});
+
+afterEach(async () => {
+  await stopAll(procs);
+  await events.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  redis.disconnect();
+});
+
+describe('runWorker', () => {
+  it('fails invalid input once with invalid_input and does not retry it', async () => {
+    await startWorker('w1');
+    const job = await queue.add('run', envelope('bad', { ms: 'soon' }), { attempts: 3 });
+    await expect(job.waitUntilFinished(events, 15_000)).rejects.toThrow(/^invalid_input: /);
+    const failed = await queue.getJob(job.id as string);
+    expect(failed?.attemptsMade).toBe(1);
+    expect(failed?.failedReason).toMatch(/ms/);
+    expect(await queue.getJobCounts('failed', 'wait', 'delayed')).toEqual({ failed: 1, wait: 0, delayed: 0 });
+  });
+
+  it('lets a running job finish on SIGTERM and exits 0', async () => {
+    const worker = await startWorker('w1', { SHUTDOWN_GRACE_MS: '20000' });
+    const job = await queue.add('run', envelope('s1', { ms: 1500, label: 'drained' }));
+    await waitFor(async () => (await job.isActive()) || undefined, { what: 'job active' });
+    worker.signal('SIGTERM');
+    const result = (await job.waitUntilFinished(events, 20_000)) as SubtaskResult;
+    expect(result.ok).toBe(true);
+    expect(result.output).toEqual({ label: 'drained' });
+    expect(await worker.exited).toBe(0);
+    // It left the registry on the way out rather than aging out.
+    expect(await redis.zscore(redisKeys(prefix).roleReplicas('sleepy'), 'w1')).toBeNull();
+  });
+
+  it('hands a job that outlasts the grace period to another replica, and loses none', async () => {
+    const fast = { WORKER_LOCK_MS: '1500', WORKER_STALLED_INTERVAL_MS: '500' };
+    const first = await startWorker('w1', { ...fast, SHUTDOWN_GRACE_MS: '300' });
+    const job = await queue.add('run', envelope('long', { ms: 4000, label: 'survivor' }));
+    await waitFor(async () => (await job.isActive()) || undefined, { what: 'job active on w1' });
+    first.signal('SIGTERM');
+    await first.exited;
+
+    await startWorker('w2', fast);
+    const result = (await job.waitUntilFinished(events, 30_000)) as SubtaskResult;
+    expect(result.ok).toBe(true);
+    expect(result.worker.replica).toBe('w2');
+    // Started twice (at least once delivery), completed once.
+    expect(await redis.hget(redisKeys(prefix).taskRuns('task1'), 'long')).toBe('2');
+    const finished = (await redis.xrange(redisKeys(prefix).taskEvents('task1'), '-', '+')).filter(([, f]) =>
+      String(f[1]).includes('"subtask_finished"'),
+    );
+    expect(finished).toHaveLength(1);
+  });
+});

@@ -1,0 +1,19 @@
+# Stand-in for chromadb/chroma:<version>: PyPI's chromadb (which ships Chroma's Rust server) in a venv,
+# with `chroma` on PATH like the official image, data in /data, port 8000.
+ARG BASE=flotilla-offline/debian:bookworm
+FROM ${BASE}
+ARG CHROMADB_VERSION
+COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-venv \
+ && rm -rf /var/lib/apt/lists/* \
+ && python3 -m venv /opt/chroma \
+ && /opt/chroma/bin/pip install -q "chromadb==${CHROMADB_VERSION}" \
+ && ln -s /opt/chroma/bin/chroma /usr/local/bin/chroma \
+ && mkdir -p /data
+ENV ANONYMIZED_TELEMETRY=False
+VOLUME /data
+EXPOSE 8000
+ENTRYPOINT ["chroma"]
+CMD ["run", "--host", "0.0.0.0", "--port", "8000", "--path", "/data"]
