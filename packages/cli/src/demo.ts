@@ -31,7 +31,7 @@ export function describeEvent(e: TaskEvent): string {
 
 /** Submits one goal to a running mesh and prints its progress live, then the answer. */
 export async function runGoal(url: string, goal: string, { token, out = console.log }: { token?: string; out?: (s: string) => void } = {}) {
-  const auth = token ? { authorization: `Bearer ${token}` } : {};
+  const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const res = await fetch(`${url}/v1/tasks`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...auth },

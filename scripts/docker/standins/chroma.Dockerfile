@@ -3,8 +3,10 @@
 ARG BASE=flotilla-offline/debian:bookworm
 FROM ${BASE}
 ARG CHROMADB_VERSION
-COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+# Kept apart from /etc/ssl/certs: installing Debian's ca-certificates (python3 pulls it in) rewrites that
+# bundle and would drop a proxy CA that the given bundle carries.
+COPY ca-certificates.crt /usr/local/share/flotilla/ca-bundle.crt
+ENV PIP_CERT=/usr/local/share/flotilla/ca-bundle.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv \
  && rm -rf /var/lib/apt/lists/* \

@@ -33,6 +33,8 @@ export interface AppDeps {
   registerHealth?: (app: FastifyInstance) => void | Promise<void>;
   /** Reported in /openapi.json. Default 'unknown'. */
   version?: string;
+  /** Longest a client may take to send a whole request. Default 30000 ms. */
+  requestTimeoutMs?: number;
   /** Trust X-Forwarded-For for the client IP (behind a proxy). Default false. */
   trustProxy?: boolean;
 }
@@ -53,6 +55,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    // A client that never finishes sending its request (slowloris, a lying Content-Length) is cut
+    // off; SSE responses are unaffected (this bounds receiving the request, not the response).
+    requestTimeout: deps.requestTimeoutMs ?? 30_000,
     routerOptions: { maxParamLength: 200 },
   });
 

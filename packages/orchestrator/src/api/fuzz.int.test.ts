@@ -95,8 +95,10 @@ const path = fc.oneof(
   fc.string({ maxLength: 40 }).map((s) => `/${encodeURIComponent(s)}`),
   fc.constant('/v1/tasks?x=%zz&x[]=1'),
 );
+// Not content-length: a client that lies about its own framing desynchronises the connection, which
+// no server can answer (it is bounded by requestTimeout instead).
 const headers = fc.dictionary(
-  fc.constantFrom('idempotency-key', 'last-event-id', 'authorization', 'x-forwarded-for', 'content-length'),
+  fc.constantFrom('idempotency-key', 'last-event-id', 'authorization', 'x-forwarded-for', 'accept', 'content-encoding'),
   fc.string({ maxLength: 300 }),
   { maxKeys: 3 },
 );
@@ -119,7 +121,7 @@ async function send(r: FuzzRequest): Promise<number | undefined> {
       method: r.method,
       headers,
       body: hasBody ? r.body : undefined,
-      signal: abort.signal,
+      signal: AbortSignal.any([abort.signal, AbortSignal.timeout(5000)]),
     });
     const status = res.status;
     abort.abort();
@@ -127,6 +129,7 @@ async function send(r: FuzzRequest): Promise<number | undefined> {
   } catch (err) {
     // The client refused to send it (an invalid header value or URL): nothing reached the server.
     if (err instanceof TypeError) return undefined;
+    if ((err as Error).name === 'TimeoutError') throw new Error(`no answer within 5 s to ${JSON.stringify({ ...r, body: r.body?.slice(0, 100) })}`);
     throw err;
   }
 }

@@ -140,8 +140,11 @@ describe('fan-out and fan-in', () => {
     } finally {
       await accepting.close();
     }
-    h = await startHarness({ llm: offlineLlm(), prefix: accepting.prefix });
+    // The second replica starts its workers only once a role is live, or it would plan for no one.
+    h = await startHarness({ llm: offlineLlm(), prefix: accepting.prefix, autorun: false });
     roles.push(await startFakeRole(h, { role: 'researcher', handler: async () => ({ stopReason: 'finish', output: 'done' }) }));
+    void h.orchestrator.planWorker.run();
+    void h.orchestrator.aggregateWorker.run();
     const done = await finished(h, taskId);
     expect(done).toMatchObject({ status: 'completed', partial: false });
     expect(done.subtasks).toHaveLength(2);

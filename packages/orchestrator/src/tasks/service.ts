@@ -87,8 +87,8 @@ export class TaskService {
   }
 
   /**
-   * Cancels a task: status cancelled (with its event) in one step, then every replica is told
-   * (running subtasks see their AbortSignal fire), then jobs nobody took yet are removed.
+   * Cancels a task: status cancelled (with its event) in one step, then jobs nobody took yet are
+   * removed, then every replica is told (running subtasks see their AbortSignal fire).
    * Cancelling a cancelled task is a no-op; a completed or failed one is a 409.
    */
   async cancel(taskId: string): Promise<TaskView> {
@@ -105,9 +105,13 @@ export class TaskService {
         `task ${taskId} already ${t.status}; only unfinished tasks can be cancelled`,
       );
     }
-    await publishCancellation(store.redis, store.prefix, taskId, store.ttlSeconds);
+    // Order matters. The cancelled key first, so a worker taking a job from now on stops at once;
+    // then the jobs nobody took are removed, before the abort frees busy workers to take them;
+    // then the message that aborts the running ones.
+    await store.redis.set(store.keys.cancelled(taskId), '1', 'EX', store.ttlSeconds);
     const record = await store.get(taskId);
     if (record) await queues.removeUnstarted(record);
+    await publishCancellation(store.redis, store.prefix, taskId, store.ttlSeconds);
     return this.get(taskId);
   }
 }

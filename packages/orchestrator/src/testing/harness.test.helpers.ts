@@ -88,7 +88,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     roles,
     redis,
     rateLimit: false,
-    registerHealth: (server) => (typeof registerHealthRoutes === "function" ? registerHealthRoutes(server, { checks: [redisCheck(redis)] }) : undefined), // TEMP-GUARD
+    registerHealth: (server) => registerHealthRoutes(server, { checks: [redisCheck(redis)] }),
     ...options.app,
   });
   let url = '';

@@ -38,7 +38,7 @@ const killSwitch = z
 // | QUEUE_PREFIX                 | flotilla                 | BullMQ key prefix; tests and tenants use their own              |
 // | HEALTH_PORT                  | 8080                     | One well-known port for probes and /metrics; 0 picks a free one |
 // | HEALTH_HOST                  | 0.0.0.0                  | Probes come from outside the container                          |
-// | SHUTDOWN_GRACE_MS            | 25000                    | Under a 30 s stop_grace_period, so we exit before SIGKILL       |
+// | SHUTDOWN_GRACE_MS            | 25000                    | Drain deadline; stop_grace_period must exceed it (+ close/flush) |
 // | OTEL_EXPORTER_OTLP_ENDPOINT  | (unset: no export)       | Tracing is off without a collector; /metrics still works        |
 // | AGENT_MAX_STEPS              | 25                       | Model turns per run: enough to research, bounded cost           |
 // | AGENT_MAX_TOOL_CALLS         | 12                       | Tool calls per run, retries excluded                            |
@@ -49,7 +49,11 @@ const killSwitch = z
 // | CHROMA_URL                   | (unset: no memory)       | Long-term memory is optional                                    |
 export const baseConfigSchema = z.object({
   SERVICE_NAME: z.string().trim().min(1).optional(),
-  SERVICE_VERSION: z.string().trim().min(1).default(() => defaultServiceVersion()),
+  SERVICE_VERSION: z
+    .string()
+    .trim()
+    .min(1)
+    .default(() => defaultServiceVersion()),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   LOG_TOOL_RESULT_SAMPLE_RATE: envField.fraction().default(0.01),
   REDIS_URL: secretUrl(envField.url(['redis', 'rediss'])).default('redis://127.0.0.1:6379'),

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { registerSecretValue } from '../logger/index.js';
-import { type ConfigProblem, ConfigError, formatProblem } from './errors.js';
+import { ConfigError, type ConfigProblem, formatProblem } from './errors.js';
 import { type SecretKind, secretKind, secretParts } from './secret.js';
 
 /** Exit status for a configuration error (sysexits.h EX_CONFIG): the orchestrator must not restart-loop blindly. */
@@ -24,7 +24,10 @@ const trimTrailingNewline = (s: string) => s.replace(/\r?\n$/, '');
  * are registered with the logger's redactor and never appear in error messages.
  * @throws ConfigError listing every problem, one line each.
  */
-export function loadConfig<S extends z.ZodObject>(schema: S, { env = process.env }: LoadConfigOptions = {}): z.output<S> {
+export function loadConfig<S extends z.ZodObject>(
+  schema: S,
+  { env = process.env }: LoadConfigOptions = {},
+): z.output<S> {
   const problems: ConfigProblem[] = [];
   const raw = new Map<string, Raw>();
   const kinds = new Map<string, SecretKind>();
@@ -119,7 +122,8 @@ function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
       return `expected ${issue.expected}`;
     case 'too_small': {
       const min = String(issue.minimum);
-      if (issue.origin === 'string') return issue.minimum === 1 ? 'must not be empty' : `expected at least ${min} characters`;
+      if (issue.origin === 'string')
+        return issue.minimum === 1 ? 'must not be empty' : `expected at least ${min} characters`;
       if (issue.origin === 'array' || issue.origin === 'set') return `expected at least ${min} items`;
       if (issue.minimum === 0 && !issue.inclusive) return 'expected a positive number';
       return `expected a number ${issue.inclusive ? '>=' : '>'} ${min}`;
@@ -132,7 +136,8 @@ function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
     }
     case 'invalid_format':
       if (issue.format === 'url') return 'expected a URL';
-      if (issue.format === 'regex') return `expected to match ${String((issue as { pattern?: unknown }).pattern ?? 'the pattern')}`;
+      if (issue.format === 'regex')
+        return `expected to match ${String((issue as { pattern?: unknown }).pattern ?? 'the pattern')}`;
       return `expected a valid ${issue.format}`;
     case 'invalid_value':
       return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;

@@ -1,1 +1,9 @@
-export {};
+export { chromaCheck, type ReadinessCheck, redisCheck } from './checks.js';
+export { type HealthRoutesOptions, type NotReadyReason, registerHealthRoutes } from './routes.js';
+export {
+  buildHealthServer,
+  createHealthServer,
+  type HealthApp,
+  type HealthServer,
+  type HealthServerOptions,
+} from './server.js';

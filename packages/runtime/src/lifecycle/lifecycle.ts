@@ -125,7 +125,10 @@ class ServiceLifecycle implements Lifecycle {
     }
     report.clean = report.failed.length === 0 && report.timedOut.length === 0;
     this.#state = 'closed';
-    this.#log.info({ reason, clean: report.clean, failed: report.failed, timedOut: report.timedOut }, 'shutdown complete');
+    this.#log.info(
+      { reason, clean: report.clean, failed: report.failed, timedOut: report.timedOut },
+      'shutdown complete',
+    );
     return report;
   }
 

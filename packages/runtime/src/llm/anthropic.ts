@@ -79,7 +79,8 @@ function toWire(
         system.push(m.content);
         break;
       case 'user':
-        push('user', [{ type: 'text', text: m.content }]);
+        // The API rejects empty text blocks.
+        if (m.content) push('user', [{ type: 'text', text: m.content }]);
         break;
       case 'assistant': {
         const blocks: Block[] = m.content ? [{ type: 'text', text: m.content }] : [];

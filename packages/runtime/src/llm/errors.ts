@@ -1,3 +1,4 @@
+import { stopReasonOf } from '../budget/index.js';
 import { FlotillaError } from '../errors.js';
 import type { LlmClient } from './types.js';
 
@@ -82,14 +83,20 @@ export class LlmConfigError extends LlmError {
 
 /**
  * The caller's signal fired (budget deadline, task cancelled, shutdown). `name` is 'AbortError' so
- * generic abort checks work, and `reason` is the signal's own reason (the budget's carries its stop reason).
+ * generic abort checks work, and `reason` is the signal's own reason (the budget's carries its stop
+ * reason). Retryable unless the reason is a budget stop (deadline passed, run cancelled): a job cut
+ * by a shutdown should run again on another replica, one past its deadline should not.
  */
 export class LlmAbortError extends LlmError {
   readonly reason: unknown;
 
   constructor(provider: Provider, reason: unknown) {
     const why = reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : 'aborted';
-    super('FLOTILLA_LLM_ABORTED', `LLM call aborted: ${why}`, { provider, retryable: false, cause: reason });
+    super('FLOTILLA_LLM_ABORTED', `LLM call aborted: ${why}`, {
+      provider,
+      retryable: stopReasonOf(reason) === undefined,
+      cause: reason,
+    });
     this.name = 'AbortError';
     this.reason = reason;
   }

@@ -13,7 +13,10 @@ const researcherInput = {
 };
 const coderInput = {
   type: 'object',
-  properties: { task: { type: 'string', minLength: 1 }, language: { type: 'string', enum: ['javascript', 'python'], default: 'javascript' } },
+  properties: {
+    task: { type: 'string', minLength: 1 },
+    language: { type: 'string', enum: ['javascript', 'python'], default: 'javascript' },
+  },
   required: ['task', 'language'],
   additionalProperties: false,
 };
@@ -28,7 +31,10 @@ const planSchema = (branches: Record<string, unknown>[]) => ({
   required: ['subtasks'],
 });
 
-const planRequest = (goal: string, branches = [branch('researcher', researcherInput), branch('coder', coderInput)]): ChatRequest => ({
+const planRequest = (
+  goal: string,
+  branches = [branch('researcher', researcherInput), branch('coder', coderInput)],
+): ChatRequest => ({
   messages: [
     { role: 'system', content: 'You are the planner.' },
     { role: 'user', content: goal },
@@ -70,7 +76,9 @@ describe('offline provider', () => {
   });
 
   it('splits "A; B; write code to compute C" into 3 subtasks, the third for the coder', async () => {
-    const res = await llm.chat(planRequest('Summarise the history of Rome; list three Roman emperors; write code to compute 7 factorial'));
+    const res = await llm.chat(
+      planRequest('Summarise the history of Rome; list three Roman emperors; write code to compute 7 factorial'),
+    );
     const plan = JSON.parse(res.content) as { subtasks: { role: string; input: Record<string, unknown> }[] };
     expect(plan.subtasks.map((s) => s.role)).toEqual(['researcher', 'researcher', 'coder']);
     expect(plan.subtasks[0]?.input).toEqual({ question: 'Summarise the history of Rome' });
@@ -79,11 +87,19 @@ describe('offline provider', () => {
 
   it('sends code clauses to the first other role when no coder is offered', async () => {
     const res = await llm.chat(planRequest('calculate 2+2', [branch('researcher', researcherInput)]));
-    expect(JSON.parse(res.content)).toEqual({ subtasks: [{ role: 'researcher', input: { question: 'calculate 2+2' } }] });
+    expect(JSON.parse(res.content)).toEqual({
+      subtasks: [{ role: 'researcher', input: { question: 'calculate 2+2' } }],
+    });
   });
 
   it('splits on lines, numbered and bulleted items, and " and then ", and keeps at most maxItems', () => {
-    expect(splitClauses('1. alpha\n2) beta\n- gamma\n* delta and then epsilon')).toEqual(['alpha', 'beta', 'gamma', 'delta', 'epsilon']);
+    expect(splitClauses('1. alpha\n2) beta\n- gamma\n* delta and then epsilon')).toEqual([
+      'alpha',
+      'beta',
+      'gamma',
+      'delta',
+      'epsilon',
+    ]);
     expect(splitClauses('a; b; c; d', 3)).toEqual(['a', 'b', 'c; d']);
     expect(splitClauses('just one goal')).toEqual(['just one goal']);
   });
@@ -95,7 +111,10 @@ describe('offline provider', () => {
         name: 'code',
         schema: {
           type: 'object',
-          properties: { language: { type: 'string', enum: ['javascript', 'python'] }, code: { type: 'string', minLength: 1 } },
+          properties: {
+            language: { type: 'string', enum: ['javascript', 'python'] },
+            code: { type: 'string', minLength: 1 },
+          },
           required: ['language', 'code'],
         },
       },
@@ -116,7 +135,12 @@ describe('offline provider', () => {
     expect(call?.arguments).toEqual({ query: 'What is flotilla?', n: 5 });
 
     messages.push({ role: 'assistant', content: '', toolCalls: first.toolCalls });
-    messages.push({ role: 'tool', toolCallId: call?.id ?? '', name: 'memory.search', content: '{"hits":["a fleet of agents"]}' });
+    messages.push({
+      role: 'tool',
+      toolCallId: call?.id ?? '',
+      name: 'memory.search',
+      content: '{"hits":["a fleet of agents"]}',
+    });
     // http.get needs a URL and the question has none: the model answers instead of inventing one.
     const second = await llm.chat({ messages, tools });
     expect(second.toolCalls).toEqual([]);
@@ -133,7 +157,12 @@ describe('offline provider', () => {
 
   it('summarises the user message and its bullets when no tools are offered', async () => {
     const res = await llm.chat({
-      messages: [{ role: 'user', content: 'Goal: compare A and B\n\nSubtask results:\n- s1 (researcher): A is fast\n- s2 (coder): B prints 42' }],
+      messages: [
+        {
+          role: 'user',
+          content: 'Goal: compare A and B\n\nSubtask results:\n- s1 (researcher): A is fast\n- s2 (coder): B prints 42',
+        },
+      ],
     });
     expect(res.content).toContain('compare A and B');
     expect(res.content).toContain('- s1 (researcher): A is fast');
@@ -144,6 +173,9 @@ describe('offline provider', () => {
     const ac = new AbortController();
     const reason = new Error('stop now');
     ac.abort(reason);
-    await expect(llm.chat(planRequest('x'), { signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError', reason });
+    await expect(llm.chat(planRequest('x'), { signal: ac.signal })).rejects.toMatchObject({
+      name: 'AbortError',
+      reason,
+    });
   });
 });

@@ -31,10 +31,27 @@ export interface LoggerOptions {
  * Deeper or unexpected places are covered by the field-name walk in `formatters.log`.
  */
 const REDACT_PATHS = [
-  ...['password', 'passwd', 'secret', 'token', 'accessToken', 'refreshToken', 'apiKey', 'api_key', 'authorization', 'cookie'].flatMap(
-    (k) => [k, `*.${k}`],
-  ),
-  ...['headers', 'req.headers', 'res.headers', 'request.headers', 'config.headers', 'err.config.headers', '*.headers'].flatMap((h) => [
+  ...[
+    'password',
+    'passwd',
+    'secret',
+    'token',
+    'accessToken',
+    'refreshToken',
+    'apiKey',
+    'api_key',
+    'authorization',
+    'cookie',
+  ].flatMap((k) => [k, `*.${k}`]),
+  ...[
+    'headers',
+    'req.headers',
+    'res.headers',
+    'request.headers',
+    'config.headers',
+    'err.config.headers',
+    '*.headers',
+  ].flatMap((h) => [
     `${h}.authorization`,
     `${h}.cookie`,
     `${h}["set-cookie"]`,

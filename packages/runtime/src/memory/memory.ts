@@ -125,7 +125,10 @@ export function createMemory(options: CreateMemoryOptions): Memory {
         metadata: { namespace: namespace.slice(0, 200) },
       });
       // A failed lookup must not poison the cache (Chroma may just have been restarting).
-      handle.catch(() => collections.delete(name));
+      handle.then(
+        () => options.log?.debug({ namespace, collection: name }, 'memory collection ready'),
+        () => collections.delete(name),
+      );
       collections.set(name, handle);
     }
     return handle;
@@ -189,7 +192,9 @@ export function createMemory(options: CreateMemoryOptions): Memory {
         const before = await c.count();
         const res = await c.delete({ where });
         // Older servers do not report `deleted`; the count difference is close enough for them.
-        return res?.deleted ?? Math.max(0, before - (await c.count()));
+        const deleted = res?.deleted ?? Math.max(0, before - (await c.count()));
+        options.log?.debug({ namespace, deleted, olderThanMs }, 'memory cleanup');
+        return deleted;
       }),
 
     count: (namespace) => wrap('count', namespace, async () => (await collection(namespace)).count()),

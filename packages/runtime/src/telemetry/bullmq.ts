@@ -18,5 +18,10 @@ export interface BullmqTelemetryOptions {
  */
 export function bullmqTelemetry(options: BullmqTelemetryOptions = {}): BullMQOtel {
   const name = options.name ?? 'flotilla.bullmq';
-  return new BullMQOtel({ tracerName: name, meterName: name, version: options.version, enableMetrics: options.metrics ?? true });
+  return new BullMQOtel({
+    tracerName: name,
+    meterName: name,
+    version: options.version,
+    enableMetrics: options.metrics ?? true,
+  });
 }

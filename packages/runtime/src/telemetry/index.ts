@@ -1,1 +1,11 @@
+export { type BullmqTelemetryOptions, bullmqTelemetry } from './bullmq.js';
 export { type FlotillaMetrics, getMetrics } from './metrics.js';
+export { getTracer, injectTraceparent, type TraceCarrier, withExtractedContext } from './propagation.js';
+export {
+  initTelemetry,
+  renderPrometheusMetrics,
+  shutdownTelemetry,
+  type TelemetryInfo,
+  type TelemetryOptions,
+} from './setup.js';
+export { installInMemoryTracing } from './testing.js';

@@ -1,4 +1,11 @@
-import { type Context, context, defaultTextMapGetter, defaultTextMapSetter, type Tracer, trace } from '@opentelemetry/api';
+import {
+  type Context,
+  context,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 
 /** The trace-context fields a SubtaskEnvelope carries. */

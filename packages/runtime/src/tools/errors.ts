@@ -32,3 +32,7 @@ export class IdempotencyUnavailableError extends FlotillaError {
     super('FLOTILLA_IDEMPOTENCY_UNAVAILABLE', `cannot check idempotency key ${key}: Redis failed`, { cause });
   }
 }
+
+/** One line naming an error, for logs and outcome messages (never a stack). */
+export const describeError = (err: unknown): string =>
+  err instanceof Error ? `${err.name}: ${err.message}` : String(err);

@@ -1,21 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { redisKeys, type StopReason } from '@flotilla/contracts';
 import { isSpanContextValid, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
-import {
-  BrokenCircuitError,
-  type CircuitBreakerPolicy,
-  CircuitState,
-  ConsecutiveBreaker,
-  circuitBreaker,
-  handleWhen,
-  type ICancellationContext,
-  type IPolicy,
-  IsolatedCircuitError,
-  retry,
-  TimeoutStrategy,
-  timeout,
-  wrap,
-} from 'cockatiel';
+import { BrokenCircuitError, type CircuitBreakerPolicy, CircuitState, IsolatedCircuitError, wrap } from 'cockatiel';
 import type { Redis } from 'ioredis';
 import picomatch from 'picomatch';
 import { z } from 'zod';
@@ -23,12 +9,12 @@ import type { Budget } from '../budget/index.js';
 import { stopReasonOf } from '../budget/index.js';
 import { getMetrics } from '../telemetry/metrics.js';
 import { argsHash } from './audit.js';
-import { type BackoffOptions, jitteredBackoff } from './backoff.js';
+import type { BackoffOptions } from './backoff.js';
 import type { AnyTool, ToolLog } from './define.js';
-import { IdempotencyUnavailableError, ToolAbortedError, ToolTimeoutError } from './errors.js';
+import { describeError, IdempotencyUnavailableError, ToolAbortedError, ToolTimeoutError } from './errors.js';
 import { type Acquired, acquire, type StoredOutcome } from './idempotency.js';
 import type { KillSwitch } from './kill-switch.js';
-import { isTransientError } from './retryable.js';
+import { attributedTimeout, toolBreaker, toolRetry } from './policies.js';
 
 /** Why a call did not produce an output. Stable strings: callers and dashboards switch on them. */
 export type ToolFailureCode =
@@ -161,8 +147,6 @@ const fail = (
   attempts = 0,
 ): Result => ({ label, outcome: { ok: false, stopReason, code, message: message.slice(0, MAX_MESSAGE), attempts } });
 
-const errorText = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
-
 /** The one door every tool call goes through. Build one per process; it holds each tool's breaker. */
 export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
   const { redis, killSwitch, log, idempotencyTtlSec = 86_400, backoff = {} } = options;
@@ -176,15 +160,8 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
   const tools = new Map<string, { tool: AnyTool; breaker: CircuitBreakerPolicy }>();
   for (const tool of options.tools) {
     if (tools.has(tool.name)) throw new TypeError(`tool ${tool.name} is defined twice`);
-    const counts = (err: Error) => !(err instanceof ToolAbortedError) && (tool.retryable ?? isTransientError)(err);
-    tools.set(tool.name, {
-      tool,
-      // Per tool and per process: one failing dependency must not stop the others.
-      breaker: circuitBreaker(handleWhen(counts), {
-        breaker: new ConsecutiveBreaker(threshold),
-        halfOpenAfter: halfOpenAfterMs,
-      }),
-    });
+    // Per tool and per process: one failing dependency must not stop the others.
+    tools.set(tool.name, { tool, breaker: toolBreaker(tool, { threshold, halfOpenAfterMs }) });
   }
 
   async function run(name: string, rawInput: unknown, opts: ToolCallOptions, span: Span): Promise<Result> {
@@ -248,24 +225,11 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
       subtaskId: opts.subtaskId,
       callIndex: opts.callIndex,
     });
-    const retryable = tool.retryable ?? isTransientError;
-    const retries = retry(
-      handleWhen(
-        (err) =>
-          !(
-            err instanceof BrokenCircuitError ||
-            err instanceof IsolatedCircuitError ||
-            err instanceof ToolAbortedError
-          ) &&
-          // An operator's switch also stops the retries of a call already under way.
-          !killSwitch.blocks(name, tool.sideEffects) &&
-          retryable(err),
-      ),
-      { maxAttempts: tool.retries, backoff: jitteredBackoff(backoff) },
-    );
-    retries.onRetry((e) => {
-      const err = 'error' in e ? errorText(e.error) : 'rejected result';
-      callLog.warn({ attempt: e.attempt, delayMs: e.delay, err }, 'tool attempt failed; retrying');
+    const retries = toolRetry(tool, {
+      backoff,
+      // An operator's switch also stops the retries of a call already under way.
+      stopped: () => killSwitch.blocks(name, tool.sideEffects),
+      log: callLog,
     });
 
     let attempts = 0;
@@ -310,8 +274,8 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
       } else if (err instanceof ToolTimeoutError) {
         result = fail('timeout', 'tool_error', 'timeout', err.message, attempts);
       } else {
-        callLog.warn({ err: errorText(err), attempts }, 'tool call failed');
-        result = fail('error', 'tool_error', 'tool_failed', `tool ${name} failed: ${errorText(err)}`, attempts);
+        callLog.warn({ err: describeError(err), attempts }, 'tool call failed');
+        result = fail('error', 'tool_error', 'tool_failed', `tool ${name} failed: ${describeError(err)}`, attempts);
       }
     }
 
@@ -324,7 +288,7 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
         else await claim.release();
       } catch (err) {
         callLog.error(
-          { err: errorText(err), idempotencyKey },
+          { err: describeError(err), idempotencyKey },
           'could not record the write; the claim expires on its own',
         );
       }
@@ -392,34 +356,4 @@ function toStored(outcome: ToolOutcome): StoredOutcome {
   return outcome.ok
     ? { ok: true, output: outcome.output }
     : { ok: false, stopReason: outcome.stopReason, code: outcome.code, message: outcome.message };
-}
-
-/**
- * cockatiel's aggressive timeout, with its errors told apart: the attempt's own timeout becomes a
- * (transient) ToolTimeoutError, and an abort that came from the run's budget becomes ToolAbortedError,
- * which neither the retry policy nor the breaker counts. Both surface from cockatiel as the same
- * TaskCancelledError. One instance per call: attempts run one after another, never at once.
- */
-function attributedTimeout(tool: AnyTool): IPolicy<ICancellationContext> {
-  const inner = timeout(tool.timeoutMs, TimeoutStrategy.Aggressive);
-  return {
-    _altReturn: undefined as never,
-    onSuccess: inner.onSuccess,
-    onFailure: inner.onFailure,
-    async execute(fn, signal) {
-      let timedOut = false;
-      const listener = inner.onTimeout(() => {
-        timedOut = true;
-      });
-      try {
-        return await inner.execute((ctx) => fn(ctx), signal);
-      } catch (err) {
-        if (signal?.aborted) throw new ToolAbortedError(tool.name, signal.reason);
-        if (timedOut) throw new ToolTimeoutError(tool.name, tool.timeoutMs, { cause: err });
-        throw err;
-      } finally {
-        listener.dispose();
-      }
-    },
-  };
 }

@@ -45,8 +45,6 @@ export interface KillSwitch {
   close(): Promise<void>;
 }
 
-const OFF: KillSwitchState = Object.freeze({ global: false, noWrites: false, tools: [] });
-
 /** Parses the KILL_SWITCH env format: comma-separated "all", "writes", or tool names/globs. */
 export function parseKillSwitch(text: string | undefined): KillSwitchState {
   const state: KillSwitchState = { global: false, noWrites: false, tools: [] };
@@ -88,6 +86,15 @@ export async function setKillSwitch(redis: Redis, prefix: string, patch: Partial
   await redis.multi().hset(keys.killSwitch, fields).publish(keys.killSwitchChannel, JSON.stringify(fields)).exec();
 }
 
+const normalize = (s: Partial<KillSwitchState> = {}): KillSwitchState => ({
+  global: s.global === true,
+  noWrites: s.noWrites === true,
+  tools: s.tools ?? [],
+});
+
+const matcher = (globs: string[]): ((tool: string) => boolean) =>
+  globs.length ? picomatch(globs, { dot: true }) : () => false;
+
 const merge = (a: KillSwitchState, b: KillSwitchState): KillSwitchState => ({
   global: a.global || b.global,
   noWrites: a.noWrites || b.noWrites,
@@ -104,10 +111,10 @@ const merge = (a: KillSwitchState, b: KillSwitchState): KillSwitchState => ({
 export async function createKillSwitch(options: KillSwitchOptions): Promise<KillSwitch> {
   const { redis, subscriber, prefix, log, refreshMs = 5000 } = options;
   const keys = redisKeys(prefix);
-  const floor = typeof options.initial === 'string' ? parseKillSwitch(options.initial) : { ...OFF, ...options.initial };
+  const floor = typeof options.initial === 'string' ? parseKillSwitch(options.initial) : normalize(options.initial);
 
   let effective = floor;
-  let matchTool = picomatch(floor.tools.length ? floor.tools : ['\0'], { dot: true });
+  let matchTool = matcher(floor.tools);
 
   const apply = (next: KillSwitchState) => {
     const merged = merge(floor, next);
@@ -115,8 +122,7 @@ export async function createKillSwitch(options: KillSwitchOptions): Promise<Kill
       log?.warn({ killSwitch: merged }, 'kill switch changed');
     }
     effective = merged;
-    // '\0' never matches a tool name: picomatch needs at least one pattern.
-    matchTool = picomatch(merged.tools.length ? merged.tools : ['\0'], { dot: true });
+    matchTool = matcher(merged.tools);
     return effective;
   };
 

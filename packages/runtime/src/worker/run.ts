@@ -2,11 +2,10 @@ import { hostname } from 'node:os';
 import { queueNames, type WorkerIdentity } from '@flotilla/contracts';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import picomatch from 'picomatch';
 import { z } from 'zod';
 import { baseConfigSchema, loadConfigOrExit } from '../config/index.js';
 import { chromaCheck, createHealthServer, redisCheck } from '../health/index.js';
-import { createLifecycle, type Lifecycle } from '../lifecycle/index.js';
+import { createLifecycle, type Lifecycle, type ShutdownReport } from '../lifecycle/index.js';
 import { createLlm, llmConfigSchema } from '../llm/index.js';
 import { createLogger } from '../logger/index.js';
 import { createMemory, type Memory, memoryConfigSchema } from '../memory/index.js';
@@ -52,7 +51,7 @@ export interface RunningWorker {
   /** Port the health server listens on (useful when HEALTH_PORT=0). */
   healthPort: number;
   /** Graceful shutdown; the same as receiving SIGTERM, without exiting the process. */
-  close(): Promise<void>;
+  close(): Promise<ShutdownReport>;
 }
 
 /**
@@ -82,7 +81,6 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
   }
 
   const prefix = config.QUEUE_PREFIX;
-  const allow = picomatch(config.TOOLS_ALLOWLIST.length ? config.TOOLS_ALLOWLIST : ['*']);
   const killSwitch = await createKillSwitch({
     redis: commands,
     subscriber: subscriber.duplicate(),
@@ -116,8 +114,9 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
       maxTokens: config.AGENT_MAX_TOKENS,
     },
     gateway,
-    toolSpecs: tools
-      .filter((t) => allow(t.name))
+    // Only what the gateway would allow is offered, so the model never plans around a denied tool.
+    toolSpecs: gateway
+      .allowedTools()
       .map((t) => ({ name: t.name, description: t.description, parameters: z.toJSONSchema(t.input) as Record<string, unknown> })),
     llm,
     memory,

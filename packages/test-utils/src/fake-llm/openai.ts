@@ -58,7 +58,7 @@ export function startFakeOpenAI(handler?: FakeHandler): Promise<FakeVendor> {
                   {
                     id: `call_fake_${seq}`,
                     type: 'function',
-                    function: { name: step.name, arguments: JSON.stringify(step.arguments) },
+                    function: { name: step.name, arguments: step.rawArguments ?? JSON.stringify(step.arguments) },
                   },
                 ],
                 refusal: null,

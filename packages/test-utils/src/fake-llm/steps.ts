@@ -2,7 +2,15 @@
 export type FakeStep =
   | { kind: 'text'; text: string; usage?: FakeUsage; repeat?: boolean }
   /** `name` is the wire name (vendors only allow [a-zA-Z0-9_-]: flotilla's `memory.search` goes out as `memory_search`). */
-  | { kind: 'toolCall'; name: string; arguments: unknown; usage?: FakeUsage; repeat?: boolean }
+  | {
+      kind: 'toolCall';
+      name: string;
+      arguments: unknown;
+      /** OpenAI only: send this exact `arguments` string (e.g. broken JSON) instead of JSON.stringify(arguments). */
+      rawArguments?: string;
+      usage?: FakeUsage;
+      repeat?: boolean;
+    }
   /** Structured output: OpenAI puts the JSON in `content`, Anthropic answers with the forced tool's `tool_use`. */
   | { kind: 'json'; value: unknown; usage?: FakeUsage; repeat?: boolean }
   | { kind: 'rateLimit'; retryAfter?: string; repeat?: boolean }
@@ -33,6 +41,14 @@ export const fakeReply = {
     arguments: args,
     usage,
     repeat: true,
+  }),
+  /** OpenAI only: a tool call whose `arguments` string is sent verbatim (e.g. not JSON). */
+  toolCallRaw: (name: string, rawArguments: string, usage?: FakeUsage): FakeStep => ({
+    kind: 'toolCall',
+    name,
+    arguments: undefined,
+    rawArguments,
+    usage,
   }),
   json: (value: unknown, usage?: FakeUsage): FakeStep => ({ kind: 'json', value, usage }),
   /** 429 with `Retry-After: <retryAfter>` (delay-seconds or an HTTP date) when given. */

@@ -1,0 +1,165 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { clearSecretValues, REDACTED, redactText } from '../logger/index.js';
+import { baseConfigSchema } from './base.js';
+import { ConfigError } from './errors.js';
+import { envField } from './fields.js';
+import { EX_CONFIG, loadConfig, loadConfigOrExit } from './load.js';
+import { secret, secretKind } from './secret.js';
+
+const schema = baseConfigSchema.extend({ API_TOKEN: secret(z.string().min(16)).optional() });
+
+function problemsOf(fn: () => unknown) {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'flotilla-config-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+    clearSecretValues();
+  });
+
+  it('applies the documented defaults', () => {
+    const config = loadConfig(baseConfigSchema, { env: {} });
+    expect(config).toMatchObject({
+      LOG_LEVEL: 'info',
+      LOG_TOOL_RESULT_SAMPLE_RATE: 0.01,
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      QUEUE_PREFIX: 'flotilla',
+      HEALTH_PORT: 8080,
+      HEALTH_HOST: '0.0.0.0',
+      SHUTDOWN_GRACE_MS: 25_000,
+      AGENT_MAX_STEPS: 25,
+      AGENT_MAX_TOOL_CALLS: 12,
+      AGENT_MAX_SECONDS: 60,
+      AGENT_MAX_TOKENS: 100_000,
+      TOOLS_ALLOWLIST: ['*'],
+    });
+    expect(config.SERVICE_VERSION).toEqual(expect.any(String));
+    expect(config.OTEL_EXPORTER_OTLP_ENDPOINT).toBeUndefined();
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('coerces env strings, treats empty values as unset, and splits lists', () => {
+    const config = loadConfig(baseConfigSchema, {
+      env: {
+        AGENT_MAX_STEPS: ' 7 ',
+        AGENT_MAX_SECONDS: '1.5',
+        HEALTH_PORT: '0',
+        TOOLS_ALLOWLIST: 'web.*, notes_write,,',
+        LOG_LEVEL: '',
+      },
+    });
+    expect(config.AGENT_MAX_STEPS).toBe(7);
+    expect(config.AGENT_MAX_SECONDS).toBe(1.5);
+    expect(config.HEALTH_PORT).toBe(0);
+    expect(config.TOOLS_ALLOWLIST).toEqual(['web.*', 'notes_write']);
+    expect(config.LOG_LEVEL).toBe('info');
+  });
+
+  it('reports every problem, one readable line each, quoting non-secret values', () => {
+    const err = (() => {
+      try {
+        loadConfig(schema, {
+          env: { AGENT_MAX_STEPS: 'abc', LOG_LEVEL: 'loud', REDIS_URL: 'http://x', KILL_SWITCH: 'a b' },
+        });
+      } catch (e) {
+        return e as ConfigError;
+      }
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err?.code).toBe('FLOTILLA_CONFIG');
+    expect(err?.message.split('\n')).toEqual([
+      'LOG_LEVEL: expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent", got "loud"',
+      'REDIS_URL: expected a redis:// or rediss:// URL (secret, value hidden)',
+      'AGENT_MAX_STEPS: expected a positive integer, got "abc"',
+      'KILL_SWITCH: expected "all", "writes" or a comma list of tool names, got "a b"',
+    ]);
+  });
+
+  it('names a missing required variable', () => {
+    const required = z.object({ API_TOKEN: secret(z.string()) });
+    expect(problemsOf(() => loadConfig(required, { env: {} }))).toEqual([
+      { variable: 'API_TOKEN', message: 'required, but not set (set API_TOKEN or API_TOKEN_FILE)' },
+    ]);
+  });
+
+  it('reads K_FILE, trimming one trailing newline, and registers the secret with the redactor', () => {
+    const file = join(dir, 'api_token');
+    writeFileSync(file, 'file-token-0123456789abcdef\n');
+    const config = loadConfig(schema, { env: { API_TOKEN_FILE: file } });
+    expect(config.API_TOKEN).toBe('file-token-0123456789abcdef');
+    expect(redactText('token=file-token-0123456789abcdef')).toBe(`token=${REDACTED}`);
+  });
+
+  it('registers only the password of a secret URL', () => {
+    loadConfig(baseConfigSchema, { env: { REDIS_URL: 'redis://:p%40ss-word-1@redis:6379' } });
+    expect(redactText('auth failed for p@ss-word-1 at redis:6379')).toBe(`auth failed for ${REDACTED} at redis:6379`);
+  });
+
+  it('hides a secret value that fails validation', () => {
+    const problems = problemsOf(() => loadConfig(schema, { env: { API_TOKEN: 'too-short-tok' } }));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]?.message).toMatch(/\(secret, value hidden\)$/);
+    expect(JSON.stringify(problems)).not.toContain('too-short-tok');
+  });
+
+  it('names the file variable when the file cannot be read, and refuses K together with K_FILE', () => {
+    const missing = join(dir, 'nope');
+    expect(problemsOf(() => loadConfig(schema, { env: { API_TOKEN_FILE: missing } }))).toEqual([
+      { variable: 'API_TOKEN_FILE', message: `cannot read ${missing} (ENOENT)` },
+    ]);
+    expect(
+      problemsOf(() => loadConfig(schema, { env: { API_TOKEN: 'x'.repeat(16), API_TOKEN_FILE: missing } })),
+    ).toEqual([{ variable: 'API_TOKEN', message: 'set either API_TOKEN or API_TOKEN_FILE, not both' }]);
+  });
+
+  it('finds the secret mark through optional, default and pipe wrappers', () => {
+    expect(secretKind(schema.shape.API_TOKEN)).toBe('value');
+    expect(secretKind(baseConfigSchema.shape.REDIS_URL)).toBe('url-credentials');
+    expect(secretKind(baseConfigSchema.shape.QUEUE_PREFIX)).toBeUndefined();
+    expect(secretKind(secret(envField.positiveInt()).default(3))).toBe('value');
+  });
+
+  it('gives zod built-ins readable messages too', () => {
+    const own = z.object({ N: z.coerce.number().int().positive(), U: z.url().optional() });
+    expect(
+      problemsOf(() => loadConfig(own, { env: { N: 'abc', U: 'not a url' } })).map(
+        (p) => `${p.variable}: ${p.message}`,
+      ),
+    ).toEqual(['N: expected a number, got "abc"', 'U: expected a URL, got "not a url"']);
+  });
+});
+
+describe('loadConfigOrExit', () => {
+  it('writes "config error:" lines to stderr and exits 78', () => {
+    let written = '';
+    let code: number | undefined;
+    const exit = ((c: number) => {
+      code = c;
+      throw new Error('exited');
+    }) as (code: number) => never;
+    expect(() =>
+      loadConfigOrExit(schema, {
+        env: { AGENT_MAX_TOKENS: '-1' },
+        exit,
+        stderr: { write: (s: string) => (written += s) },
+      }),
+    ).toThrow('exited');
+    expect(code).toBe(EX_CONFIG);
+    expect(written).toBe('config error: AGENT_MAX_TOKENS: expected a positive integer, got "-1"\n');
+  });
+});

@@ -1,0 +1,38 @@
+import type { Redis } from 'ioredis';
+
+/** A named readiness check: resolves when the dependency is usable, rejects (or times out) when not. */
+export interface ReadinessCheck {
+  name: string;
+  /** Aborted when the check's time is up; checks that can cancel their work should. */
+  check: (signal: AbortSignal) => Promise<unknown>;
+  /** Overrides the server's per-check timeout. */
+  timeoutMs?: number;
+}
+
+/**
+ * Redis answers PING. A connection that is not `ready` fails at once with its state
+ * ("reconnecting"), which says more than a timeout would.
+ */
+export function redisCheck(redis: Redis, { name = 'redis' }: { name?: string } = {}): ReadinessCheck {
+  return {
+    name,
+    check: async () => {
+      if (redis.status !== 'ready') throw new Error(`redis connection is ${redis.status}`);
+      const reply = await redis.ping();
+      if (reply !== 'PONG') throw new Error(`unexpected PING reply ${JSON.stringify(reply)}`);
+    },
+  };
+}
+
+/** Chroma answers its heartbeat (GET /api/v2/heartbeat). */
+export function chromaCheck(url: string, { name = 'chroma' }: { name?: string } = {}): ReadinessCheck {
+  const heartbeat = new URL('/api/v2/heartbeat', url);
+  return {
+    name,
+    check: async (signal) => {
+      const res = await fetch(heartbeat, { signal });
+      await res.body?.cancel();
+      if (!res.ok) throw new Error(`chroma heartbeat answered HTTP ${res.status}`);
+    },
+  };
+}

@@ -1,0 +1,449 @@
+// Needs a real Redis: write idempotency is SET NX/TTL claims shared by replicas, and the kill switch
+// is a Redis hash plus pub/sub; a fake would not show races between two gateways.
+import { redisKeys } from '@flotilla/contracts';
+import { testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
+import { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { type Budget, createBudget } from '../budget/index.js';
+import {
+  type AnyTool,
+  argsHash,
+  createKillSwitch,
+  createToolGateway,
+  defineTool,
+  type KillSwitch,
+  type ToolGatewayOptions,
+  type ToolLog,
+} from './index.js';
+
+const { redisUrl } = testServices();
+
+interface LogRecord {
+  level: 'info' | 'warn' | 'error';
+  obj: Record<string, unknown>;
+  msg: string | undefined;
+}
+
+/** A pino-shaped logger that keeps what it is given, bindings included. */
+function recordingLog(records: LogRecord[], bindings: Record<string, unknown> = {}): ToolLog {
+  const at =
+    (level: LogRecord['level']) =>
+    (obj: object, msg?: string): void => {
+      records.push({ level, obj: { ...bindings, ...obj }, msg });
+    };
+  return {
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: (more) => recordingLog(records, { ...bindings, ...more }),
+  };
+}
+
+let prefix: string;
+let redis: Redis;
+let killSwitch: KillSwitch;
+let records: LogRecord[];
+let budgets: Budget[];
+const extraConnections: Redis[] = [];
+
+const budget = (overrides: Partial<Parameters<typeof createBudget>[0]> = {}) => {
+  const b = createBudget({ maxSteps: 10, maxToolCalls: 100, maxSeconds: 60, maxTokens: 1000, ...overrides });
+  budgets.push(b);
+  return b;
+};
+
+function gateway(tools: AnyTool[], overrides: Partial<ToolGatewayOptions> = {}) {
+  return createToolGateway({
+    tools,
+    redis,
+    prefix,
+    allowlist: ['*'],
+    killSwitch,
+    log: recordingLog(records),
+    backoff: { initialDelayMs: 5, maxDelayMs: 20 },
+    ...overrides,
+  });
+}
+
+let callIndex = 0;
+const ids = () => ({ taskId: 'task-1', subtaskId: 'sub-1', callIndex: callIndex++ });
+
+beforeEach(async () => {
+  prefix = uniquePrefix('tools');
+  redis = new Redis(redisUrl);
+  killSwitch = await createKillSwitch({ redis, subscriber: redis.duplicate(), prefix });
+  records = [];
+  budgets = [];
+  callIndex = 0;
+});
+
+afterEach(async () => {
+  for (const b of budgets) b.dispose();
+  await killSwitch.close();
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length) await redis.del(...keys);
+  await Promise.all(extraConnections.splice(0).map((c) => c.quit()));
+  await redis.quit();
+});
+
+interface CountedSpec<T> {
+  name: string;
+  sideEffects?: 'read' | 'write';
+  retries?: number;
+  retryable?: (err: unknown) => boolean;
+  /** Gets the 1-based number of this run. */
+  run: (n: number) => Promise<T>;
+}
+
+/** A tool that counts how many times it really ran. */
+const counted = <T>({ run, ...spec }: CountedSpec<T>) => {
+  const state = { runs: 0 };
+  const tool = defineTool({
+    description: 'test tool',
+    input: z.object({ q: z.string() }),
+    sideEffects: 'read',
+    ...spec,
+    run: async () => run(++state.runs),
+  });
+  return { tool, state };
+};
+
+const transient = () => Object.assign(new Error('upstream 503'), { retryable: true });
+
+describe('policy checks', () => {
+  it('denies a tool off the allowlist without running it, and an unknown tool', async () => {
+    const { tool, state } = counted({ name: 'danger.delete', run: async () => 'deleted' });
+    const { tool: search } = counted({ name: 'web.search', run: async () => 'found' });
+    const gw = gateway([tool, search], { allowlist: ['web.*'] });
+
+    const denied = await gw.call('danger.delete', { q: 'x' }, { budget: budget(), ...ids() });
+    expect(denied).toMatchObject({ ok: false, stopReason: 'policy_denied', code: 'not_allowlisted', attempts: 0 });
+    expect(state.runs).toBe(0);
+
+    const unknown = await gw.call('made.up', { q: 'x' }, { budget: budget(), ...ids() });
+    expect(unknown).toMatchObject({ ok: false, stopReason: 'policy_denied', code: 'unknown_tool' });
+
+    expect((await gw.call('web.search', { q: 'x' }, { budget: budget(), ...ids() })).ok).toBe(true);
+    expect(gw.allowedTools().map((t) => t.name)).toEqual(['web.search']);
+  });
+
+  it('rejects invalid input with zod’s message, without running the tool', async () => {
+    const { tool, state } = counted({ name: 'web.search', run: async () => 'found' });
+    const outcome = await gateway([tool]).call('web.search', { q: 42 }, { budget: budget(), ...ids() });
+    expect(outcome).toMatchObject({ ok: false, stopReason: 'invalid_input', code: 'invalid_input' });
+    expect(!outcome.ok && outcome.message).toMatch(/q/);
+    expect(state.runs).toBe(0);
+  });
+
+  it('charges the budget: the call past maxToolCalls is refused with max_tool_calls', async () => {
+    const { tool, state } = counted({ name: 'web.search', run: async () => 'found' });
+    const gw = gateway([tool]);
+    const b = budget({ maxToolCalls: 1 });
+    expect((await gw.call('web.search', { q: 'a' }, { budget: b, ...ids() })).ok).toBe(true);
+    const refused = await gw.call('web.search', { q: 'b' }, { budget: b, ...ids() });
+    expect(refused).toMatchObject({ ok: false, stopReason: 'max_tool_calls', code: 'budget_exceeded' });
+    expect(state.runs).toBe(1);
+  });
+
+  it('rejects output that fails the output schema', async () => {
+    const tool = defineTool({
+      name: 'bad.output',
+      description: 'x',
+      input: z.object({}),
+      output: z.object({ n: z.number() }),
+      sideEffects: 'read',
+      run: async () => ({ n: 'not a number' }) as unknown as { n: number },
+    });
+    const outcome = await gateway([tool]).call('bad.output', {}, { budget: budget(), ...ids() });
+    expect(outcome).toMatchObject({ ok: false, stopReason: 'tool_error', code: 'invalid_output', attempts: 1 });
+  });
+});
+
+describe('timeouts, retries and the breaker', () => {
+  it('times out an attempt that does not finish, and aborts its signal', async () => {
+    let sawAbort = false;
+    const tool = defineTool({
+      name: 'slow.read',
+      description: 'never answers',
+      input: z.object({}),
+      sideEffects: 'read',
+      timeoutMs: 50,
+      retries: 0,
+      run: (_input, ctx) =>
+        new Promise((_resolve, reject) => {
+          ctx.signal.addEventListener('abort', () => {
+            sawAbort = true;
+            reject(new Error('aborted'));
+          });
+        }),
+    });
+    const outcome = await gateway([tool]).call('slow.read', {}, { budget: budget(), ...ids() });
+    expect(outcome).toMatchObject({ ok: false, stopReason: 'tool_error', code: 'timeout', attempts: 1 });
+    expect(sawAbort).toBe(true);
+  });
+
+  it('retries a transient failure up to the bound, with full-jitter delays within [0, cap]', async () => {
+    const { tool, state } = counted({ name: 'flaky.read', retries: 5, run: async () => Promise.reject(transient()) });
+    // Every attempt counts toward the breaker; keep it out of the way here.
+    const gw = gateway([tool], { backoff: { initialDelayMs: 10, maxDelayMs: 40 }, breaker: { threshold: 100 } });
+    const outcome = await gw.call('flaky.read', { q: 'x' }, { budget: budget(), ...ids() });
+
+    expect(outcome).toMatchObject({ ok: false, stopReason: 'tool_error', code: 'tool_failed', attempts: 6 });
+    expect(state.runs).toBe(6);
+    const retries = records.filter((r) => r.msg === 'tool attempt failed; retrying').map((r) => r.obj);
+    expect(retries.map((r) => r.attempt)).toEqual([1, 2, 3, 4, 5]);
+    const delays = retries.map((r) => r.delayMs as number);
+    delays.forEach((delay, i) => {
+      expect(delay).toBeGreaterThanOrEqual(0);
+      expect(delay).toBeLessThanOrEqual(Math.min(40, 10 * 2 ** i));
+    });
+    expect(new Set(delays).size).toBeGreaterThan(1);
+  });
+
+  it('draws delays from the injected random source', async () => {
+    const draws = [0.5, 0.25, 0.999];
+    let i = 0;
+    const { tool } = counted({ name: 'flaky.read', retries: 3, run: async () => Promise.reject(transient()) });
+    const gw = gateway([tool], { backoff: { initialDelayMs: 8, maxDelayMs: 30, random: () => draws[i++] ?? 0 } });
+    await gw.call('flaky.read', { q: 'x' }, { budget: budget(), ...ids() });
+    const delays = records.filter((r) => r.msg === 'tool attempt failed; retrying').map((r) => r.obj.delayMs);
+    // caps 8, 16, 30 (32 capped)
+    expect(delays).toEqual([4, 4, 29]);
+  });
+
+  it('does not retry errors the tool does not mark retryable', async () => {
+    const { tool, state } = counted({
+      name: 'strict.read',
+      retries: 3,
+      run: async () => Promise.reject(new Error('400 bad request')),
+    });
+    const outcome = await gateway([tool]).call('strict.read', { q: 'x' }, { budget: budget(), ...ids() });
+    expect(outcome).toMatchObject({ ok: false, code: 'tool_failed', attempts: 1 });
+    expect(state.runs).toBe(1);
+  });
+
+  it('honours a tool’s own retryable predicate', async () => {
+    const { tool, state } = counted({
+      name: 'custom.read',
+      retries: 2,
+      retryable: (err) => err instanceof Error && err.message === 'try again',
+      run: async () => Promise.reject(new Error('try again')),
+    });
+    await gateway([tool]).call('custom.read', { q: 'x' }, { budget: budget(), ...ids() });
+    expect(state.runs).toBe(3);
+  });
+
+  it('opens the breaker after N consecutive failures, refuses without running, then half-opens', async () => {
+    let healthy = false;
+    const { tool, state } = counted({
+      name: 'dep.read',
+      retries: 0,
+      run: async () => {
+        if (!healthy) throw transient();
+        return 'ok';
+      },
+    });
+    const gw = gateway([tool], { breaker: { threshold: 3, halfOpenAfterMs: 150 } });
+    const call = () => gw.call('dep.read', { q: 'x' }, { budget: budget(), ...ids() });
+
+    for (let i = 0; i < 3; i++) expect(await call()).toMatchObject({ ok: false, code: 'tool_failed' });
+    expect(gw.circuit('dep.read')).toBe('open');
+    expect(await call()).toMatchObject({ ok: false, stopReason: 'tool_error', code: 'circuit_open', attempts: 0 });
+    expect(state.runs).toBe(3);
+
+    healthy = true;
+    const recovered = await waitFor(
+      async () => {
+        const outcome = await call();
+        return outcome.ok ? outcome : undefined;
+      },
+      { what: 'the breaker to let a test call through' },
+    );
+    expect(recovered.output).toBe('ok');
+    expect(state.runs).toBe(4);
+    expect(gw.circuit('dep.read')).toBe('closed');
+  });
+
+  it('stops a call at the run deadline with max_seconds, without counting it against the breaker', async () => {
+    const tool = defineTool({
+      name: 'slow.read',
+      description: 'waits for its signal',
+      input: z.object({}),
+      sideEffects: 'read',
+      timeoutMs: 60_000,
+      run: (_input, ctx) =>
+        new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted')))),
+    });
+    const gw = gateway([tool], { breaker: { threshold: 1, halfOpenAfterMs: 60_000 } });
+    const outcome = await gw.call('slow.read', {}, { budget: budget({ maxSeconds: 0.2 }), ...ids() });
+    expect(outcome).toMatchObject({ ok: false, stopReason: 'max_seconds', code: 'aborted', attempts: 1 });
+    expect(gw.circuit('slow.read')).toBe('closed');
+  });
+});
+
+describe('kill switch', () => {
+  it('blocks writes, named tools and everything, as the shared state changes', async () => {
+    const { tool: write, state: writes } = counted({
+      name: 'notes.write',
+      sideEffects: 'write',
+      run: async () => 'saved',
+    });
+    const { tool: read } = counted({ name: 'web.search', run: async () => 'found' });
+    const gw = gateway([write, read]);
+    const call = (name: string) => gw.call(name, { q: 'x' }, { budget: budget(), ...ids() });
+
+    await killSwitch.set({ noWrites: true });
+    expect(await call('notes.write')).toMatchObject({ ok: false, stopReason: 'kill_switch', code: 'kill_switch' });
+    expect(writes.runs).toBe(0);
+    expect((await call('web.search')).ok).toBe(true);
+
+    await killSwitch.set({ noWrites: false, tools: ['web.*'] });
+    expect((await call('notes.write')).ok).toBe(true);
+    expect(await call('web.search')).toMatchObject({ ok: false, code: 'kill_switch' });
+
+    await killSwitch.set({ tools: [], global: true });
+    expect(await call('notes.write')).toMatchObject({ ok: false, code: 'kill_switch' });
+    await killSwitch.set({ global: false });
+    expect((await call('web.search')).ok).toBe(true);
+  });
+
+  it('applies the start-time (env) state at once, on top of the shared state', async () => {
+    const local = await createKillSwitch({ redis, subscriber: redis.duplicate(), prefix, initial: 'writes' });
+    try {
+      expect(local.blocks('notes.write', 'write')).toBe(true);
+      expect(local.blocks('web.search', 'read')).toBe(false);
+      await killSwitch.set({ tools: ['web.search'] });
+      await waitFor(() => local.blocks('web.search', 'read'), { what: 'the other replica to apply the change' });
+      await killSwitch.set({ noWrites: false, tools: [] });
+      await waitFor(() => !local.blocks('web.search', 'read'), { what: 'the change to be lifted' });
+      expect(local.blocks('notes.write', 'write')).toBe(true); // the env floor stays
+    } finally {
+      await local.close();
+    }
+  });
+});
+
+describe('write idempotency', () => {
+  const slowWrite = (ms = 0) =>
+    counted({
+      name: 'notes.write',
+      sideEffects: 'write',
+      run: async (n) => {
+        await new Promise((r) => setTimeout(r, ms));
+        return { saved: n };
+      },
+    });
+
+  it('runs a write once under the same key and replays its result', async () => {
+    const { tool, state } = slowWrite();
+    const gw = gateway([tool]);
+    const opts = { budget: budget(), taskId: 't', subtaskId: 's', callIndex: 0 };
+    const first = await gw.call('notes.write', { q: 'x' }, opts);
+    const again = await gw.call('notes.write', { q: 'x' }, opts);
+    expect(first).toEqual({ ok: true, output: { saved: 1 }, attempts: 1, cached: false });
+    expect(again).toEqual({ ok: true, output: { saved: 1 }, attempts: 0, cached: true });
+    expect(state.runs).toBe(1);
+    expect(await redis.ttl(redisKeys(prefix).toolIdempotency('t:s:0'))).toBeGreaterThan(86_000);
+
+    // A different call index is a different call.
+    expect(await gw.call('notes.write', { q: 'x' }, { ...opts, callIndex: 1 })).toMatchObject({
+      ok: true,
+      cached: false,
+    });
+    expect(state.runs).toBe(2);
+  });
+
+  it('runs once when two replicas call with the same key at the same time', async () => {
+    const { tool, state } = slowWrite(150);
+    const other = new Redis(redisUrl);
+    extraConnections.push(other);
+    const a = gateway([tool]);
+    const b = gateway([tool], { redis: other });
+    const opts = { taskId: 't', subtaskId: 's', callIndex: 7 };
+    const outcomes = await Promise.all([
+      a.call('notes.write', { q: 'x' }, { ...opts, budget: budget() }),
+      b.call('notes.write', { q: 'x' }, { ...opts, budget: budget() }),
+    ]);
+    expect(state.runs).toBe(1);
+    expect(outcomes.every((o) => o.ok && (o.output as { saved: number }).saved === 1)).toBe(true);
+    expect(outcomes.map((o) => o.ok && o.cached).sort()).toEqual([false, true]);
+  });
+
+  it('lets a retry run again after a failed write (the claim is released)', async () => {
+    let fail = true;
+    const { tool, state } = counted({
+      name: 'notes.write',
+      sideEffects: 'write',
+      retries: 0,
+      run: async (n) => {
+        if (fail) throw new Error('disk full');
+        return n;
+      },
+    });
+    const gw = gateway([tool]);
+    const opts = { taskId: 't', subtaskId: 's', callIndex: 0 };
+    expect((await gw.call('notes.write', { q: 'x' }, { ...opts, budget: budget() })).ok).toBe(false);
+    fail = false;
+    expect(await gw.call('notes.write', { q: 'x' }, { ...opts, budget: budget() })).toMatchObject({
+      ok: true,
+      output: 2,
+    });
+    expect(state.runs).toBe(2);
+  });
+
+  it('is not blocked forever by a crashed claimant: its claim expires', async () => {
+    const { tool, state } = slowWrite();
+    const key = redisKeys(prefix).toolIdempotency('t:s:0');
+    // What a replica that died mid-call leaves behind.
+    await redis.set(key, JSON.stringify({ state: 'claimed', token: 'dead-replica' }), 'PX', 300);
+    const outcome = await gateway([tool]).call(
+      'notes.write',
+      { q: 'x' },
+      { budget: budget(), taskId: 't', subtaskId: 's', callIndex: 0 },
+    );
+    expect(outcome).toMatchObject({ ok: true, cached: false });
+    expect(state.runs).toBe(1);
+  });
+
+  it('gives the tool its idempotency key', async () => {
+    let seen: string | undefined;
+    const tool = defineTool({
+      name: 'notes.write',
+      description: 'x',
+      input: z.object({}),
+      sideEffects: 'write',
+      run: async (_i, ctx) => {
+        seen = ctx.idempotencyKey;
+        return null;
+      },
+    });
+    await gateway([tool]).call('notes.write', {}, { budget: budget(), taskId: 'T', subtaskId: 'S', callIndex: 3 });
+    expect(seen).toBe('T:S:3');
+  });
+});
+
+describe('audit', () => {
+  it('writes one audit record per call with a hash of the args, never the args', async () => {
+    const { tool } = counted({ name: 'web.search', run: async () => 'found' });
+    const gw = gateway([tool], { allowlist: ['web.*'] });
+    const canary = 'canary-7f3a9c';
+    await gw.call('web.search', { q: canary }, { budget: budget(), ...ids(), traceId: 'trace-1' });
+    await gw.call('nope', { q: canary }, { budget: budget(), ...ids() });
+
+    const audits = records.filter((r) => r.obj.audit).map((r) => r.obj.audit as Record<string, unknown>);
+    expect(audits).toHaveLength(2);
+    expect(audits[0]).toMatchObject({
+      tool: 'web.search',
+      argsHash: argsHash({ q: canary }),
+      outcome: 'ok',
+      attempts: 1,
+      traceId: 'trace-1',
+      taskId: 'task-1',
+      subtaskId: 'sub-1',
+    });
+    expect(audits[0]?.durationMs).toEqual(expect.any(Number));
+    expect(audits[1]).toMatchObject({ tool: 'nope', outcome: 'policy_denied', code: 'unknown_tool' });
+    expect(JSON.stringify(records)).not.toContain(canary);
+  });
+});

@@ -1,0 +1,94 @@
+// Thin helpers over the docker and compose CLIs for the stack test. The CLIs, not an SDK: the test
+// checks exactly what an operator would see.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** Compose command: FLOTILLA_COMPOSE ("docker compose", "docker-compose") or `docker compose`. */
+export const composeCmd = (process.env.FLOTILLA_COMPOSE ?? 'docker compose').split(' ');
+export const project = process.env.COMPOSE_PROJECT_NAME ?? 'flotilla-stacktest';
+
+export type Result = { code: number; stdout: string; stderr: string };
+
+export async function sh(cmd: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<Result> {
+  try {
+    const { stdout, stderr } = await run(cmd, args, {
+      encoding: 'utf8',
+      maxBuffer: 256 * 1024 * 1024,
+      timeout: opts.timeoutMs ?? 120_000,
+      env: process.env,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number | string; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
+  }
+}
+
+export const docker = (args: string[], opts?: { timeoutMs?: number }) => sh('docker', args, opts);
+
+export async function compose(args: string[], opts?: { timeoutMs?: number }): Promise<Result> {
+  const [cmd, ...pre] = composeCmd as [string, ...string[]];
+  return sh(cmd, [...pre, '-p', project, ...args], opts);
+}
+
+export async function must(p: Promise<Result>): Promise<string> {
+  const r = await p;
+  if (r.code !== 0) throw new Error(`command failed (${r.code}): ${r.stderr.slice(-2000)}`);
+  return r.stdout;
+}
+
+export type ContainerInfo = {
+  Id: string;
+  Name: string;
+  Config: { Hostname: string; User: string; Env: string[]; Labels: Record<string, string>; Image: string };
+  State: { Status: string; Running: boolean; Health?: { Status: string }; StartedAt: string };
+  RestartCount: number;
+  HostConfig: {
+    ReadonlyRootfs: boolean;
+    CapDrop: string[] | null;
+    SecurityOpt: string[] | null;
+    Memory: number;
+    NanoCpus: number;
+    PidsLimit: number | null;
+    Init: boolean | null;
+    RestartPolicy: { Name: string };
+  };
+  NetworkSettings: { Networks: Record<string, { IPAddress: string; Gateway: string }> };
+};
+
+/** Containers of this project, optionally of one service, including stopped ones. */
+export async function containers(service?: string): Promise<ContainerInfo[]> {
+  const filters = ['--filter', `label=com.docker.compose.project=${project}`];
+  if (service) filters.push('--filter', `label=com.docker.compose.service=${service}`);
+  const ids = (await must(docker(['ps', '-aq', ...filters]))).split('\n').filter(Boolean);
+  if (ids.length === 0) return [];
+  return JSON.parse(await must(docker(['inspect', ...ids]))) as ContainerInfo[];
+}
+
+export const serviceOf = (c: ContainerInfo) => c.Config.Labels['com.docker.compose.service'] ?? '';
+
+/** Ready = running and, when the image or compose defines a healthcheck, healthy. */
+export const isReady = (c: ContainerInfo) =>
+  c.State.Running && (c.State.Health === undefined || c.State.Health.Status === 'healthy');
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 180_000,
+  everyMs = 1000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -1,0 +1,81 @@
+// Global setup of the stack test: canary secrets, image build, `up --scale researcher=3`, wait until
+// every container is ready; teardown brings the stack down (volumes too) and removes the canaries.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compose, containers, isReady, must, project, serviceOf, waitFor } from './docker.js';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+export const RESEARCHERS = 3;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export default async function setup() {
+  // Canaries live in compose/secrets (gitignored, and inside the build context) so the image scan
+  // also proves .dockerignore keeps secret files out of every layer.
+  const secretsDir = join(repoRoot, 'compose', 'secrets');
+  mkdirSync(secretsDir, { recursive: true });
+  const apiToken = `canary-api-token-${randomBytes(16).toString('hex')}`;
+  const llmKey = `canary-llm-key-${randomBytes(16).toString('hex')}`;
+  const tokenFile = join(secretsDir, 'stacktest-api_token');
+  const keyFile = join(secretsDir, 'stacktest-llm_api_key');
+  // 0644: non-Swarm Compose bind-mounts secret files as they are, and the services run as uid 65532.
+  writeFileSync(tokenFile, apiToken, { mode: 0o644 });
+  writeFileSync(keyFile, llmKey, { mode: 0o644 });
+
+  const port = await freePort();
+  Object.assign(process.env, {
+    COMPOSE_FILE: join(repoRoot, 'compose', 'compose.yaml'),
+    COMPOSE_PROJECT_NAME: project,
+    FLOTILLA_VERSION: process.env.FLOTILLA_VERSION ?? 'stacktest',
+    ORCHESTRATOR_PORT: String(port),
+    OTEL_DEBUG_VERBOSITY: 'detailed',
+    API_TOKEN_SECRET_FILE: tokenFile,
+    LLM_API_KEY_SECRET_FILE: keyFile,
+    STACK_API_TOKEN: apiToken,
+    STACK_LLM_KEY: llmKey,
+    STACK_BASE_URL: `http://127.0.0.1:${port}`,
+  });
+
+  const teardown = async () => {
+    if (process.env.STACK_KEEP === '1') return;
+    await compose(['down', '--volumes', '--remove-orphans', '--timeout', '40'], { timeoutMs: 180_000 });
+    rmSync(tokenFile, { force: true });
+    rmSync(keyFile, { force: true });
+  };
+
+  try {
+    if (process.env.STACK_SKIP_BUILD !== '1') {
+      await must(compose(['build'], { timeoutMs: 1_800_000 }));
+    }
+    await must(compose(['up', '-d', '--scale', `researcher=${RESEARCHERS}`], { timeoutMs: 600_000 }));
+    await waitFor(
+      'every container ready',
+      async () => {
+        const all = await containers();
+        const researchers = all.filter((c) => serviceOf(c) === 'researcher');
+        return all.length > 0 && researchers.length === RESEARCHERS && all.every(isReady);
+      },
+      300_000,
+      2000,
+    );
+  } catch (err) {
+    const ps = await compose(['ps']);
+    const logs = await compose(['logs', '--no-color', '--tail', '40']);
+    console.error(`stack did not come up:\n${ps.stdout}\n${logs.stdout.slice(-20_000)}`);
+    await teardown();
+    throw err;
+  }
+  return teardown;
+}

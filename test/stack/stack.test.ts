@@ -1,0 +1,309 @@
+// Needs the real thing: a Docker engine, the built images and the whole Compose stack (setup.ts brings it
+// up with --scale researcher=3). Run with `bash scripts/test-stack`.
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ContainerInfo,
+  compose,
+  containers,
+  docker,
+  isReady,
+  must,
+  project,
+  serviceOf,
+  waitFor,
+} from './docker.js';
+import { RESEARCHERS } from './setup.js';
+
+const FLOTILLA = ['orchestrator', 'researcher', 'coder'];
+const baseUrl = () => process.env.STACK_BASE_URL as string;
+const token = () => process.env.STACK_API_TOKEN as string;
+const canaries = () => [process.env.STACK_API_TOKEN as string, process.env.STACK_LLM_KEY as string];
+
+type Subtask = { subtaskId: string; role: string; state: string; replica?: string };
+type TaskView = { taskId: string; status: string; subtasks: Subtask[]; traceId?: string; answer?: string };
+
+async function submit(goal: string): Promise<string> {
+  const res = await fetch(`${baseUrl()}/v1/tasks`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token()}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ goal }),
+  });
+  expect(res.status, await res.clone().text()).toBeLessThan(300);
+  return ((await res.json()) as { taskId: string }).taskId;
+}
+
+async function view(taskId: string): Promise<TaskView> {
+  const res = await fetch(`${baseUrl()}/v1/tasks/${taskId}`, { headers: { authorization: `Bearer ${token()}` } });
+  expect(res.status).toBe(200);
+  return (await res.json()) as TaskView;
+}
+
+const finished = async (taskId: string, timeoutMs = 180_000) =>
+  waitFor(
+    `task ${taskId} to finish`,
+    async () => {
+      const v = await view(taskId);
+      return ['completed', 'failed', 'cancelled'].includes(v.status) ? v : undefined;
+    },
+    timeoutMs,
+    500,
+  );
+
+const GOAL =
+  'Compare Redis streams, Kafka and NATS for an agent job queue: throughput, durability, ' +
+  'operational cost and client libraries. Give one recommendation.';
+
+describe('the flotilla stack', () => {
+  let all: ContainerInfo[] = [];
+  beforeAll(async () => {
+    all = await containers();
+  });
+
+  it(`runs ${RESEARCHERS} healthy researcher containers`, async () => {
+    const researchers = all.filter((c) => serviceOf(c) === 'researcher');
+    expect(researchers).toHaveLength(RESEARCHERS);
+    for (const c of researchers) expect(c.State.Health?.Status, c.Name).toBe('healthy');
+  });
+
+  it('hardens every flotilla container: non-root, read-only, no capabilities, no-new-privileges, limits', () => {
+    const flotilla = all.filter((c) => FLOTILLA.includes(serviceOf(c)));
+    expect(flotilla.length).toBe(RESEARCHERS + 2);
+    for (const c of flotilla) {
+      const h = c.HostConfig;
+      const uid = c.Config.User.split(':')[0];
+      expect(uid, c.Name).toMatch(/^\d+$/);
+      expect(Number(uid), c.Name).toBeGreaterThan(0);
+      expect(h.ReadonlyRootfs, c.Name).toBe(true);
+      expect(h.CapDrop, c.Name).toContain('ALL');
+      expect(h.SecurityOpt ?? [], c.Name).toEqual(expect.arrayContaining([expect.stringMatching(/^no-new-privileges/)]));
+      expect(h.Memory, c.Name).toBeGreaterThan(0);
+      expect(h.NanoCpus, c.Name).toBeGreaterThan(0);
+      expect(h.PidsLimit ?? 0, c.Name).toBeGreaterThan(0);
+      expect(h.Init, c.Name).toBe(true);
+      expect(h.RestartPolicy.Name, c.Name).toMatch(/always|unless-stopped|on-failure/);
+    }
+  });
+
+  it('rejects a request without the bearer token', async () => {
+    const res = await fetch(`${baseUrl()}/v1/tasks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ goal: 'no token' }),
+    });
+    expect(res.status).toBe(401);
+  });
+
+  let completed: TaskView | undefined;
+  it('completes a goal whose subtasks ran on at least 2 researcher replicas', async () => {
+    const taskId = await submit(GOAL);
+    const v = await finished(taskId);
+    expect(v.status).toBe('completed');
+    const researchers = (await containers('researcher')).map((c) => c.Config.Hostname);
+    const replicas = new Set(v.subtasks.filter((s) => s.role === 'researcher').map((s) => s.replica));
+    for (const r of replicas) expect(researchers).toContain(r);
+    expect(replicas.size).toBeGreaterThanOrEqual(2);
+    completed = v;
+  });
+
+  it("delivers the task's trace to the collector with orchestrator and researcher spans", async () => {
+    const traceId = completed?.traceId;
+    expect(traceId, 'the task view names its trace').toMatch(/^[0-9a-f]{32}$/);
+    const services = await waitFor(
+      'the trace in the collector log',
+      async () => {
+        const logs = await must(compose(['logs', '--no-color', 'otel-collector']));
+        // The debug exporter prints one block per ResourceSpans: resource attributes, then spans.
+        const found = new Set<string>();
+        for (const block of logs.split(/ResourceSpans #\d+/)) {
+          if (!block.includes(traceId as string)) continue;
+          const name = /service\.name: Str\(([^)]+)\)/.exec(block)?.[1];
+          if (name) found.add(name);
+        }
+        return found.has('orchestrator') && found.has('researcher') ? found : undefined;
+      },
+      60_000,
+      2000,
+    );
+    expect([...services]).toEqual(expect.arrayContaining(['orchestrator', 'researcher']));
+  });
+
+  describe('internal networks', () => {
+    let server: Server;
+    let hits = 0;
+    let gateway = '';
+    let port = 0;
+    beforeAll(async () => {
+      // A listener on this host, reachable at the egress network's gateway address: a container that
+      // can reach it has a way out of its network. Nothing outside this machine is ever dialled.
+      server = createServer((s) => {
+        hits++;
+        s.destroy();
+      });
+      await new Promise<void>((r) => server.listen(0, '0.0.0.0', r));
+      port = (server.address() as { port: number }).port;
+      gateway = (
+        await must(docker(['network', 'inspect', `${project}_egress`, '--format', '{{(index .IPAM.Config 0).Gateway}}']))
+      ).trim();
+    });
+    afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+    const nodeDial = (host: string, p: number) =>
+      `const s=require('net').connect(${p},'${host}');s.on('connect',()=>process.exit(0));` +
+      `s.on('error',e=>{console.error(e.code);process.exit(1)});setTimeout(()=>process.exit(2),3000)`;
+    const hasDefaultRoute = (routes: string) =>
+      routes
+        .split('\n')
+        .slice(1)
+        .some((l) => l.trim().split(/\s+/)[1] === '00000000');
+
+    it('the listener is reachable from the egress network (control)', async () => {
+      const [orch] = await containers('orchestrator');
+      const r = await docker(['exec', (orch as ContainerInfo).Id, '/nodejs/bin/node', '-e', nodeDial(gateway, port)]);
+      expect(r.code, r.stderr).toBe(0);
+      await waitFor('the control connection', async () => hits > 0, 5000, 100);
+    });
+
+    it('redis and chroma have no route out and cannot reach the listener', async () => {
+      hits = 0;
+      for (const svc of ['redis', 'chroma']) {
+        const [c] = await containers(svc);
+        const id = (c as ContainerInfo).Id;
+        expect(hasDefaultRoute(await must(docker(['exec', id, 'cat', '/proc/net/route']))), svc).toBe(false);
+      }
+      const [redis] = await containers('redis');
+      const r = await docker(['exec', (redis as ContainerInfo).Id, 'redis-cli', '-h', gateway, '-p', String(port), 'ping']);
+      expect(r.stdout + r.stderr).toMatch(/unreachable|refused|Could not connect|timed out/i);
+      const [chroma] = await containers('chroma');
+      const c = await docker([
+        'exec',
+        (chroma as ContainerInfo).Id,
+        'bash',
+        '-c',
+        `timeout 3 bash -c 'exec 3<>/dev/tcp/${gateway}/${port}'`,
+      ]);
+      expect(c.code).not.toBe(0);
+      expect(hits).toBe(0);
+    });
+
+    it('the sandbox network has no route out', async () => {
+      hits = 0;
+      const image = `flotilla/researcher:${process.env.FLOTILLA_VERSION}`;
+      const script = `const fs=require('fs');const r=fs.readFileSync('/proc/net/route','utf8');console.log(r);${nodeDial(gateway, port)}`;
+      const r = await docker([
+        'run',
+        '--rm',
+        '--network',
+        `${project}_sandbox`,
+        '--entrypoint',
+        '/nodejs/bin/node',
+        image,
+        '-e',
+        script,
+      ]);
+      expect(r.code).not.toBe(0);
+      expect(hasDefaultRoute(r.stdout)).toBe(false);
+      expect(hits).toBe(0);
+    });
+  });
+
+  it('finishes a task when a researcher crashes mid-task, and the crashed container restarts', async () => {
+    const taskId = await submit(`${GOAL} (crash test)`);
+    // A crash, not `docker kill`: the engine treats any `docker kill` as a manual stop and never applies
+    // the restart policy after it. SIGKILL of the service process is what an OOM kill or a fatal bug does.
+    const victim = await waitFor(
+      'a researcher subtask to be active',
+      async () => {
+        const v = await view(taskId);
+        return v.subtasks.find((s) => s.role === 'researcher' && s.state === 'active' && s.replica)?.replica;
+      },
+      60_000,
+      100,
+    );
+    const container = (await containers('researcher')).find((c) => c.Config.Hostname === victim);
+    expect(container, `container with hostname ${victim}`).toBeDefined();
+    const before = (container as ContainerInfo).RestartCount;
+    const killer =
+      "const fs=require('fs');for(const p of fs.readdirSync('/proc')){if(!/^\\d+$/.test(p)||+p===process.pid)continue;" +
+      "let c='';try{c=fs.readFileSync('/proc/'+p+'/cmdline','utf8')}catch{}" +
+      "if(c.includes('dist/main.js')){process.kill(+p,'SIGKILL');console.log('killed',p)}}";
+    const k = await docker(['exec', (container as ContainerInfo).Id, '/nodejs/bin/node', '-e', killer]);
+    expect(k.stdout).toMatch(/killed \d+/);
+
+    const v = await finished(taskId, 240_000);
+    expect(v.status).toBe('completed');
+    await waitFor(
+      'the crashed researcher to restart and be healthy',
+      async () => {
+        const [c] = JSON.parse(await must(docker(['inspect', (container as ContainerInfo).Id]))) as ContainerInfo[];
+        return c && c.RestartCount > before && isReady(c);
+      },
+      120_000,
+      1000,
+    );
+  });
+
+  describe('no secret leaks', () => {
+    const images = () => FLOTILLA.map((s) => `flotilla/${s}:${process.env.FLOTILLA_VERSION}`);
+
+    it('not in docker history', async () => {
+      for (const image of images()) {
+        const h = await must(docker(['history', '--no-trunc', image]));
+        for (const c of canaries()) expect(h.includes(c), image).toBe(false);
+      }
+    });
+
+    it('not in any image layer (docker save)', async () => {
+      for (const image of images()) {
+        const found = await scanStream('docker', ['save', image], canaries());
+        expect(found, image).toEqual([]);
+      }
+    });
+
+    it('not in docker inspect (env, labels, config)', async () => {
+      const ids = (await containers()).map((c) => c.Id);
+      const inspect = await must(docker(['inspect', ...ids, ...images()]));
+      for (const c of canaries()) expect(inspect.includes(c)).toBe(false);
+      // The secrets are there, as files: prove the canary is really what the services got.
+      const [orch] = await containers('orchestrator');
+      const read = await docker([
+        'exec',
+        (orch as ContainerInfo).Id,
+        '/nodejs/bin/node',
+        '-e',
+        "process.stdout.write(require('fs').readFileSync('/run/secrets/api_token','utf8'))",
+      ]);
+      expect(read.stdout.trim()).toBe(token());
+    });
+
+    it('not in any container log', async () => {
+      const logs = await must(compose(['logs', '--no-color']));
+      expect(logs.length).toBeGreaterThan(0);
+      for (const c of canaries()) expect(logs.includes(c)).toBe(false);
+    });
+  });
+
+  it('tears down leaving no containers', async () => {
+    await must(compose(['down', '--volumes', '--remove-orphans', '--timeout', '40'], { timeoutMs: 180_000 }));
+    expect(await containers()).toEqual([]);
+  });
+});
+
+/** Which of `needles` appear anywhere in a command's stdout, read as a stream (images are large). */
+function scanStream(cmd: string, args: string[], needles: string[]): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const keep = Math.max(...needles.map((n) => n.length));
+    const found = new Set<string>();
+    let tail = '';
+    child.stdout.setEncoding('latin1');
+    child.stdout.on('data', (chunk: string) => {
+      const window = tail + chunk;
+      for (const n of needles) if (window.includes(n)) found.add(n);
+      tail = window.slice(-keep);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve([...found]) : reject(new Error(`${cmd} exited ${code}`))));
+  });
+}

@@ -1,0 +1,133 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import {
+  type Compose,
+  composePath,
+  composeViolations,
+  durationMs,
+  flotillaServices,
+  loadCompose,
+  servicesNotUsingAnchor,
+  swarmPath,
+} from './compose-policy.js';
+
+const clone = (c: Compose): Compose => structuredClone(c);
+
+describe('compose/compose.yaml hardening policy', () => {
+  const compose = loadCompose();
+
+  it('finds the flotilla services', () => {
+    expect(flotillaServices(compose)).toEqual(expect.arrayContaining(['orchestrator', 'researcher', 'coder']));
+  });
+
+  it('has no violations', () => {
+    expect(composeViolations(compose)).toEqual([]);
+  });
+
+  it('merges the one x-flotilla-service anchor into every flotilla service', () => {
+    expect(servicesNotUsingAnchor(readFileSync(composePath, 'utf8'))).toEqual([]);
+  });
+
+  // Each rule must be able to fail: drop one key from one service and expect exactly that complaint.
+  const removals: Array<[string, string, RegExp]> = [
+    ['researcher', 'read_only', /researcher: read_only/],
+    ['coder', 'cap_drop', /coder: cap_drop/],
+    ['orchestrator', 'security_opt', /orchestrator: security_opt no-new-privileges/],
+    ['researcher', 'init', /researcher: init/],
+    ['researcher', 'mem_limit', /researcher: mem_limit/],
+    ['coder', 'cpus', /coder: cpus/],
+    ['orchestrator', 'pids_limit', /orchestrator: pids_limit/],
+    ['researcher', 'healthcheck', /researcher: healthcheck.test/],
+    ['coder', 'restart', /coder: restart policy/],
+    ['researcher', 'stop_grace_period', /researcher: stop_grace_period/],
+    ['orchestrator', 'logging', /orchestrator: logging/],
+    ['researcher', 'tmpfs', /researcher: tmpfs/],
+    ['coder', 'user', /coder: user/],
+    ['researcher', 'depends_on', /researcher: depends_on redis/],
+  ];
+  it.each(removals)('fails when %s loses %s', (service, key, message) => {
+    const broken = clone(compose);
+    delete (broken.services[service] as Record<string, unknown>)[key];
+    expect(composeViolations(broken)).toEqual(expect.arrayContaining([expect.stringMatching(message)]));
+  });
+
+  it('fails on a root user, a short grace period, ports on the scalable researcher and a leaked secret', () => {
+    const broken = clone(compose);
+    const s = broken.services;
+    (s.orchestrator as Record<string, unknown>).user = '0:0';
+    (s.coder as Record<string, unknown>).stop_grace_period = '10s';
+    (s.researcher as Record<string, unknown>).ports = ['8081:8080'];
+    (s.researcher as Record<string, unknown>).environment = { LLM_API_KEY: 'sk-live' };
+    const violations = composeViolations(broken);
+    expect(violations).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/orchestrator: user must be a numeric non-root uid/),
+        expect.stringMatching(/coder: stop_grace_period/),
+        expect.stringMatching(/researcher: host ports prevent --scale/),
+        expect.stringMatching(/researcher: LLM_API_KEY must come from a \*_FILE secret/),
+      ]),
+    );
+  });
+
+  it('fails when a backing service gets egress or a network stops being internal', () => {
+    const broken = clone(compose);
+    (broken.services.redis as Record<string, unknown>).networks = ['backend', 'egress'];
+    (broken.networks as Record<string, { internal?: boolean }>).sandbox = {};
+    (broken.services.researcher as Record<string, unknown>).networks = ['backend', 'egress', 'sandbox'];
+    expect(composeViolations(broken)).toEqual(
+      expect.arrayContaining([
+        'redis: joins non-internal network egress',
+        'networks.sandbox: must be internal',
+        'researcher: only the coder shares the sandbox network',
+      ]),
+    );
+  });
+
+  it('fails on the keys docker-compose 1.29 rejects', () => {
+    const broken = clone(compose);
+    broken.name = 'flotilla';
+    (broken.services.coder as Record<string, unknown>).deploy = {
+      resources: { limits: { pids: 10 } },
+      update_config: { order: 'start-first', failure_action: 'rollback' },
+    };
+    expect(composeViolations(broken)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^top-level name/),
+        expect.stringMatching(/coder: deploy.resources.limits.pids/),
+      ]),
+    );
+  });
+
+  it('flags a flotilla service that stops merging the anchor', () => {
+    const source = readFileSync(composePath, 'utf8').replace(
+      /(\n {2}coder:\n) {4}<<: \*flotilla-service\n/,
+      '$1    read_only: true\n',
+    );
+    expect(source).not.toEqual(readFileSync(composePath, 'utf8'));
+    expect(servicesNotUsingAnchor(source)).toEqual(['coder']);
+  });
+
+  it('compose.swarm.yaml repeats exactly the service-level limits for Swarm', () => {
+    const swarm = parse(readFileSync(swarmPath, 'utf8'), { merge: true }) as Compose;
+    for (const name of flotillaServices(compose)) {
+      const s = compose.services[name] as Record<string, unknown>;
+      const limits = (swarm.services[name]?.deploy as { resources: { limits: Record<string, unknown> } } | undefined)
+        ?.resources.limits;
+      expect(limits, name).toBeDefined();
+      expect(String(limits?.memory), name).toBe(String(s.mem_limit));
+      expect(Number(limits?.cpus), name).toBe(Number(s.cpus));
+      expect(Number(limits?.pids), name).toBe(Number(s.pids_limit));
+    }
+  });
+});
+
+describe('durationMs', () => {
+  it('parses compose durations', () => {
+    expect(durationMs('35s')).toBe(35_000);
+    expect(durationMs('1m30s')).toBe(90_000);
+    expect(durationMs('500ms')).toBe(500);
+    expect(durationMs('soon')).toBeNaN();
+    expect(durationMs(undefined)).toBeNaN();
+  });
+});

