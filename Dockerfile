@@ -41,6 +41,15 @@ RUN test -f "packages/${PACKAGE}/package.json" \
  && pnpm --filter "@flotilla/${PACKAGE}" deploy --prod --legacy /out \
  && rm -rf /out/src /out/tsconfig.json
 
+# Keep the image near its 180 MB goal (Node alone is ~120 MB): drop what never runs in production.
+# - chromadb-js-bindings-*: 53 MB native module behind chromadb's `chroma` CLI (an embedded server);
+#   the services only use chromadb's HTTP client, which never loads it.
+# - type declarations, source maps and docs inside node_modules (node reads none of them).
+RUN rm -rf /out/node_modules/.pnpm/chromadb-js-bindings-* \
+ && find /out/node_modules -xtype l -delete \
+ && find /out/node_modules -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' \
+      -o -name '*.map' -o -name '*.md' \) -delete
+
 # ---- runtime: distroless Node 24, no shell, no package manager, non-root ----------------------------
 FROM ${NODE_RUNTIME_IMAGE}
 ARG PACKAGE=orchestrator

@@ -129,7 +129,8 @@ async function send(r: FuzzRequest): Promise<number | undefined> {
   } catch (err) {
     // The client refused to send it (an invalid header value or URL): nothing reached the server.
     if (err instanceof TypeError) return undefined;
-    if ((err as Error).name === 'TimeoutError') throw new Error(`no answer within 5 s to ${JSON.stringify({ ...r, body: r.body?.slice(0, 100) })}`);
+    if ((err as Error).name === 'TimeoutError')
+      throw new Error(`no answer within 5 s to ${JSON.stringify({ ...r, body: r.body?.slice(0, 100) })}`);
     throw err;
   }
 }

@@ -1,7 +1,8 @@
 // Needs a real Redis: plan and aggregate workers, BullMQ flows across role queues, events streams
 // and the cancellation channel are the things under test.
 import { queueNames, type TaskView } from '@flotilla/contracts';
-import { waitFor } from '@flotilla/test-utils';
+import { createMemory } from '@flotilla/runtime';
+import { testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
 import { Queue, UnrecoverableError } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -73,6 +74,32 @@ describe('fan-out and fan-in', () => {
     expect(seen.sort()).toEqual(['s1', 's2', 's3']);
   });
 
+  it('keeps the answer and the research notes in memory, tagged with the task id', async () => {
+    const memory = createMemory({ url: testServices().chromaUrl, collectionPrefix: uniquePrefix('mem') });
+    try {
+      h = await startHarness({ llm: offlineLlm(), memory });
+      roles.push(
+        await startFakeRole(h, {
+          role: 'researcher',
+          handler: async (env) => ({
+            stopReason: 'finish',
+            output: `note about ${(env.input as { question: string }).question}`,
+          }),
+        }),
+      );
+      const taskId = await submit(h, 'lighthouses of Norway; lighthouses of Chile');
+      const done = await finished(h, taskId);
+      expect(done.status).toBe('completed');
+      const answers = await memory.query('answers', 'lighthouses', { where: { taskId } });
+      expect(answers.map((a) => a.text)).toEqual([done.answer]);
+      const notes = await memory.query('notes', 'lighthouses', { n: 5, where: { taskId } });
+      expect(notes.map((n) => n.metadata.subtaskId).sort()).toEqual(['s1', 's2']);
+    } finally {
+      await memory.deleteNamespace('answers');
+      await memory.deleteNamespace('notes');
+    }
+  });
+
   it('gives each subtask a slice of the budget and the task deadline', async () => {
     h = await startHarness({ llm: offlineLlm() });
     const envelopes: { budget: unknown; deadline: number }[] = [];
@@ -142,7 +169,9 @@ describe('fan-out and fan-in', () => {
     }
     // The second replica starts its workers only once a role is live, or it would plan for no one.
     h = await startHarness({ llm: offlineLlm(), prefix: accepting.prefix, autorun: false });
-    roles.push(await startFakeRole(h, { role: 'researcher', handler: async () => ({ stopReason: 'finish', output: 'done' }) }));
+    roles.push(
+      await startFakeRole(h, { role: 'researcher', handler: async () => ({ stopReason: 'finish', output: 'done' }) }),
+    );
     void h.orchestrator.planWorker.run();
     void h.orchestrator.aggregateWorker.run();
     const done = await finished(h, taskId);

@@ -18,7 +18,7 @@ import {
   registerHealthRoutes,
 } from '@flotilla/runtime';
 import { testServices, uniquePrefix } from '@flotilla/test-utils';
-import { UnrecoverableError, Worker } from 'bullmq';
+import { type Telemetry, UnrecoverableError, Worker } from 'bullmq';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -51,6 +51,8 @@ export interface HarnessOptions {
   /** Listen on a random loopback port (SSE and fuzz tests); otherwise use app.inject. Default false. */
   listen?: boolean;
   app?: Partial<Omit<AppDeps, 'tasks' | 'roles' | 'redis'>>;
+  /** BullMQ telemetry (bullmqTelemetry()) for tests that follow a trace through the queues. */
+  telemetry?: Telemetry;
   /** Reuse another harness's prefix (a second orchestrator replica). Default: a fresh unique one. */
   prefix?: string;
 }
@@ -82,6 +84,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     roles,
     limits: TEST_LIMITS,
     autorun: options.autorun ?? true,
+    ...(options.telemetry ? { telemetry: options.telemetry } : {}),
   });
   const app = await buildApp({
     tasks: orchestrator.tasks,

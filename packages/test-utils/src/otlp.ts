@@ -1,0 +1,72 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+
+/** A span as received over OTLP/HTTP JSON, flattened with its service. */
+export interface ReceivedSpan {
+  service: string;
+  name: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | undefined;
+  attributes: Record<string, unknown>;
+}
+
+interface OtlpAttribute {
+  key: string;
+  value: Record<string, unknown>;
+}
+
+const attrValue = (v: Record<string, unknown>) => Object.values(v)[0];
+const attrs = (list: OtlpAttribute[] = []) => Object.fromEntries(list.map((a) => [a.key, attrValue(a.value)]));
+
+/**
+ * A stand-in OpenTelemetry collector on loopback: accepts OTLP/HTTP JSON on /v1/traces and
+ * /v1/metrics (what @opentelemetry/exporter-*-otlp-http send) and keeps what arrived, so tests
+ * can follow one trace across real processes.
+ */
+export async function startOtlpReceiver() {
+  const bodies: { path: string; body: string }[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw).toString() : raw.toString();
+      bodies.push({ path: req.url ?? '', body });
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    bodies,
+    spans(): ReceivedSpan[] {
+      return bodies
+        .filter((b) => b.path === '/v1/traces')
+        .flatMap((b) => {
+          const doc = JSON.parse(b.body) as {
+            resourceSpans?: {
+              resource?: { attributes?: OtlpAttribute[] };
+              scopeSpans?: { spans?: { name: string; traceId: string; spanId: string; parentSpanId?: string; attributes?: OtlpAttribute[] }[] }[];
+            }[];
+          };
+          return (doc.resourceSpans ?? []).flatMap((rs) => {
+            const service = String(attrs(rs.resource?.attributes)['service.name'] ?? '');
+            return (rs.scopeSpans ?? []).flatMap((ss) =>
+              (ss.spans ?? []).map((s) => ({
+                service,
+                name: s.name,
+                traceId: s.traceId,
+                spanId: s.spanId,
+                parentSpanId: s.parentSpanId || undefined,
+                attributes: attrs(s.attributes),
+              })),
+            );
+          });
+        });
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
