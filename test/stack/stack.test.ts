@@ -80,7 +80,9 @@ describe('the flotilla stack', () => {
       expect(Number(uid), c.Name).toBeGreaterThan(0);
       expect(h.ReadonlyRootfs, c.Name).toBe(true);
       expect(h.CapDrop, c.Name).toContain('ALL');
-      expect(h.SecurityOpt ?? [], c.Name).toEqual(expect.arrayContaining([expect.stringMatching(/^no-new-privileges/)]));
+      expect(h.SecurityOpt ?? [], c.Name).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^no-new-privileges/)]),
+      );
       expect(h.Memory, c.Name).toBeGreaterThan(0);
       expect(h.NanoCpus, c.Name).toBeGreaterThan(0);
       expect(h.PidsLimit ?? 0, c.Name).toBeGreaterThan(0);
@@ -147,13 +149,28 @@ describe('the flotilla stack', () => {
       await docker(['rm', '-f', listenerName]);
       await must(
         docker([
-          'run', '-d', '--name', listenerName, '--network', `${project}_egress`, '--entrypoint', '/nodejs/bin/node',
-          image(), '-e',
+          'run',
+          '-d',
+          '--name',
+          listenerName,
+          '--network',
+          `${project}_egress`,
+          '--entrypoint',
+          '/nodejs/bin/node',
+          image(),
+          '-e',
           `require('net').createServer(s=>{console.log('hit');s.destroy()}).listen(${LISTEN_PORT})`,
         ]),
       );
       listenerIp = (
-        await must(docker(['inspect', '-f', `{{(index .NetworkSettings.Networks "${project}_egress").IPAddress}}`, listenerName]))
+        await must(
+          docker([
+            'inspect',
+            '-f',
+            `{{(index .NetworkSettings.Networks "${project}_egress").IPAddress}}`,
+            listenerName,
+          ]),
+        )
       ).trim();
     });
     afterAll(async () => {
@@ -174,11 +191,24 @@ describe('the flotilla stack', () => {
     it('redis and chroma cannot reach it', async () => {
       const before = await hits();
       const [redis] = await containers('redis');
-      const r = await docker(['exec', (redis as ContainerInfo).Id, 'redis-cli', '-h', listenerIp, '-p', String(LISTEN_PORT), 'ping']);
+      const r = await docker([
+        'exec',
+        (redis as ContainerInfo).Id,
+        'redis-cli',
+        '-h',
+        listenerIp,
+        '-p',
+        String(LISTEN_PORT),
+        'ping',
+      ]);
       expect(r.stdout + r.stderr).toMatch(/unreachable|Could not connect|timed out|refused/i);
       const [chroma] = await containers('chroma');
       const c = await docker([
-        'exec', (chroma as ContainerInfo).Id, 'bash', '-c', `timeout 3 bash -c 'exec 3<>/dev/tcp/${listenerIp}/${LISTEN_PORT}'`,
+        'exec',
+        (chroma as ContainerInfo).Id,
+        'bash',
+        '-c',
+        `timeout 3 bash -c 'exec 3<>/dev/tcp/${listenerIp}/${LISTEN_PORT}'`,
       ]);
       expect(c.code).not.toBe(0);
       expect(await hits()).toBe(before);
@@ -187,7 +217,15 @@ describe('the flotilla stack', () => {
     it('the sandbox network cannot reach it', async () => {
       const before = await hits();
       const r = await docker([
-        'run', '--rm', '--network', `${project}_sandbox`, '--entrypoint', '/nodejs/bin/node', image(), '-e', nodeDial(),
+        'run',
+        '--rm',
+        '--network',
+        `${project}_sandbox`,
+        '--entrypoint',
+        '/nodejs/bin/node',
+        image(),
+        '-e',
+        nodeDial(),
       ]);
       expect(r.code).not.toBe(0);
       expect(await hits()).toBe(before);

@@ -91,6 +91,13 @@ export class UnsupportedMediaTypeError extends ProblemError {
   }
 }
 
+/** 503: a dependency (Redis) is unreachable right now; the request may succeed when retried. */
+export class ServiceUnavailableError extends ProblemError {
+  constructor(detail = 'a backing service is unavailable; retry shortly', cause?: unknown) {
+    super('FLOTILLA_UNAVAILABLE', 503, 'Service unavailable', detail, { headers: { 'retry-after': '2' }, cause });
+  }
+}
+
 /** 429: the client exceeded its request rate, or too many event streams are open. */
 export class TooManyRequestsError extends ProblemError {
   constructor(detail: string, retryAfterSeconds: number) {

@@ -13,6 +13,7 @@ export {
   NotFoundError,
   PayloadTooLargeError,
   ProblemError,
+  ServiceUnavailableError,
   TooManyRequestsError,
   UnauthorizedError,
   UnsupportedMediaTypeError,

@@ -1,5 +1,6 @@
 // Needs a real Redis: task state, idempotency keys, the plan queue and the rate limiter all live there.
 import { queueNames } from '@flotilla/contracts';
+import { startRedis, waitFor } from '@flotilla/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Harness, startFakeRole, startHarness } from '../testing/harness.test.helpers.js';
 import { offlineLlm } from '../testing/offline.test.helpers.js';
@@ -91,6 +92,27 @@ describe('POST /v1/tasks and GET /v1/tasks/:id', () => {
     const hh = await api();
     const body = expectProblem(await post(hh, { goal: 'x' }, { 'idempotency-key': 'has spaces!' }), 400);
     expect(body.errors?.[0]?.field).toBe('header.idempotency-key');
+  });
+});
+
+describe('a Redis outage', () => {
+  it('answers 503 with a problem body and Retry-After, then recovers', async () => {
+    const redis = await startRedis({ reuse: false });
+    try {
+      const hh = await startHarness({ llm: offlineLlm(), autorun: false, redisUrl: redis.url });
+      h = hh;
+      expect((await post(hh, { goal: 'before' })).statusCode).toBe(202);
+      await redis.kill?.();
+      const down = await post(hh, { goal: 'during' });
+      expectProblem(down, 503);
+      expect(down.headers['retry-after']).toBe('2');
+      await redis.restart?.();
+      await waitFor(async () => (await post(hh, { goal: 'after' })).statusCode === 202, { what: 'the API to recover' });
+      await hh.close();
+      h = undefined;
+    } finally {
+      await redis.stop();
+    }
   });
 });
 

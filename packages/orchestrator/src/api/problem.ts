@@ -1,3 +1,4 @@
+import { isTransient } from '@flotilla/runtime';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import {
@@ -6,6 +7,7 @@ import {
   InvalidBodyError,
   PayloadTooLargeError,
   ProblemError,
+  ServiceUnavailableError,
   UnsupportedMediaTypeError,
 } from '../errors.js';
 
@@ -80,9 +82,13 @@ function fromFastify(err: FastifyError, bodyLimit: number, contentType: string |
   return undefined;
 }
 
-/** Renders any error as a problem document; unknown errors are a 500 that reveals nothing. */
+/**
+ * Renders any error as a problem document: a Redis outage is a 503 the client may retry; unknown
+ * errors are a 500 that reveals nothing (the error itself is logged).
+ */
 export function toProblem(err: unknown, request: FastifyRequest, bodyLimit: number): ProblemError {
   if (err instanceof ProblemError) return err;
+  if (isTransient(err)) return new ServiceUnavailableError(undefined, err);
   const contentType = request.headers['content-type'];
   const mapped = err && typeof err === 'object' ? fromFastify(err as FastifyError, bodyLimit, contentType) : undefined;
   return (

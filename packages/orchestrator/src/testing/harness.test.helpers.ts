@@ -51,6 +51,8 @@ export interface HarnessOptions {
   /** Listen on a random loopback port (SSE and fuzz tests); otherwise use app.inject. Default false. */
   listen?: boolean;
   app?: Partial<Omit<AppDeps, 'tasks' | 'roles' | 'redis'>>;
+  /** Redis to use instead of the run's shared one (a private server a test may kill). */
+  redisUrl?: string;
   /** BullMQ telemetry (bullmqTelemetry()) for tests that follow a trace through the queues. */
   telemetry?: Telemetry;
   /** Reuse another harness's prefix (a second orchestrator replica). Default: a fresh unique one. */
@@ -69,10 +71,12 @@ export interface Harness {
 }
 
 export async function startHarness(options: HarnessOptions): Promise<Harness> {
-  const { redisUrl } = testServices();
+  const redisUrl = options.redisUrl ?? testServices().redisUrl;
   const prefix = options.prefix ?? uniquePrefix('orch');
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  // Tests that kill Redis expect connection errors; they surface as failed requests, not as noise.
+  for (const conn of [redis, connection]) conn.on('error', () => {});
   const roles = () => listRoles(redis, prefix);
   const orchestrator = createOrchestrator({
     connection,

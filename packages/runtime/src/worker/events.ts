@@ -1,12 +1,13 @@
 import { redisKeys, type TaskEvent } from '@flotilla/contracts';
 import type { Redis } from 'ioredis';
+import { withScripts } from './scripts.js';
 
 /** Streams keep the last events only; a task emits a few dozen, so this never trims a live one. */
-const STREAM_MAX_LEN = 10_000;
+export const STREAM_MAX_LEN = 10_000;
 /** Events outlive the task by a week, like the task's own state. */
 export const TASK_EVENTS_TTL_SECONDS = 7 * 24 * 3600;
 
-type EventBody = TaskEvent extends infer E ? (E extends TaskEvent ? Omit<E, 'at'> : never) : never;
+export type EventBody = TaskEvent extends infer E ? (E extends TaskEvent ? Omit<E, 'at'> : never) : never;
 
 /**
  * Appends a progress event to the task's stream (field `event`, JSON). Orchestrator and workers
@@ -14,14 +15,11 @@ type EventBody = TaskEvent extends infer E ? (E extends TaskEvent ? Omit<E, 'at'
  */
 export async function appendTaskEvent(redis: Redis, prefix: string, event: EventBody): Promise<string> {
   const key = redisKeys(prefix).taskEvents(event.taskId);
-  const full = { ...event, at: new Date().toISOString() };
-  const [[, id]] = (await redis
-    .multi()
-    .xadd(key, 'MAXLEN', '~', STREAM_MAX_LEN, '*', 'event', JSON.stringify(full))
-    .expire(key, TASK_EVENTS_TTL_SECONDS)
-    .exec()) as [[Error | null, string]];
-  return id;
+  return withScripts(redis).flotillaAppendEvent(key, eventJson(event), TASK_EVENTS_TTL_SECONDS, STREAM_MAX_LEN);
 }
+
+/** An event as stored: stamped with the time it was appended. */
+export const eventJson = (event: EventBody) => JSON.stringify({ ...event, at: new Date().toISOString() });
 
 /** Reads a task's events in order, from the start or after `afterId`. */
 export async function readTaskEvents(

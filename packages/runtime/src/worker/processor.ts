@@ -18,7 +18,8 @@ import { getMetrics } from '../telemetry/metrics.js';
 import type { ToolGateway } from '../tools/index.js';
 import type { CancellationRegistry } from './cancellation.js';
 import type { AgentContext, AgentResult, WorkerDefinition } from './define.js';
-import { appendTaskEvent } from './events.js';
+import { appendTaskEvent, eventJson, STREAM_MAX_LEN } from './events.js';
+import { withScripts } from './scripts.js';
 
 export interface ProcessorDeps {
   def: WorkerDefinition;
@@ -62,7 +63,8 @@ function invalidInput(message: string): never {
  * retries with backoff.
  */
 export function createProcessor(deps: ProcessorDeps): Processor<unknown, SubtaskResult> {
-  const { def, redis, prefix, identity, log: baseLog } = deps;
+  const { def, prefix, identity, log: baseLog } = deps;
+  const redis = withScripts(deps.redis);
   const keys = redisKeys(prefix);
   const metrics = getMetrics();
   const tracer = trace.getTracer('flotilla');
@@ -115,18 +117,17 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
       return subtaskResult;
     };
 
-    if (await redis.exists(keys.cancelled(taskId))) {
-      return finish({ stopReason: 'cancelled' }, { steps: 0, toolCalls: 0, tokens: 0, ms: 0 });
-    }
-
-    await redis.multi().hincrby(keys.taskRuns(taskId), subtaskId, 1).expire(keys.taskRuns(taskId), LEDGER_TTL_SECONDS).exec();
-    await appendTaskEvent(redis, prefix, {
-      type: 'subtask_started',
-      taskId,
+    const started = eventJson({ type: 'subtask_started', taskId, subtaskId, role: def.role, replica: identity.replica });
+    const runs = await redis.flotillaStartRun(
+      keys.cancelled(taskId),
+      keys.taskRuns(taskId),
+      keys.taskEvents(taskId),
       subtaskId,
-      role: def.role,
-      replica: identity.replica,
-    });
+      LEDGER_TTL_SECONDS,
+      started,
+      STREAM_MAX_LEN,
+    );
+    if (runs === 0) return finish({ stopReason: 'cancelled' }, { steps: 0, toolCalls: 0, tokens: 0, ms: 0 });
 
     const cancel = deps.cancellations.track(taskId);
     const parent = jobSignal ? AbortSignal.any([cancel.signal, jobSignal]) : cancel.signal;

@@ -1,0 +1,145 @@
+// `pnpm bench`: goals measured side by side in one run, printed as ratios. Not a test: numbers
+// vary with the machine, so nothing here passes or fails; the README quotes a run of it.
+import { performance } from 'node:perf_hooks';
+import { queueNames } from '@flotilla/contracts';
+import { startRedis } from '@flotilla/test-utils';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { z } from 'zod';
+import { createKillSwitch, defineWorker, runWorker, setKillSwitch } from '@flotilla/runtime';
+
+const JOBS = Number(process.env.BENCH_JOBS ?? 2000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+const redis = await startRedis({ reuse: false });
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const envelope = (i) => ({
+  v: 1,
+  taskId: `bench`,
+  subtaskId: `s${i}`,
+  role: 'noop',
+  input: { i },
+  budget: { maxSteps: 5, maxToolCalls: 5, maxSeconds: 60, maxTokens: 1000 },
+  deadline: Date.now() + 3_600_000,
+});
+
+const queueFor = (prefix) => new Queue(queueNames.role('noop'), { connection: { url: redis.url }, prefix });
+
+/** Adds the jobs to a worker that is already running, so start-up cost is not measured. */
+async function fill(queue) {
+  for (let i = 0; i < JOBS; i += 500) {
+    await queue.addBulk(Array.from({ length: Math.min(500, JOBS - i) }, (_, k) => ({ name: 'run', data: envelope(i + k), opts: { removeOnComplete: true } })));
+  }
+}
+
+async function drained(queue) {
+  for (;;) {
+    const c = await queue.getJobCounts('wait', 'active', 'prioritized');
+    if (c.wait + c.active + c.prioritized === 0) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Jobs per second through a bare BullMQ Worker with a no-op processor. */
+async function bare(round) {
+  const prefix = `bench-bare-${round}`;
+  const queue = queueFor(prefix);
+  const worker = new Worker(queueNames.role('noop'), async () => ({ ok: true }), {
+    connection: { url: redis.url, maxRetriesPerRequest: null },
+    prefix,
+    concurrency: CONCURRENCY,
+  });
+  await worker.waitUntilReady();
+  const t0 = performance.now();
+  await fill(queue);
+  await drained(queue);
+  const secs = (performance.now() - t0) / 1000;
+  await worker.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  return JOBS / secs;
+}
+
+const noop = defineWorker({
+  role: 'noop',
+  description: 'Does nothing, for the benchmark.',
+  input: z.object({ i: z.number() }),
+  output: z.object({ i: z.number() }),
+  handler: async (input) => ({ stopReason: 'finish', output: input }),
+});
+
+/** Jobs per second through runWorker: validation, budget, events, ledger, spans, metrics. */
+async function flotilla(round) {
+  const prefix = `bench-flotilla-${round}`;
+  const queue = queueFor(prefix);
+  const running = await runWorker(noop, {
+    handleSignals: false,
+    env: {
+      REDIS_URL: redis.url,
+      QUEUE_PREFIX: prefix,
+      HEALTH_PORT: '0',
+      HEALTH_HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      WORKER_CONCURRENCY: String(CONCURRENCY),
+      SERVICE_NAME: 'bench',
+    },
+  });
+  const t0 = performance.now();
+  await fill(queue);
+  await drained(queue);
+  const secs = (performance.now() - t0) / 1000;
+  await running.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  return JOBS / secs;
+}
+
+/** Milliseconds from flipping the kill switch in one client to another replica seeing it. */
+async function killSwitchLatency(samples = 20) {
+  const prefix = 'bench-ks';
+  const admin = new Redis(redis.url);
+  const replica = new Redis(redis.url);
+  const ks = await createKillSwitch({ redis: replica, subscriber: replica.duplicate(), prefix });
+  const times = [];
+  for (let i = 0; i < samples; i++) {
+    const on = i % 2 === 0;
+    const t0 = performance.now();
+    await setKillSwitch(admin, prefix, { tools: on ? ['http.get'] : [] });
+    while (ks.blocks('http.get', 'read') !== on) await new Promise((r) => setImmediate(r));
+    times.push(performance.now() - t0);
+  }
+  await ks.close();
+  admin.disconnect();
+  replica.disconnect();
+  return times;
+}
+
+try {
+  const bareRates = [];
+  const flotillaRates = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    if (process.env.BENCH_ONLY === 'flotilla') {
+      flotillaRates.push(await flotilla(r));
+      continue;
+    }
+    // Alternate the order so neither side always runs on a warmer Redis.
+    if (r % 2 === 0) {
+      bareRates.push(await bare(r));
+      flotillaRates.push(await flotilla(r));
+    } else {
+      flotillaRates.push(await flotilla(r));
+      bareRates.push(await bare(r));
+    }
+  }
+  const b = median(bareRates);
+  const f = median(flotillaRates);
+  const ks = await killSwitchLatency();
+  console.log(`flotilla bench: ${JOBS} no-op jobs, concurrency ${CONCURRENCY}, median of ${ROUNDS} rounds, one Redis`);
+  console.log(`  bare BullMQ Worker   ${b.toFixed(0)} jobs/s`);
+  console.log(`  runWorker            ${f.toFixed(0)} jobs/s`);
+  console.log(`  ratio                ${(f / b).toFixed(2)}x bare BullMQ (goal >= 0.80x)`);
+  console.log(`  kill switch to another replica: p50 ${median(ks).toFixed(1)} ms, max ${Math.max(...ks).toFixed(1)} ms (goal < 1000 ms)`);
+} finally {
+  await redis.stop();
+}
