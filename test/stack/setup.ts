@@ -41,6 +41,9 @@ export default async function setup() {
     FLOTILLA_VERSION: process.env.FLOTILLA_VERSION ?? 'stacktest',
     ORCHESTRATOR_PORT: String(port),
     OTEL_DEBUG_VERBOSITY: 'detailed',
+    // One job per researcher at a time, so a task's subtasks spread over the replicas instead of the
+    // first idle replica taking two at once (what the ">= 2 replicas" assertion checks).
+    RESEARCHER_CONCURRENCY: '1',
     API_TOKEN_SECRET_FILE: tokenFile,
     LLM_API_KEY_SECRET_FILE: keyFile,
     STACK_API_TOKEN: apiToken,

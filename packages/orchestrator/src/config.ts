@@ -22,6 +22,14 @@ const int = (fallback: number) => z.coerce.number().int().positive().default(fal
  * | SSE_HEARTBEAT_MS      | 15000    | below common proxy idle timeouts (30-60 s)                           |
  * | SSE_MAX_CLIENTS       | 500      | each stream holds one Redis connection                               |
  * | TRUST_PROXY           | false    | only behind a proxy that sets X-Forwarded-For (rate-limit keys)     |
+ * | TASK_MAX_STEPS        | 100      | a whole task's model turns, split across its subtasks               |
+ * | TASK_MAX_TOOL_CALLS   | 48       | a whole task's tool calls, split across its subtasks                |
+ * | TASK_MAX_SECONDS      | 300      | a task's deadline; every subtask may use what is left of it          |
+ * | TASK_MAX_TOKENS       | 400000   | a whole task's tokens, split across its subtasks                    |
+ *
+ * A task's limits are its own (TASK_MAX_*), not a worker's per-run caps (AGENT_MAX_*): a request's
+ * `budget` tightens them, the split gives each subtask a share, and each worker then tightens its
+ * share again with its own AGENT_MAX_*.
  */
 export const orchestratorConfigSchema = baseConfigSchema.extend({
   ...llmConfigSchema.shape,
@@ -38,6 +46,10 @@ export const orchestratorConfigSchema = baseConfigSchema.extend({
   AGGREGATE_CONCURRENCY: int(4),
   SSE_HEARTBEAT_MS: int(15_000),
   SSE_MAX_CLIENTS: int(500),
+  TASK_MAX_STEPS: int(100),
+  TASK_MAX_TOOL_CALLS: int(48),
+  TASK_MAX_SECONDS: int(300),
+  TASK_MAX_TOKENS: int(400_000),
   TRUST_PROXY: z
     .enum(['true', 'false'])
     .default('false')

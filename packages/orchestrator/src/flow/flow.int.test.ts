@@ -1,7 +1,7 @@
 // Needs a real Redis: plan and aggregate workers, BullMQ flows across role queues, events streams
 // and the cancellation channel are the things under test.
 import { queueNames, type TaskView } from '@flotilla/contracts';
-import { createMemory } from '@flotilla/runtime';
+import { createMemory, type LlmClient } from '@flotilla/runtime';
 import { testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
 import { Queue, UnrecoverableError } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -160,7 +160,7 @@ describe('fan-out and fan-in', () => {
   });
 
   it('keeps all state in Redis: a task accepted by one orchestrator is planned and finished by another', async () => {
-    const accepting = await startHarness({ llm: offlineLlm(), autorun: false });
+    const accepting = await startHarness({ llm: offlineLlm(), autorun: false, cleanup: false });
     let taskId: string;
     try {
       taskId = await submit(accepting, 'first part; second part');
@@ -177,6 +177,39 @@ describe('fan-out and fan-in', () => {
     const done = await finished(h, taskId);
     expect(done).toMatchObject({ status: 'completed', partial: false });
     expect(done.subtasks).toHaveLength(2);
+  });
+
+  it('a planning job retried after a crash dispatches the plan the first attempt stored, without planning again', async () => {
+    const offline = offlineLlm();
+    let planCalls = 0;
+    const llm: LlmClient = {
+      provider: offline.provider,
+      model: offline.model,
+      chat: (request, options) => {
+        if (request.responseFormat?.name === 'plan') planCalls++;
+        return offline.chat(request, options);
+      },
+    };
+    h = await startHarness({ llm, autorun: false });
+    roles.push(
+      await startFakeRole(h, {
+        role: 'researcher',
+        handler: async (env) => ({ stopReason: 'finish', output: (env.input as { question: string }).question }),
+      }),
+    );
+    const taskId = await submit(h, 'a goal the planner would split; into two');
+    // What a first attempt leaves behind when it dies right after choosing a plan.
+    await h.orchestrator.store.transition(taskId, { from: ['queued'], to: 'planning' });
+    await h.orchestrator.store.savePlan(taskId, [
+      { subtaskId: 's1', role: 'researcher', input: { question: 'stored plan' } },
+    ]);
+    void h.orchestrator.planWorker.run();
+    void h.orchestrator.aggregateWorker.run();
+
+    const done = await finished(h, taskId);
+    expect(done.status).toBe('completed');
+    expect(done.plan).toEqual([{ subtaskId: 's1', role: 'researcher', input: { question: 'stored plan' } }]);
+    expect(planCalls).toBe(0);
   });
 
   it('fails clearly when no role is live', async () => {

@@ -57,6 +57,8 @@ export interface HarnessOptions {
   telemetry?: Telemetry;
   /** Reuse another harness's prefix (a second orchestrator replica). Default: a fresh unique one. */
   prefix?: string;
+  /** Delete every key under the prefix on close. Default true; false when another harness takes over the prefix. */
+  cleanup?: boolean;
 }
 
 export interface Harness {
@@ -116,9 +118,20 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     close: async () => {
       await app.close();
       await orchestrator.close();
+      if (options.cleanup ?? true) await deleteKeys(redis, `${prefix}:*`).catch(() => {});
       await Promise.allSettled([redis.quit(), connection.quit()]);
     },
   };
+}
+
+/** Deletes the keys matching `pattern` (a test's unique prefix), so the shared Redis doesn't fill up. */
+async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
 }
 
 /** What a test role's handler returns: like AgentResult, without the runtime's budget plumbing. */

@@ -117,6 +117,9 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
       return subtaskResult;
     };
 
+    // Track before checking the cancelled key: a cancel published between the two is then seen
+    // by one or the other, never missed.
+    const cancel = deps.cancellations.track(taskId);
     const started = eventJson({ type: 'subtask_started', taskId, subtaskId, role: def.role, replica: identity.replica });
     const runs = await redis.flotillaStartRun(
       keys.cancelled(taskId),
@@ -127,9 +130,11 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
       started,
       STREAM_MAX_LEN,
     );
-    if (runs === 0) return finish({ stopReason: 'cancelled' }, { steps: 0, toolCalls: 0, tokens: 0, ms: 0 });
+    if (runs === 0) {
+      cancel.release();
+      return finish({ stopReason: 'cancelled' }, { steps: 0, toolCalls: 0, tokens: 0, ms: 0 });
+    }
 
-    const cancel = deps.cancellations.track(taskId);
     const parent = jobSignal ? AbortSignal.any([cancel.signal, jobSignal]) : cancel.signal;
     const budget = budgetFromEnvelope(envelope, deps.limits, { signal: parent });
     let callIndex = 0;

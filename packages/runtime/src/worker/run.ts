@@ -127,6 +127,8 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
   const worker = new Worker(queueNames.role(def.role), processor, {
     connection: workerConnection,
     prefix,
+    // Shows in CLIENT LIST and lets the orchestrator name the replica of a job that failed for good.
+    name: identity.replica,
     concurrency: def.concurrency ?? config.WORKER_CONCURRENCY,
     lockDuration: config.WORKER_LOCK_MS,
     stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
