@@ -4,11 +4,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { queueNames } from '@flotilla/contracts';
+import { createKillSwitch, defineWorker, runWorker, setKillSwitch } from '@flotilla/runtime';
 import { startRedis } from '@flotilla/test-utils';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
-import { createKillSwitch, defineWorker, runWorker, setKillSwitch } from '@flotilla/runtime';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
@@ -31,7 +31,13 @@ const queueFor = (prefix) => new Queue(queueNames.role('noop'), { connection: { 
 /** Adds the jobs to a worker that is already running, so start-up cost is not measured. */
 async function fill(queue) {
   for (let i = 0; i < JOBS; i += 500) {
-    await queue.addBulk(Array.from({ length: Math.min(500, JOBS - i) }, (_, k) => ({ name: 'run', data: envelope(i + k), opts: { removeOnComplete: true } })));
+    await queue.addBulk(
+      Array.from({ length: Math.min(500, JOBS - i) }, (_, k) => ({
+        name: 'run',
+        data: envelope(i + k),
+        opts: { removeOnComplete: true },
+      })),
+    );
   }
 }
 

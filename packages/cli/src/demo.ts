@@ -30,7 +30,11 @@ export function describeEvent(e: TaskEvent): string {
 }
 
 /** Submits one goal to a running mesh and prints its progress live, then the answer. */
-export async function runGoal(url: string, goal: string, { token, out = console.log }: { token?: string; out?: (s: string) => void } = {}) {
+export async function runGoal(
+  url: string,
+  goal: string,
+  { token, out = console.log }: { token?: string; out?: (s: string) => void } = {},
+) {
   const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const res = await fetch(`${url}/v1/tasks`, {
     method: 'POST',
@@ -67,11 +71,15 @@ export async function demo(goal = SAMPLE_GOAL): Promise<number> {
   process.once('SIGTERM', onSignal);
   try {
     mesh = await startMesh({ researchers: 3, coder: true });
-    console.log(`orchestrator on ${mesh.url} ${dim(`(LLM: ${process.env.LLM_PROVIDER ?? 'offline demo model, not AI'})`)}`);
+    console.log(
+      `orchestrator on ${mesh.url} ${dim(`(LLM: ${process.env.LLM_PROVIDER ?? 'offline demo model, not AI'})`)}`,
+    );
     console.log(`goal        ${goal}`);
     const view = await runGoal(mesh.url, goal);
     console.log(`\n${view.answer ?? view.error ?? '(no answer)'}\n`);
-    console.log(`status ${view.status}${view.partial ? ' (partial)' : ''} · trace id ${view.traceId ?? '(tracing off)'}`);
+    console.log(
+      `status ${view.status}${view.partial ? ' (partial)' : ''} · trace id ${view.traceId ?? '(tracing off)'}`,
+    );
     return view.status === 'completed' ? 0 : 1;
   } finally {
     await stop();

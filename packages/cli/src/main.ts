@@ -22,7 +22,11 @@ try {
       await dev();
       break;
     case 'new-worker': {
-      const { positionals, values } = parseArgs({ args: rest, allowPositionals: true, options: { description: { type: 'string' } } });
+      const { positionals, values } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { description: { type: 'string' } },
+      });
       const name = positionals[0];
       if (!name) throw new UsageError('new-worker needs a NAME');
       for (const line of await newWorker(name, { description: values.description })) console.log(line);

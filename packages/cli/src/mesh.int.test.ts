@@ -24,7 +24,12 @@ async function startSite() {
       const id = url.pathname.slice('/hold/'.length);
       if (released.has(id)) return answer();
       held.set(id, [...(held.get(id) ?? []), res]);
-      res.on('close', () => held.set(id, (held.get(id) ?? []).filter((r) => r !== res)));
+      res.on('close', () =>
+        held.set(
+          id,
+          (held.get(id) ?? []).filter((r) => r !== res),
+        ),
+      );
     } else {
       answer();
     }
@@ -58,7 +63,8 @@ async function submit(mesh: Mesh, body: Record<string, unknown>, status = 202): 
   return ((await res.json()) as { taskId: string }).taskId;
 }
 
-const getTask = async (mesh: Mesh, id: string) => (await (await fetch(`${mesh.url}/v1/tasks/${id}`)).json()) as TaskView;
+const getTask = async (mesh: Mesh, id: string) =>
+  (await (await fetch(`${mesh.url}/v1/tasks/${id}`)).json()) as TaskView;
 
 async function settle(mesh: Mesh, id: string, timeoutMs = 45_000): Promise<TaskView> {
   return waitFor(
@@ -118,7 +124,10 @@ describe('the mesh', () => {
     expect(Object.values(runs)).toEqual(['1', '1', '1', '1', '1', '1']);
     const replicas = new Set(view.subtasks.map((s) => s.replica));
     expect([...replicas].sort()).toEqual(
-      mesh.services.filter((s) => s.role === 'researcher').map((s) => s.name).sort(),
+      mesh.services
+        .filter((s) => s.role === 'researcher')
+        .map((s) => s.name)
+        .sort(),
     );
     // Each page was fetched once: the tool ran once per subtask.
     for (let i = 0; i < 6; i++) expect(site.hits.filter((h) => h.endsWith(`&i=${i}`))).toHaveLength(1);
@@ -147,7 +156,9 @@ describe('the mesh', () => {
 
   it('cancels a running task: the running subtask sees its signal', async () => {
     const taskId = await submit(mesh, { goal: `fetch ${site.base}/hold/cancel-me` });
-    await waitFor(async () => (await getTask(mesh, taskId)).subtasks[0]?.state === 'active', { what: 'subtask running' });
+    await waitFor(async () => (await getTask(mesh, taskId)).subtasks[0]?.state === 'active', {
+      what: 'subtask running',
+    });
     await waitFor(() => site.hits.some((h) => h === '/hold/cancel-me'), { what: 'fetch in flight' });
     const res = await fetch(`${mesh.url}/v1/tasks/${taskId}`, { method: 'DELETE' });
     expect(res.status).toBeLessThan(300);
@@ -221,7 +232,12 @@ describe('a runaway model', () => {
       researchers: 1,
       coder: false,
       roleEnv: {
-        researcher: { LLM_PROVIDER: 'openai-compatible', LLM_BASE_URL: llm.url, LLM_MODEL: 'runaway', LLM_API_KEY: 'sk-test-runaway-key-000' },
+        researcher: {
+          LLM_PROVIDER: 'openai-compatible',
+          LLM_BASE_URL: llm.url,
+          LLM_MODEL: 'runaway',
+          LLM_API_KEY: 'sk-test-runaway-key-000',
+        },
       },
     });
   }, 120_000);

@@ -66,7 +66,8 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
   try {
     const [redis, chroma] = await Promise.all([startRedis(), startChroma()]);
     handles.push(redis, chroma);
-    const prefix = (opts.env?.QUEUE_PREFIX as string | undefined) ?? `flotilla-${process.pid}-${Date.now().toString(36)}`;
+    const prefix =
+      (opts.env?.QUEUE_PREFIX as string | undefined) ?? `flotilla-${process.pid}-${Date.now().toString(36)}`;
     const shared = {
       REDIS_URL: redis.url,
       CHROMA_URL: chroma.url,
@@ -76,7 +77,10 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     };
     let counter = 0;
 
-    const spawnService = async (role: string, extra: Record<string, string | undefined> = {}): Promise<ServiceProcess> => {
+    const spawnService = async (
+      role: string,
+      extra: Record<string, string | undefined> = {},
+    ): Promise<ServiceProcess> => {
       const healthPort = extra.PORT ? Number(extra.PORT) : await freePort();
       const name = `${role}-${++counter}`;
       const proc = startProcess(process.execPath, ['--import', '@flotilla/runtime/register', 'dist/main.js'], {
@@ -129,7 +133,10 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
       services,
       add: async (role) => waitReady(await spawnService(role)),
       stop: async () => {
-        await stopAll(services.map((s) => s.proc), 30_000);
+        await stopAll(
+          services.map((s) => s.proc),
+          30_000,
+        );
         await Promise.all(handles.map((h) => h.stop()));
       },
     };

@@ -20,7 +20,9 @@ export function workerFiles(name: string, description: string): Record<string, s
         private: true,
         description,
         type: 'module',
-        exports: { '.': { '@flotilla/source': './src/index.ts', types: './dist/index.d.ts', default: './dist/index.js' } },
+        exports: {
+          '.': { '@flotilla/source': './src/index.ts', types: './dist/index.d.ts', default: './dist/index.js' },
+        },
         files: ['dist', '!dist/**/*.test.*'],
         scripts: {
           build: 'tsc -b',
@@ -113,7 +115,10 @@ export function composeBlock(name: string): string {
  * \`flotilla new-worker NAME\`: a new worker package in the researcher's shape, plus its one compose
  * service block. Refuses to overwrite anything.
  */
-export async function newWorker(name: string, { description, root = repoRoot }: { description?: string; root?: string } = {}) {
+export async function newWorker(
+  name: string,
+  { description, root = repoRoot }: { description?: string; root?: string } = {},
+) {
   if (!/^[a-z][a-z0-9-]{1,40}$/.test(name)) {
     throw new Error(`worker name "${name}" must be lowercase letters, digits and dashes (2-41 chars)`);
   }

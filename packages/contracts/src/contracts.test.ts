@@ -21,7 +21,10 @@ describe('contracts', () => {
       budget: { maxSteps: 1, maxToolCalls: 1, maxSeconds: 1, maxTokens: 1 },
       deadline: Date.now() + 1000,
     };
-    expect(SubtaskEnvelope.safeParse({ ...base, traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' }).success).toBe(true);
+    expect(
+      SubtaskEnvelope.safeParse({ ...base, traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' })
+        .success,
+    ).toBe(true);
     expect(SubtaskEnvelope.safeParse({ ...base, traceparent: 'nope' }).success).toBe(false);
   });
 });

@@ -1,10 +1,11 @@
 export { BudgetLimits, TaskBudget, Usage, ZERO_USAGE } from './budget.js';
 export { TaskEvent, type TaskEventType } from './events.js';
+export { DEFAULT_PREFIX, queueNames, type RedisKeys, redisKeys, subtaskJobId } from './keys.js';
 export { RoleInfo } from './roles.js';
 export { BUDGET_STOP_REASONS, StopReason } from './stop-reason.js';
 export {
-  type SubtaskEnvelopeInput,
   SubtaskEnvelope,
+  type SubtaskEnvelopeInput,
   SubtaskResult,
   Traceparent,
   WorkerIdentity,
@@ -21,4 +22,3 @@ export {
   TERMINAL_TASK_STATUSES,
 } from './task.js';
 export { CONTRACT_VERSION, contractVersion } from './version.js';
-export { DEFAULT_PREFIX, queueNames, type RedisKeys, redisKeys, subtaskJobId } from './keys.js';

@@ -8,7 +8,7 @@ export const IdempotencyKey = z
   .string()
   .min(1)
   .max(200)
-  .regex(/^[A-Za-z0-9._:\-]+$/, 'only letters, digits and . _ : -');
+  .regex(/^[A-Za-z0-9._:-]+$/, 'only letters, digits and . _ : -');
 
 const metadataValue = z.union([z.string().max(1000), z.number(), z.boolean()]);
 

@@ -22,7 +22,11 @@ export const researcher = defineWorker({
   description: 'Finds facts: searches memory and allowlisted web pages, saves notes, answers with cited findings.',
   input: ResearcherInput,
   output: ResearcherOutput,
-  tools: ({ memory, env }) => [memorySearchTool(memory), httpGetTool(loadConfigOrExit(httpConfigSchema, { env })), notesWriteTool(memory)],
+  tools: ({ memory, env }) => [
+    memorySearchTool(memory),
+    httpGetTool(loadConfigOrExit(httpConfigSchema, { env })),
+    notesWriteTool(memory),
+  ],
   handler: research,
 });
 

@@ -49,7 +49,15 @@ export async function startOtlpReceiver() {
           const doc = JSON.parse(b.body) as {
             resourceSpans?: {
               resource?: { attributes?: OtlpAttribute[] };
-              scopeSpans?: { spans?: { name: string; traceId: string; spanId: string; parentSpanId?: string; attributes?: OtlpAttribute[] }[] }[];
+              scopeSpans?: {
+                spans?: {
+                  name: string;
+                  traceId: string;
+                  spanId: string;
+                  parentSpanId?: string;
+                  attributes?: OtlpAttribute[];
+                }[];
+              }[];
             }[];
           };
           return (doc.resourceSpans ?? []).flatMap((rs) => {

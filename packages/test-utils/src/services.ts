@@ -42,7 +42,12 @@ function dockerUsable(): boolean {
 }
 
 export async function redisReachable(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 1000,
+    retryStrategy: () => null,
+  });
   client.on('error', () => {});
   try {
     await client.connect();
@@ -96,7 +101,20 @@ export async function startRedis({ reuse = true }: { reuse?: boolean } = {}): Pr
     const launch = async () => {
       child = spawn(
         bin,
-        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--save', ''],
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          dir,
+          '--appendonly',
+          'yes',
+          '--maxmemory-policy',
+          'noeviction',
+          '--save',
+          '',
+        ],
         { stdio: 'ignore' },
       );
       await waitFor(() => redisReachable(url), { what: `redis-server on ${port}` });
@@ -113,7 +131,8 @@ export async function startRedis({ reuse = true }: { reuse?: boolean } = {}): Pr
       restart: launch,
     };
   }
-  if (dockerUsable()) return startContainer('redis:7.4', 6379, (u) => redisReachable(u.replace('http', 'redis')), 'redis');
+  if (dockerUsable())
+    return startContainer('redis:7.4', 6379, (u) => redisReachable(u.replace('http', 'redis')), 'redis');
   throw missing('Redis', 'apt-get install redis-server', 'REDIS_URL');
 }
 
@@ -143,7 +162,11 @@ export async function startChroma({ reuse = true }: { reuse?: boolean } = {}): P
     };
   }
   if (dockerUsable()) return startContainer('chromadb/chroma:1.5.9', 8000, chromaReachable, 'chroma');
-  throw missing('Chroma', 'python3 -m venv v && v/bin/pip install chromadb, then put v/bin on PATH or set CHROMA_BIN', 'CHROMA_URL');
+  throw missing(
+    'Chroma',
+    'python3 -m venv v && v/bin/pip install chromadb, then put v/bin on PATH or set CHROMA_BIN',
+    'CHROMA_URL',
+  );
 }
 
 async function startContainer(
@@ -152,7 +175,9 @@ async function startContainer(
   ready: (url: string) => Promise<boolean>,
   scheme: string,
 ): Promise<ServiceHandle> {
-  const id = execFileSync('docker', ['run', '-d', '--rm', '-p', `127.0.0.1::${containerPort}`, image], { encoding: 'utf8' }).trim();
+  const id = execFileSync('docker', ['run', '-d', '--rm', '-p', `127.0.0.1::${containerPort}`, image], {
+    encoding: 'utf8',
+  }).trim();
   const mapped = execFileSync('docker', ['port', id, String(containerPort)], { encoding: 'utf8' }).split('\n')[0] ?? '';
   const port = mapped.slice(mapped.lastIndexOf(':') + 1);
   const url = scheme === 'redis' ? `redis://127.0.0.1:${port}` : `http://127.0.0.1:${port}`;

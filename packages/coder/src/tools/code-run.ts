@@ -32,10 +32,14 @@ export function codeRunTool(sandboxUrl: string | undefined, timeoutMs = 30_000) 
     timeoutMs,
     retries: 1,
     run: async (input, ctx) => {
-      if (!sandboxUrl) throw new SandboxUnavailableError('SANDBOX_URL is not set; the coder has no sandbox to run code in');
+      if (!sandboxUrl)
+        throw new SandboxUnavailableError('SANDBOX_URL is not set; the coder has no sandbox to run code in');
       const res = await fetch(new URL('/v1/run', sandboxUrl), {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(ctx.idempotencyKey ? { 'idempotency-key': ctx.idempotencyKey } : {}) },
+        headers: {
+          'content-type': 'application/json',
+          ...(ctx.idempotencyKey ? { 'idempotency-key': ctx.idempotencyKey } : {}),
+        },
         body: JSON.stringify(input),
         signal: ctx.signal,
       });

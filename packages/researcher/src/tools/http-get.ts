@@ -16,7 +16,12 @@ export const httpConfigSchema = z.object({
   HTTP_ALLOWLIST: z
     .string()
     .default('')
-    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    ),
   /** Response bodies are cut off (and the call fails) past this many bytes. */
   HTTP_MAX_BYTES: z.coerce.number().int().positive().default(1_000_000),
   /** Redirects followed, each re-checked against the allowlist. */
@@ -95,7 +100,8 @@ function guardedLookup(addressAllowed: (a: string) => boolean): LookupFunction {
       if (refused || addresses.length === 0) {
         return (callback as (e: Error) => void)(new HttpPolicyError(`${hostname} resolves to a private address`));
       }
-      if ((options as { all?: boolean }).all) return (callback as (e: null, a: LookupAddress[]) => void)(null, addresses);
+      if ((options as { all?: boolean }).all)
+        return (callback as (e: null, a: LookupAddress[]) => void)(null, addresses);
       const first = addresses[0] as LookupAddress;
       (callback as (e: null, a: string, f: number) => void)(null, first.address, first.family);
     });
@@ -128,7 +134,8 @@ export async function policedGet(rawUrl: string, config: HttpConfig, signal?: Ab
   const policy = httpPolicy(config.HTTP_ALLOWLIST);
   let url = new URL(rawUrl);
   for (let hop = 0; ; hop++) {
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new HttpPolicyError(`scheme ${url.protocol} is not allowed`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new HttpPolicyError(`scheme ${url.protocol} is not allowed`);
     if (!policy.hostAllowed(url)) throw new HttpPolicyError(`host ${url.host} is not in HTTP_ALLOWLIST`);
     const literal = url.hostname.replace(/^\[|\]$/g, '');
     if (isIP(literal) && !policy.addressAllowed(literal)) throw new HttpPolicyError(`${literal} is a private address`);
@@ -149,7 +156,8 @@ export async function policedGet(rawUrl: string, config: HttpConfig, signal?: Ab
     const status = res.statusCode ?? 0;
     if (status >= 300 && status < 400 && res.headers.location) {
       res.resume();
-      if (hop >= config.HTTP_MAX_REDIRECTS) throw new HttpPolicyError(`more than ${config.HTTP_MAX_REDIRECTS} redirects`);
+      if (hop >= config.HTTP_MAX_REDIRECTS)
+        throw new HttpPolicyError(`more than ${config.HTTP_MAX_REDIRECTS} redirects`);
       url = new URL(res.headers.location, url);
       continue;
     }

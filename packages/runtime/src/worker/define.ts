@@ -60,7 +60,9 @@ export interface WorkerDefinition<I extends z.ZodType = z.ZodType, O extends z.Z
 }
 
 /** Identity function that pins the handler's input/output types to the schemas, so no one writes a type twice. */
-export function defineWorker<I extends z.ZodType, O extends z.ZodType>(def: WorkerDefinition<I, O>): WorkerDefinition<I, O> {
+export function defineWorker<I extends z.ZodType, O extends z.ZodType>(
+  def: WorkerDefinition<I, O>,
+): WorkerDefinition<I, O> {
   if (!/^[a-z][a-z0-9-]{0,62}$/.test(def.role)) {
     throw new TypeError(`worker role "${def.role}" must be lowercase letters, digits and dashes`);
   }

@@ -30,5 +30,8 @@ export async function readTaskEvents(
 ): Promise<{ id: string; event: TaskEvent }[]> {
   const start = afterId === '-' ? '-' : `(${afterId}`;
   const rows = await redis.xrange(redisKeys(prefix).taskEvents(taskId), start, '+');
-  return rows.map(([id, fields]) => ({ id, event: JSON.parse(fields[fields.indexOf('event') + 1] ?? '{}') as TaskEvent }));
+  return rows.map(([id, fields]) => ({
+    id,
+    event: JSON.parse(fields[fields.indexOf('event') + 1] ?? '{}') as TaskEvent,
+  }));
 }

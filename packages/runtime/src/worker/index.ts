@@ -8,7 +8,7 @@ export {
   type WorkerDefinition,
 } from './define.js';
 export { appendTaskEvent, readTaskEvents, TASK_EVENTS_TTL_SECONDS } from './events.js';
-export { isTransient } from './processor.js';
 export { type Observation, runToolLoop, type ToolLoopOptions } from './loop.js';
+export { isTransient } from './processor.js';
 export { DEFAULT_STALE_AFTER_MS, deregister, heartbeat, listRoles, type RoleRegistration } from './registry.js';
 export { type RunningWorker, type RunWorkerOptions, runWorker, type WorkerConfig, workerConfigSchema } from './run.js';

@@ -43,7 +43,8 @@ export async function runToolLoop<O>(ctx: AgentContext, opts: ToolLoopOptions<O>
     if (stepStop) return { stopReason: stepStop, output: opts.finish('', observations) };
 
     const reply = await ctx.llm.chat({ messages, tools }, { signal: ctx.signal, budget: ctx.budget });
-    if (ctx.budget.stopReason) return { stopReason: ctx.budget.stopReason, output: opts.finish(reply.content, observations) };
+    if (ctx.budget.stopReason)
+      return { stopReason: ctx.budget.stopReason, output: opts.finish(reply.content, observations) };
 
     if (reply.toolCalls.length === 0) {
       return { stopReason: 'finish', output: opts.finish(reply.content, observations) };
@@ -63,7 +64,12 @@ export async function runToolLoop<O>(ctx: AgentContext, opts: ToolLoopOptions<O>
       const content = outcome.ok
         ? JSON.stringify(outcome.output ?? null)
         : JSON.stringify({ error: outcome.stopReason, message: outcome.message });
-      messages.push({ role: 'tool', toolCallId: call.id, name: call.name, content: content.slice(0, MAX_OBSERVATION_CHARS) });
+      messages.push({
+        role: 'tool',
+        toolCallId: call.id,
+        name: call.name,
+        content: content.slice(0, MAX_OBSERVATION_CHARS),
+      });
     }
   }
 }

@@ -49,7 +49,9 @@ export function isTransient(err: unknown): boolean {
   const e = err as Error & { retryable?: unknown; code?: unknown };
   if (e.retryable === true) return true;
   if (e.name === 'MaxRetriesPerRequestError') return true;
-  return typeof e.code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN'].includes(e.code);
+  return (
+    typeof e.code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN'].includes(e.code)
+  );
 }
 
 function invalidInput(message: string): never {
@@ -120,7 +122,13 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
     // Track before checking the cancelled key: a cancel published between the two is then seen
     // by one or the other, never missed.
     const cancel = deps.cancellations.track(taskId);
-    const started = eventJson({ type: 'subtask_started', taskId, subtaskId, role: def.role, replica: identity.replica });
+    const started = eventJson({
+      type: 'subtask_started',
+      taskId,
+      subtaskId,
+      role: def.role,
+      replica: identity.replica,
+    });
     const runs = await redis.flotillaStartRun(
       keys.cancelled(taskId),
       keys.taskRuns(taskId),
@@ -163,7 +171,13 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
     try {
       result = await tracer.startActiveSpan(
         `agent ${def.role}`,
-        { attributes: { 'flotilla.task_id': taskId, 'flotilla.subtask_id': subtaskId, 'flotilla.replica': identity.replica } },
+        {
+          attributes: {
+            'flotilla.task_id': taskId,
+            'flotilla.subtask_id': subtaskId,
+            'flotilla.replica': identity.replica,
+          },
+        },
         parentCtx,
         async (span) => {
           try {

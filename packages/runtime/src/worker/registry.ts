@@ -29,7 +29,11 @@ export async function heartbeat(redis: Redis, prefix: string, reg: RoleRegistrat
 /** Removes this replica at once on shutdown, rather than letting it age out. */
 export async function deregister(redis: Redis, prefix: string, reg: Pick<RoleRegistration, 'role' | 'replica'>) {
   const keys = redisKeys(prefix);
-  await redis.multi().zrem(keys.roleReplicas(reg.role), reg.replica).hdel(keys.roleReplicaVersions(reg.role), reg.replica).exec();
+  await redis
+    .multi()
+    .zrem(keys.roleReplicas(reg.role), reg.replica)
+    .hdel(keys.roleReplicaVersions(reg.role), reg.replica)
+    .exec();
 }
 
 /** Roles with at least one live replica, with counts, versions and input schemas. */
@@ -48,7 +52,9 @@ export async function listRoles(
       redis.get(keys.roleMeta(role)),
       redis.hmget(keys.roleReplicaVersions(role), ...live),
     ]);
-    const meta = metaJson ? (JSON.parse(metaJson) as { description?: string; inputSchema?: Record<string, unknown> }) : {};
+    const meta = metaJson
+      ? (JSON.parse(metaJson) as { description?: string; inputSchema?: Record<string, unknown> })
+      : {};
     out.push({
       role,
       description: meta.description ?? '',

@@ -88,8 +88,11 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     initial: config.KILL_SWITCH,
     log,
   });
-  const memory: Memory | undefined = config.CHROMA_URL ? createMemory({ ...config, url: config.CHROMA_URL, log }) : undefined;
-  const tools = typeof def.tools === 'function' ? def.tools({ memory, env: options.env ?? process.env, log }) : (def.tools ?? []);
+  const memory: Memory | undefined = config.CHROMA_URL
+    ? createMemory({ ...config, url: config.CHROMA_URL, log })
+    : undefined;
+  const tools =
+    typeof def.tools === 'function' ? def.tools({ memory, env: options.env ?? process.env, log }) : (def.tools ?? []);
   const gateway = createToolGateway({
     tools,
     redis: commands,
@@ -115,9 +118,11 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     },
     gateway,
     // Only what the gateway would allow is offered, so the model never plans around a denied tool.
-    toolSpecs: gateway
-      .allowedTools()
-      .map((t) => ({ name: t.name, description: t.description, parameters: z.toJSONSchema(t.input) as Record<string, unknown> })),
+    toolSpecs: gateway.allowedTools().map((t) => ({
+      name: t.name,
+      description: t.description,
+      parameters: z.toJSONSchema(t.input) as Record<string, unknown>,
+    })),
     llm,
     memory,
     log,
@@ -147,29 +152,42 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     version: identity.version,
   };
   const beat = () =>
-    heartbeat(commands, prefix, registration).catch((err: Error) => log.warn({ err: { message: err.message } }, 'heartbeat failed'));
+    heartbeat(commands, prefix, registration).catch((err: Error) =>
+      log.warn({ err: { message: err.message } }, 'heartbeat failed'),
+    );
   await beat();
   const heartbeatTimer = setInterval(beat, config.WORKER_HEARTBEAT_MS);
   heartbeatTimer.unref();
 
-  const checks = [redisCheck(commands), { name: 'worker', check: async () => void (worker.isRunning() || Promise.reject(new Error('worker not running'))) }];
+  const checks = [
+    redisCheck(commands),
+    { name: 'worker', check: async () => void (worker.isRunning() || Promise.reject(new Error('worker not running'))) },
+  ];
   if (config.CHROMA_URL) checks.push(chromaCheck(config.CHROMA_URL));
   const health = createHealthServer({ port: config.HEALTH_PORT, host: config.HEALTH_HOST, checks, lifecycle, log });
   const healthPort = await health.listen();
 
-  lifecycle.onShutdown('deregister', async () => {
-    clearInterval(heartbeatTimer);
-    await deregister(commands, prefix, registration);
-  }, 'stop-intake');
+  lifecycle.onShutdown(
+    'deregister',
+    async () => {
+      clearInterval(heartbeatTimer);
+      await deregister(commands, prefix, registration);
+    },
+    'stop-intake',
+  );
   // close() stops fetching, then waits for running jobs; the lifecycle's deadline bounds the wait.
   // A job still running at the deadline keeps its lock until it expires, then another replica's
   // stalled check takes it over: delivery is at least once, and nothing is lost.
   lifecycle.onShutdown('drain jobs', () => worker.close(), 'drain');
   lifecycle.onShutdown('health server', () => health.close(), 'close');
   lifecycle.onShutdown('kill switch', () => killSwitch.close(), 'close');
-  lifecycle.onShutdown('redis', async () => {
-    await Promise.allSettled([commands.quit(), subscriber.quit(), workerConnection.quit()]);
-  }, 'close');
+  lifecycle.onShutdown(
+    'redis',
+    async () => {
+      await Promise.allSettled([commands.quit(), subscriber.quit(), workerConnection.quit()]);
+    },
+    'close',
+  );
   lifecycle.onShutdown('telemetry', () => shutdownTelemetry(), 'flush');
   if (options.handleSignals ?? true) lifecycle.installSignalHandlers();
 

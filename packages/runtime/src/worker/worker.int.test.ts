@@ -2,7 +2,15 @@
 // recovery are about processes, signals and BullMQ's locks, none of which a mock would show.
 import { fileURLToPath } from 'node:url';
 import { queueNames, redisKeys, type SubtaskEnvelopeInput, type SubtaskResult } from '@flotilla/contracts';
-import { freePort, type RunningProcess, startProcess, stopAll, testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
+import {
+  freePort,
+  type RunningProcess,
+  startProcess,
+  stopAll,
+  testServices,
+  uniquePrefix,
+  waitFor,
+} from '@flotilla/test-utils';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
