@@ -35,6 +35,9 @@ const projects: TestProjectConfiguration[] = packages.flatMap((pkg, i) => [
   },
 ]);
 
+// Static checks over the Dockerfile and compose files (hadolint, the hardening policy).
+projects.push({ extends: true, test: { name: 'static', root: here('./test/static'), include: ['*.test.ts'] } });
+
 export default defineConfig({
   resolve: { conditions },
   environments: { ssr: { resolve: { conditions } } },
