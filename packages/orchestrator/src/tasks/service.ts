@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BudgetLimits, TaskRequest, TaskView } from '@flotilla/contracts';
-import { publishCancellation, tightenLimits } from '@flotilla/runtime';
-import { isSpanContextValid, SpanStatusCode, trace } from '@opentelemetry/api';
+import { publishCancellation, tightenLimits, withSpan } from '@flotilla/runtime';
+import { isSpanContextValid } from '@opentelemetry/api';
 import { ConflictError, InvalidBodyError, NotFoundError } from '../errors.js';
 import type { TaskQueues } from '../flow/queues.js';
 import type { TaskRecord } from './record.js';
@@ -25,8 +25,6 @@ export interface Submitted {
  * Errors it throws are ProblemErrors the API renders as-is.
  */
 export class TaskService {
-  readonly #tracer = trace.getTracer('flotilla');
-
   constructor(private readonly options: TaskServiceOptions) {}
 
   get store(): TaskStore {
@@ -45,38 +43,30 @@ export class TaskService {
       ]);
     }
     const idempotencyKey = request.idempotencyKey ?? headerKey;
-    return this.#tracer.startActiveSpan('task submit', async (span) => {
-      try {
-        const limits = tightenLimits(this.options.limits, request.budget);
-        const ctx = span.spanContext();
-        const outcome = await this.options.store.create({
-          taskId: randomUUID(),
-          request,
-          idempotencyKey,
-          limits,
-          deadline: Date.now() + limits.maxSeconds * 1000,
-          traceId: isSpanContextValid(ctx) ? ctx.traceId : undefined,
-        });
-        span.setAttribute('flotilla.task_id', outcome.record.taskId);
-        if (!outcome.created && !outcome.sameRequest) {
-          throw new ConflictError(
-            'FLOTILLA_IDEMPOTENCY_CONFLICT',
-            `idempotency key ${JSON.stringify(idempotencyKey)} was already used for a different request (task ${outcome.record.taskId})`,
-            [{ field: 'idempotencyKey', message: 'already used for a different request' }],
-          );
-        }
-        // A replay of a task still queued re-enqueues planning: a no-op when the job exists (its id
-        // is the task id), and the repair when the first request died between the two writes.
-        if (outcome.created || outcome.record.status === 'queued')
-          await this.options.queues.enqueuePlan(outcome.record.taskId);
-        return { record: outcome.record, created: outcome.created };
-      } catch (err) {
-        span.recordException(err as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR });
-        throw err;
-      } finally {
-        span.end();
+    return withSpan('task submit', {}, async (span) => {
+      const limits = tightenLimits(this.options.limits, request.budget);
+      const ctx = span.spanContext();
+      const outcome = await this.options.store.create({
+        taskId: randomUUID(),
+        request,
+        idempotencyKey,
+        limits,
+        deadline: Date.now() + limits.maxSeconds * 1000,
+        traceId: isSpanContextValid(ctx) ? ctx.traceId : undefined,
+      });
+      span.setAttribute('flotilla.task_id', outcome.record.taskId);
+      if (!outcome.created && !outcome.sameRequest) {
+        throw new ConflictError(
+          'FLOTILLA_IDEMPOTENCY_CONFLICT',
+          `idempotency key ${JSON.stringify(idempotencyKey)} was already used for a different request (task ${outcome.record.taskId})`,
+          [{ field: 'idempotencyKey', message: 'already used for a different request' }],
+        );
       }
+      // A replay of a task still queued re-enqueues planning: a no-op when the job exists (its id
+      // is the task id), and the repair when the first request died between the two writes.
+      if (outcome.created || outcome.record.status === 'queued')
+        await this.options.queues.enqueuePlan(outcome.record.taskId);
+      return { record: outcome.record, created: outcome.created };
     });
   }
 

@@ -8,4 +8,5 @@ export {
   type TelemetryInfo,
   type TelemetryOptions,
 } from './setup.js';
+export { withSpan } from './span.js';
 export { installInMemoryTracing } from './testing.js';

@@ -10,7 +10,7 @@ export interface FlotillaMetrics {
   jobs: Counter<{ role: string; outcome: string }>;
   /** Agent runs ended, by role and stop reason. */
   stopReasons: Counter<{ role: string; reason: string }>;
-  /** Tool gateway calls, by tool and outcome (ok | policy_denied | kill_switch | timeout | error | circuit_open | invalid_input | duplicate). */
+  /** Tool gateway calls, by tool and outcome (ok | duplicate | policy_denied | kill_switch | budget | invalid_input | timeout | error | circuit_open | invalid_output | aborted). */
   toolCalls: Counter<{ tool: string; outcome: string }>;
   /** Share of each budget limit a run used (0..1), by role and kind (steps | tool_calls | seconds | tokens). */
   budgetUsed: Histogram<{ role: string; kind: string }>;

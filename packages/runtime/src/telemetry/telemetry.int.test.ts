@@ -1,41 +1,28 @@
 // Spawns real node processes started with `--import @flotilla/runtime/register` and a local HTTP
 // server speaking OTLP/HTTP: the register hook's job is process start-up, which only a real
 // process has. Runs the built files (build first: npx tsc -b packages/runtime/tsconfig.json).
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { type RunningProcess, startProcess, stopAll, waitFor } from '@flotilla/test-utils';
+import { type RunningProcess, startOtlpReceiver, startProcess, stopAll, waitFor } from '@flotilla/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const register = fileURLToPath(new URL('../../dist/telemetry/register.js', import.meta.url));
 const fixture = fileURLToPath(new URL('../../dist/telemetry/fixtures/traced.js', import.meta.url));
 
 let procs: RunningProcess[] = [];
-let collector: Server | undefined;
+let collector: { close(): Promise<void> } | undefined;
 
 afterEach(async () => {
   await stopAll(procs);
   procs = [];
-  await new Promise<void>((resolve) => (collector ? collector.close(() => resolve()) : resolve()));
+  await collector?.close();
   collector = undefined;
 });
 
-/** A stand-in OpenTelemetry collector: accepts OTLP/HTTP JSON and keeps the bodies by path. */
+/** A stand-in OpenTelemetry collector that keeps the OTLP/HTTP bodies by path. */
 async function startCollector() {
-  const received: { path: string; body: string }[] = [];
-  collector = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => {
-      body += d.toString();
-    });
-    req.on('end', () => {
-      received.push({ path: req.url ?? '', body });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((resolve) => collector?.listen(0, '127.0.0.1', resolve));
-  const { port } = collector.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, received };
+  const receiver = await startOtlpReceiver();
+  collector = receiver;
+  return { url: receiver.url, received: receiver.bodies };
 }
 
 function run(env: Record<string, string | undefined>) {

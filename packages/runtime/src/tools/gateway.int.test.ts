@@ -447,3 +447,39 @@ describe('audit', () => {
     expect(JSON.stringify(records)).not.toContain(canary);
   });
 });
+
+describe('tool results in the audit log', () => {
+  it('logs a result only as its size unless sampled, never the whole payload', async () => {
+    const { createLogger } = await import('../logger/index.js');
+    const lines: string[] = [];
+    const destination = { write: (line: string) => void lines.push(line) };
+    const big = defineTool({
+      name: 'big.read',
+      description: 'returns a large page',
+      input: z.object({}),
+      sideEffects: 'read',
+      run: async () => ({ page: 'needle-'.repeat(2000) }),
+    });
+    const quiet = createLogger({ service: 't', destination, toolResultSampleRate: 0 });
+    const g = gateway([big], { log: quiet });
+    const outcome = await g.call('big.read', {}, { budget: budget(), taskId: 't', subtaskId: 's', callIndex: 0 });
+    expect(outcome.ok).toBe(true);
+    const audit = lines
+      .map((l) => JSON.parse(l) as Record<string, { chars?: number; sample?: string }>)
+      .find((l) => l.audit);
+    expect(audit?.toolResult?.chars).toBeGreaterThan(14_000);
+    expect(audit?.toolResult?.sample).toBeUndefined();
+    expect(lines.join('')).not.toContain('needle-needle-needle');
+
+    lines.length = 0;
+    const loud = createLogger({ service: 't', destination, toolResultSampleRate: 1 });
+    await gateway([big], { log: loud }).call(
+      'big.read',
+      {},
+      { budget: budget(), taskId: 't', subtaskId: 's', callIndex: 1 },
+    );
+    const sampled = lines.map((l) => JSON.parse(l) as Record<string, { sample?: string }>).find((l) => l.audit);
+    expect(sampled?.toolResult?.sample?.length).toBeGreaterThan(0);
+    expect(sampled?.toolResult?.sample?.length).toBeLessThan(1000);
+  });
+});

@@ -332,6 +332,8 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
                   subtaskId: opts.subtaskId,
                   callIndex: opts.callIndex,
                 },
+                // The logger reduces this to its size plus a truncated sample at LOG_TOOL_RESULT_SAMPLE_RATE.
+                toolResult: outcome?.ok ? outcome.output : undefined,
               },
               'tool call',
             );

@@ -6,7 +6,7 @@ import {
   type SubtaskResult,
   type WorkerIdentity,
 } from '@flotilla/contracts';
-import { context, propagation, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, propagation, trace } from '@opentelemetry/api';
 import { type Job, type Processor, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -15,6 +15,7 @@ import { budgetFromEnvelope } from '../budget/index.js';
 import type { LlmClient, LlmToolSpec } from '../llm/index.js';
 import type { Memory } from '../memory/index.js';
 import { getMetrics } from '../telemetry/metrics.js';
+import { withSpan } from '../telemetry/span.js';
 import type { ToolGateway } from '../tools/index.js';
 import type { CancellationRegistry } from './cancellation.js';
 import type { AgentContext, AgentResult, WorkerDefinition } from './define.js';
@@ -69,7 +70,6 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
   const redis = withScripts(deps.redis);
   const keys = redisKeys(prefix);
   const metrics = getMetrics();
-  const tracer = trace.getTracer('flotilla');
 
   return async (job: Job<unknown, SubtaskResult>, _token?: string, jobSignal?: AbortSignal) => {
     const parsed = SubtaskEnvelope.safeParse(job.data);
@@ -169,7 +169,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
 
     let result: AgentResult<unknown>;
     try {
-      result = await tracer.startActiveSpan(
+      result = await withSpan(
         `agent ${def.role}`,
         {
           attributes: {
@@ -178,20 +178,12 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
             'flotilla.replica': identity.replica,
           },
         },
-        parentCtx,
         async (span) => {
-          try {
-            const r = await def.handler(input.data, ctx);
-            span.setAttribute('flotilla.stop_reason', r.stopReason);
-            return r;
-          } catch (err) {
-            span.recordException(err as Error);
-            span.setStatus({ code: SpanStatusCode.ERROR });
-            throw err;
-          } finally {
-            span.end();
-          }
+          const r = await def.handler(input.data, ctx);
+          span.setAttribute('flotilla.stop_reason', r.stopReason);
+          return r;
         },
+        parentCtx,
       );
     } catch (err) {
       const stop: StopReason | null = budget.stopReason ?? (cancel.signal.aborted ? 'cancelled' : null);
