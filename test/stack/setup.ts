@@ -3,12 +3,15 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compose, containers, isReady, must, project, serviceOf, waitFor } from './docker.js';
+import { compose, containers, docker, isReady, must, project, serviceOf, waitFor } from './docker.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const RESEARCHERS = 3;
+/** The page server the researchers may fetch (compose.site.yaml, site.mjs), as they address it. */
+export const SITE_SERVICE = 'stack-site';
+export const SITE_URL = `http://${SITE_SERVICE}:8080`;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -36,13 +39,15 @@ export default async function setup() {
 
   const port = await freePort();
   Object.assign(process.env, {
-    COMPOSE_FILE: join(repoRoot, 'compose', 'compose.yaml'),
+    COMPOSE_FILE: [join(repoRoot, 'compose', 'compose.yaml'), join(repoRoot, 'test', 'stack', 'compose.site.yaml')].join(
+      delimiter,
+    ),
     COMPOSE_PROJECT_NAME: project,
     FLOTILLA_VERSION: process.env.FLOTILLA_VERSION ?? 'stacktest',
     ORCHESTRATOR_PORT: String(port),
     OTEL_DEBUG_VERBOSITY: 'detailed',
-    // One job per researcher at a time, so a task's subtasks spread over the replicas instead of the
-    // first idle replica taking two at once (what the ">= 2 replicas" assertion checks).
+    // One job per researcher at a time: then N requests open at once at the site's barrier can only
+    // come from N replicas (what the fan-out test proves).
     RESEARCHER_CONCURRENCY: '1',
     API_TOKEN_SECRET_FILE: tokenFile,
     LLM_API_KEY_SECRET_FILE: keyFile,
@@ -59,9 +64,27 @@ export default async function setup() {
   };
 
   try {
+    // A run killed earlier may have left containers, networks or volumes behind: start from nothing.
+    await must(compose(['down', '--volumes', '--remove-orphans', '--timeout', '10'], { timeoutMs: 180_000 }));
     if (process.env.STACK_SKIP_BUILD !== '1') {
       await must(compose(['build'], { timeoutMs: 1_800_000 }));
     }
+    // The site first: the researchers' allowlist must name its address (http.get refuses a private
+    // address unless the address itself is listed), and that address exists only once it runs.
+    await must(compose(['up', '-d', SITE_SERVICE], { timeoutMs: 300_000 }));
+    const [site] = await containers(SITE_SERVICE);
+    if (!site) throw new Error(`${SITE_SERVICE} did not start`);
+    await waitFor(
+      `${SITE_SERVICE} to listen`,
+      async () => (await must(docker(['logs', site.Id]))).includes('"event":"listening"'),
+      60_000,
+      500,
+    );
+    const siteIp = site.NetworkSettings.Networks[`${project}_backend`]?.IPAddress;
+    if (!siteIp) throw new Error(`${SITE_SERVICE} has no address on ${project}_backend`);
+    process.env.RESEARCHER_HTTP_ALLOWLIST = `${SITE_SERVICE},${siteIp}`;
+    process.env.STACK_SITE_ID = site.Id;
+
     await must(compose(['up', '-d', '--scale', `researcher=${RESEARCHERS}`], { timeoutMs: 600_000 }));
     await waitFor(
       'every container ready',

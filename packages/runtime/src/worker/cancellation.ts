@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 export class CancellationRegistry {
   readonly #running = new Map<string, Set<AbortController>>();
 
-  track(taskId: string): { signal: AbortSignal; release(): void } {
+  track(taskId: string): { signal: AbortSignal; abort(reason: unknown): void; release(): void } {
     const controller = new AbortController();
     let set = this.#running.get(taskId);
     if (!set) {
@@ -19,6 +19,7 @@ export class CancellationRegistry {
     set.add(controller);
     return {
       signal: controller.signal,
+      abort: (reason) => controller.abort(reason),
       release: () => {
         set.delete(controller);
         if (set.size === 0) this.#running.delete(taskId);

@@ -87,7 +87,13 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
     }
 
     const { taskId, subtaskId } = envelope;
-    const log = baseLog.child({ jobId: job.id, taskId, subtaskId, attempt: envelope.attempt });
+    // A child logger costs a redaction pass per job; make it only when something logs through it.
+    const bindings = { jobId: job.id, taskId, subtaskId, attempt: envelope.attempt };
+    let child: Logger | undefined;
+    const jobLog = () => {
+      child ??= baseLog.child(bindings);
+      return child;
+    };
     const startedAt = Date.now();
 
     const finish = async (result: AgentResult<unknown>, usage: SubtaskResult['usage']): Promise<SubtaskResult> => {
@@ -115,7 +121,8 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
       });
       metrics.jobs.add(1, { role: def.role, outcome: ok ? 'completed' : 'stopped' });
       metrics.stopReasons.add(1, { role: def.role, reason: result.stopReason });
-      log.info({ stopReason: result.stopReason, usage }, 'subtask finished');
+      if (baseLog.isLevelEnabled('info'))
+        baseLog.info({ ...bindings, stopReason: result.stopReason, usage }, 'subtask finished');
       return subtaskResult;
     };
 
@@ -143,14 +150,18 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
       return finish({ stopReason: 'cancelled' }, { steps: 0, toolCalls: 0, tokens: 0, ms: 0 });
     }
 
-    const parent = jobSignal ? AbortSignal.any([cancel.signal, jobSignal]) : cancel.signal;
-    const budget = budgetFromEnvelope(envelope, deps.limits, { signal: parent });
+    // BullMQ's own per-job signal (worker.cancelJob) feeds the same controller; cheaper than AbortSignal.any.
+    const onJobAbort = () => cancel.abort(jobSignal?.reason);
+    jobSignal?.addEventListener('abort', onJobAbort, { once: true });
+    const budget = budgetFromEnvelope(envelope, deps.limits, { signal: cancel.signal });
     let callIndex = 0;
     const ctx: AgentContext = {
       budget,
       llm: deps.llm,
       memory: deps.memory,
-      log,
+      get log() {
+        return jobLog();
+      },
       signal: budget.signal,
       envelope,
       identity,
@@ -190,16 +201,17 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
       if (stop) {
         result = { stopReason: stop };
       } else if (isTransient(err)) {
-        log.warn({ err }, 'transient failure; BullMQ will retry');
+        jobLog().warn({ err }, 'transient failure; BullMQ will retry');
         budget.dispose();
         cancel.release();
         throw err;
       } else {
-        log.error({ err }, 'handler failed');
+        jobLog().error({ err }, 'handler failed');
         result = { stopReason: 'runtime_error', error: err instanceof Error ? err.message : String(err) };
       }
     } finally {
       cancel.release();
+      jobSignal?.removeEventListener('abort', onJobAbort);
     }
 
     if (result.stopReason === 'finish') {

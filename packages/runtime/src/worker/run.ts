@@ -74,8 +74,11 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
   // BullMQ's own connection must wait out Redis blips (maxRetriesPerRequest null); commands we
   // issue ourselves fail fast so a run doesn't hang on a dead Redis.
   const workerConnection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  const commands = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
-  const subscriber = commands.duplicate();
+  // Auto-pipelining sends the commands of concurrent jobs in one write: per-job bookkeeping then
+  // costs far fewer syscalls (pnpm bench measures it against a bare BullMQ worker).
+  const commands = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
+  // Subscribers get connections of their own: a connection in subscribe mode can't run commands.
+  const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
   for (const conn of [workerConnection, commands, subscriber]) {
     conn.on('error', (err) => log.warn({ err: { message: err.message } }, 'redis connection error'));
   }
@@ -83,7 +86,7 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
   const prefix = config.QUEUE_PREFIX;
   const killSwitch = await createKillSwitch({
     redis: commands,
-    subscriber: subscriber.duplicate(),
+    subscriber: new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 }),
     prefix,
     initial: config.KILL_SWITCH,
     log,
