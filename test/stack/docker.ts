@@ -7,7 +7,11 @@ const run = promisify(execFile);
 
 /** Compose command: FLOTILLA_COMPOSE ("docker compose", "docker-compose") or `docker compose`. */
 export const composeCmd = (process.env.FLOTILLA_COMPOSE ?? 'docker compose').split(' ');
-export const project = process.env.COMPOSE_PROJECT_NAME ?? 'flotilla-stacktest';
+// Its own project name, never COMPOSE_PROJECT_NAME: the suite tears its project down, and must not take
+// a developer's running stack with it. scripts/test-stack sweeps the same name.
+export const project = process.env.STACK_PROJECT ?? 'flotilla-stacktest';
+/** The network test's listener: a plain `docker run` container, so `compose down` does not remove it. */
+export const listenerName = `${project}-egress-listener`;
 
 export type Result = { code: number; stdout: string; stderr: string };
 

@@ -5,7 +5,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compose, containers, docker, isReady, must, project, serviceOf, waitFor } from './docker.js';
+import { compose, containers, docker, isReady, listenerName, must, project, serviceOf, waitFor } from './docker.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const RESEARCHERS = 3;
@@ -39,9 +39,10 @@ export default async function setup() {
 
   const port = await freePort();
   Object.assign(process.env, {
-    COMPOSE_FILE: [join(repoRoot, 'compose', 'compose.yaml'), join(repoRoot, 'test', 'stack', 'compose.site.yaml')].join(
-      delimiter,
-    ),
+    COMPOSE_FILE: [
+      join(repoRoot, 'compose', 'compose.yaml'),
+      join(repoRoot, 'test', 'stack', 'compose.site.yaml'),
+    ].join(delimiter),
     COMPOSE_PROJECT_NAME: project,
     FLOTILLA_VERSION: process.env.FLOTILLA_VERSION ?? 'stacktest',
     ORCHESTRATOR_PORT: String(port),
@@ -58,6 +59,7 @@ export default async function setup() {
 
   const teardown = async () => {
     if (process.env.STACK_KEEP === '1') return;
+    await docker(['rm', '-f', listenerName]);
     await compose(['down', '--volumes', '--remove-orphans', '--timeout', '40'], { timeoutMs: 180_000 });
     rmSync(tokenFile, { force: true });
     rmSync(keyFile, { force: true });
@@ -65,6 +67,8 @@ export default async function setup() {
 
   try {
     // A run killed earlier may have left containers, networks or volumes behind: start from nothing.
+    // The listener first: while it is attached to the egress network, `down` cannot remove that network.
+    await docker(['rm', '-f', listenerName]);
     await must(compose(['down', '--volumes', '--remove-orphans', '--timeout', '10'], { timeoutMs: 180_000 }));
     if (process.env.STACK_SKIP_BUILD !== '1') {
       await must(compose(['build'], { timeoutMs: 1_800_000 }));

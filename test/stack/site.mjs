@@ -72,7 +72,10 @@ const server = createServer((req, res) => {
   log('request', { path, from });
   if (url.pathname === '/barrier') return barrier(url, res, path, from);
   if (url.pathname === '/slow') {
-    const timer = setTimeout(() => answer(res, path, from, `slow page ${path}`), Number(url.searchParams.get('ms') ?? 1000));
+    const timer = setTimeout(
+      () => answer(res, path, from, `slow page ${path}`),
+      Number(url.searchParams.get('ms') ?? 1000),
+    );
     res.on('close', () => {
       if (!res.writableEnded) {
         clearTimeout(timer);

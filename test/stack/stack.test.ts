@@ -1,7 +1,7 @@
 // Needs the real thing: a Docker engine, the built images and the whole Compose stack (setup.ts brings it
 // up with --scale researcher=3). Run with `bash scripts/test-stack`.
 import { spawn } from 'node:child_process';
-import { createServer, type Server } from 'node:net';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ContainerInfo,
@@ -9,12 +9,13 @@ import {
   containers,
   docker,
   isReady,
+  listenerName,
   must,
   project,
   serviceOf,
   waitFor,
 } from './docker.js';
-import { RESEARCHERS } from './setup.js';
+import { RESEARCHERS, SITE_SERVICE, SITE_URL } from './setup.js';
 
 const FLOTILLA = ['orchestrator', 'researcher', 'coder'];
 const baseUrl = () => process.env.STACK_BASE_URL as string;
@@ -54,9 +55,21 @@ const finished = async (taskId: string, timeoutMs = 180_000) =>
 /** Replicas are named `<hostname>-<pid>` by the runtime; the hostname is the container's. */
 const hostOf = (replica: string | undefined) => replica?.replace(/-\d+$/, '');
 
-const GOAL =
-  'Compare Redis streams, Kafka and NATS for an agent job queue: throughput, durability, ' +
-  'operational cost and client libraries. Give one recommendation.';
+/** A container's address on the backend network: what the site sees as a request's source. */
+const backendIp = (c: ContainerInfo) => c.NetworkSettings.Networks[`${project}_backend`]?.IPAddress;
+
+/** What the page server (site.mjs) logged, one event per JSON line. */
+type SiteEvent = { event: string; path?: string; from?: string | string[]; group?: string };
+async function siteEvents(): Promise<SiteEvent[]> {
+  const [site] = await containers(SITE_SERVICE);
+  if (!site) throw new Error(`no ${SITE_SERVICE} container`);
+  return (await must(docker(['logs', site.Id])))
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as SiteEvent);
+}
+const about = (events: SiteEvent[], marker: string) =>
+  events.filter((e) => e.group === marker || e.path?.includes(marker));
 
 describe('the flotilla stack', () => {
   let all: ContainerInfo[] = [];
@@ -100,20 +113,34 @@ describe('the flotilla stack', () => {
     expect(res.status).toBe(401);
   });
 
-  let completed: TaskView | undefined;
-  it('completes a goal whose subtasks ran on at least 2 researcher replicas', async () => {
-    const taskId = await submit(GOAL);
-    const v = await finished(taskId);
+  it(`fans one task out over all ${RESEARCHERS} researcher replicas at once`, async () => {
+    // One clause per replica, each fetching a barrier page that answers only when RESEARCHERS requests
+    // from distinct addresses are open together. With one job per replica at a time, the task can only
+    // complete normally if every replica holds one of its subtasks at the same moment.
+    const group = `fanout-${randomUUID().slice(0, 8)}`;
+    const clauses = Array.from(
+      { length: RESEARCHERS },
+      (_, i) => `fetch ${SITE_URL}/barrier?group=${group}&n=${RESEARCHERS}&i=${i}`,
+    );
+    const v = await finished(await submit(clauses.join('; ')));
     expect(v.status).toBe('completed');
-    const researchers = (await containers('researcher')).map((c) => c.Config.Hostname);
-    const replicas = new Set(v.subtasks.filter((s) => s.role === 'researcher').map((s) => hostOf(s.replica)));
-    for (const r of replicas) expect(researchers).toContain(r);
-    expect(replicas.size, JSON.stringify(v.subtasks.map((s) => [s.role, s.replica]))).toBeGreaterThanOrEqual(2);
-    completed = v;
+    const subtasks = v.subtasks.filter((s) => s.role === 'researcher');
+    expect(subtasks).toHaveLength(RESEARCHERS);
+
+    const events = about(await siteEvents(), group);
+    const release = events.find((e) => e.event === 'release');
+    expect(release, JSON.stringify(events)).toBeDefined();
+    expect(events.filter((e) => e.event === 'timeout')).toEqual([]);
+    const researchers = await containers('researcher');
+    expect(new Set(release?.from)).toEqual(new Set(researchers.map(backendIp)));
+    // The task view agrees: each subtask names the replica that ran it, one per container.
+    expect(new Set(subtasks.map((s) => hostOf(s.replica)))).toEqual(new Set(researchers.map((c) => c.Config.Hostname)));
   });
 
-  it("delivers the task's trace to the collector with orchestrator and researcher spans", async () => {
-    const traceId = completed?.traceId;
+  it("delivers a task's trace to the collector with orchestrator and researcher spans", async () => {
+    const v = await finished(await submit(`fetch ${SITE_URL}/slow?ms=10&i=trace-${randomUUID().slice(0, 8)}`));
+    expect(v.status).toBe('completed');
+    const traceId = v.traceId;
     expect(traceId, 'the task view names its trace').toMatch(/^[0-9a-f]{32}$/);
     const services = await waitFor(
       'the trace in the collector log',
@@ -139,7 +166,6 @@ describe('the flotilla stack', () => {
     // network means packets get forwarded out of that network. (The host's own addresses are not a
     // fair target: Docker's isolation rules filter forwarded traffic only, so every container can
     // reach ports the host itself listens on.) Nothing outside this machine is ever dialled.
-    const listenerName = `${project}-egress-listener`;
     let listenerIp = '';
     const LISTEN_PORT = 7777;
     const image = () => `flotilla/researcher:${process.env.FLOTILLA_VERSION}`;
@@ -236,31 +262,43 @@ describe('the flotilla stack', () => {
     });
   });
 
-  it('finishes a task when a researcher crashes mid-task, and the crashed container restarts', async () => {
-    const taskId = await submit(`${GOAL} (crash test)`);
-    // A crash, not `docker kill`: the engine treats any `docker kill` as a manual stop and never applies
-    // the restart policy after it. SIGKILL of the service process is what an OOM kill or a fatal bug does.
-    const victim = await waitFor(
-      'a researcher subtask to be active',
-      async () => {
-        const v = await view(taskId);
-        return v.subtasks.find((s) => s.role === 'researcher' && s.state === 'active' && s.replica)?.replica;
-      },
+  it('finishes a task when a researcher crashes mid-fetch, and the crashed container restarts', async () => {
+    const marker = `crash-${randomUUID().slice(0, 8)}`;
+    const taskId = await submit(`fetch ${SITE_URL}/slow?ms=8000&i=${marker}`);
+    // The victim is whichever replica has the page request open: its subtask is provably mid-flight.
+    const first = await waitFor(
+      'a researcher to request the slow page',
+      async () => about(await siteEvents(), marker).find((e) => e.event === 'request'),
       60_000,
       100,
     );
-    const container = (await containers('researcher')).find((c) => c.Config.Hostname === hostOf(victim));
-    expect(container, `container with hostname ${victim}`).toBeDefined();
+    const container = (await containers('researcher')).find((c) => backendIp(c) === first.from);
+    expect(container, `researcher container with address ${String(first.from)}`).toBeDefined();
     const before = (container as ContainerInfo).RestartCount;
+    // A crash, not `docker kill`: the engine treats any `docker kill` as a manual stop and never applies
+    // the restart policy after it. SIGKILL of the service process is what an OOM kill or a fatal bug does.
     const killer =
       "const fs=require('fs');for(const p of fs.readdirSync('/proc')){if(!/^\\d+$/.test(p)||+p===process.pid)continue;" +
       "let c='';try{c=fs.readFileSync('/proc/'+p+'/cmdline','utf8')}catch{}" +
       "if(c.includes('dist/main.js')){process.kill(+p,'SIGKILL');console.log('killed',p)}}";
     const k = await docker(['exec', (container as ContainerInfo).Id, '/nodejs/bin/node', '-e', killer]);
     expect(k.stdout).toMatch(/killed \d+/);
+    await waitFor(
+      'the site to see the request dropped',
+      async () => about(await siteEvents(), marker).some((e) => e.event === 'aborted' && e.from === first.from),
+      30_000,
+      200,
+    );
 
     const v = await finished(taskId, 240_000);
     expect(v.status).toBe('completed');
+    // The lost subtask ran again (BullMQ's stalled-job check) and this time got its page.
+    const events = about(await siteEvents(), marker);
+    expect(events.filter((e) => e.event === 'request').length, JSON.stringify(events)).toBeGreaterThanOrEqual(2);
+    expect(
+      events.some((e) => e.event === 'answered'),
+      JSON.stringify(events),
+    ).toBe(true);
     await waitFor(
       'the crashed researcher to restart and be healthy',
       async () => {
@@ -321,7 +359,8 @@ describe('the flotilla stack', () => {
 /** Which of `needles` appear anywhere in a command's stdout, read as a stream (images are large). */
 function scanStream(cmd: string, args: string[], needles: string[]): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    // A deadline like every other docker call: a wedged engine must fail the test, not hang it.
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], timeout: 300_000 });
     const keep = Math.max(...needles.map((n) => n.length));
     const found = new Set<string>();
     let tail = '';
@@ -332,6 +371,8 @@ function scanStream(cmd: string, args: string[], needles: string[]): Promise<str
       tail = window.slice(-keep);
     });
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve([...found]) : reject(new Error(`${cmd} exited ${code}`))));
+    child.on('close', (code, signal) =>
+      code === 0 ? resolve([...found]) : reject(new Error(`${cmd} exited ${code ?? signal}`)),
+    );
   });
 }

@@ -1,4 +1,5 @@
 import type { TaskEvent, TaskView } from '@flotilla/contracts';
+import { startOtlpReceiver } from '@flotilla/test-utils';
 import { type Mesh, startMesh } from './mesh.js';
 import { taskEvents } from './sse.js';
 
@@ -69,8 +70,15 @@ export async function demo(goal = SAMPLE_GOAL): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // With no collector configured, the demo runs a tiny OTLP receiver of its own so it can show the
+  // task's one trace across the orchestrator, the queue hops and the workers.
+  const receiver = process.env.OTEL_EXPORTER_OTLP_ENDPOINT ? undefined : await startOtlpReceiver();
   try {
-    mesh = await startMesh({ researchers: 3, coder: true });
+    mesh = await startMesh({
+      researchers: 3,
+      coder: true,
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? receiver?.url },
+    });
     console.log(
       `orchestrator on ${mesh.url} ${dim(`(LLM: ${process.env.LLM_PROVIDER ?? 'offline demo model, not AI'})`)}`,
     );
@@ -80,9 +88,16 @@ export async function demo(goal = SAMPLE_GOAL): Promise<number> {
     console.log(
       `status ${view.status}${view.partial ? ' (partial)' : ''} · trace id ${view.traceId ?? '(tracing off)'}`,
     );
+    if (receiver && view.traceId) {
+      await stop(); // services flush their spans on the way out
+      const spans = receiver.spans().filter((s) => s.traceId === view.traceId);
+      const services = [...new Set(spans.map((s) => s.service))].sort();
+      console.log(`trace       ${spans.length} spans from ${services.join(', ')}`);
+    }
     return view.status === 'completed' ? 0 : 1;
   } finally {
     await stop();
+    await receiver?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -75,6 +75,11 @@ export async function startOtlpReceiver() {
           });
         });
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        // Exporters keep connections alive; don't let a finished test wait for them to time out.
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
