@@ -98,14 +98,19 @@ describe('${name} input', () => {
 export function composeBlock(name: string): string {
   return `  ${name}:
     <<: *flotilla-service
+    image: flotilla/${name}:\${FLOTILLA_VERSION:-dev}
     build:
-      <<: *flotilla-build
+      context: ..
+      dockerfile: Dockerfile
       args:
         PACKAGE: ${name}
-    image: flotilla/${name}:\${FLOTILLA_VERSION:-dev}
+        VERSION: \${FLOTILLA_VERSION:-dev}
+        REVISION: \${FLOTILLA_REVISION:-unknown}
     environment:
       <<: *flotilla-env
       SERVICE_NAME: ${name}
+    secrets: [llm_api_key]
+    # Calls the LLM API: the only reason it joins egress.
     networks: [backend, egress]
 
 `;

@@ -1,0 +1,43 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { COMPOSE_MARKER, newWorker } from './scaffold.js';
+
+function repo(compose?: string) {
+  const root = mkdtempSync(join(tmpdir(), 'flotilla-scaffold-'));
+  mkdirSync(join(root, 'packages'));
+  if (compose !== undefined) {
+    mkdirSync(join(root, 'compose'));
+    writeFileSync(join(root, 'compose', 'compose.yaml'), compose);
+  }
+  return root;
+}
+
+describe('new-worker', () => {
+  it("writes a worker in the researcher's shape and its compose block above the marker", async () => {
+    const root = repo(`services:\n  researcher: {}\n  ${COMPOSE_MARKER}\n`);
+    const lines = await newWorker('summarizer', { root, description: 'Summarizes.' });
+    for (const f of ['package.json', 'tsconfig.json', 'src/index.ts', 'src/agent.ts', 'src/main.ts', 'src/index.test.ts']) {
+      expect(existsSync(join(root, 'packages/summarizer', f)), f).toBe(true);
+    }
+    const pkg = JSON.parse(readFileSync(join(root, 'packages/summarizer/package.json'), 'utf8'));
+    expect(pkg.name).toBe('@flotilla/summarizer');
+    expect(pkg.scripts.start).toBe('node --import @flotilla/runtime/register dist/main.js');
+    expect(readFileSync(join(root, 'packages/summarizer/src/index.ts'), 'utf8')).toContain("role: 'summarizer'");
+    const compose = readFileSync(join(root, 'compose/compose.yaml'), 'utf8');
+    expect(compose.indexOf('  summarizer:')).toBeGreaterThan(compose.indexOf('researcher'));
+    expect(compose.indexOf('  summarizer:')).toBeLessThan(compose.indexOf(COMPOSE_MARKER));
+    expect(compose).toContain('PACKAGE: summarizer');
+    expect(lines).toContain('added service "summarizer" to compose/compose.yaml');
+  });
+
+  it('refuses a bad name and an existing package, and changes nothing', async () => {
+    const root = repo(`services:\n  ${COMPOSE_MARKER}\n`);
+    await expect(newWorker('Bad_Name', { root })).rejects.toThrow(/lowercase letters, digits and dashes/);
+    await newWorker('twice', { root });
+    const before = readFileSync(join(root, 'compose/compose.yaml'), 'utf8');
+    await expect(newWorker('twice', { root })).rejects.toThrow(/already exists/);
+    expect(readFileSync(join(root, 'compose/compose.yaml'), 'utf8')).toBe(before);
+  });
+});
