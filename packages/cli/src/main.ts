@@ -1,14 +1,16 @@
 #!/usr/bin/env node
+import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { demo, dev } from './demo.js';
-import { newWorker } from './scaffold.js';
+import { newWorker, repoRoot } from './scaffold.js';
 
 class UsageError extends Error {}
 
 const usage = `usage: flotilla <command>
   demo [--goal TEXT]     run the mesh locally, submit one goal, print progress and the answer
   dev                    run the mesh locally on :8080 until Ctrl-C
-  new-worker NAME        scaffold packages/NAME as a new worker role`;
+  new-worker NAME [--description TEXT] [--no-install]
+                         scaffold packages/NAME as a new worker role, add its compose service, pnpm install`;
 
 const [command, ...rest] = process.argv.slice(2);
 try {
@@ -25,11 +27,17 @@ try {
       const { positionals, values } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { description: { type: 'string' } },
+        options: { description: { type: 'string' }, 'no-install': { type: 'boolean' } },
       });
       const name = positionals[0];
       if (!name) throw new UsageError('new-worker needs a NAME');
       for (const line of await newWorker(name, { description: values.description })) console.log(line);
+      if (!values['no-install']) {
+        // Links the new package into the workspace and records it in the lockfile: one command, done.
+        const install = spawnSync('pnpm', ['install'], { cwd: repoRoot, stdio: 'inherit' });
+        if (install.status !== 0) throw new Error('pnpm install failed; run it yourself, then pnpm build');
+        console.log(`ready: pnpm build && pnpm --filter @flotilla/${name} start`);
+      }
       break;
     }
     default:

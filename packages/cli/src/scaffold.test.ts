@@ -18,7 +18,14 @@ describe('new-worker', () => {
   it("writes a worker in the researcher's shape and its compose block above the marker", async () => {
     const root = repo(`services:\n  researcher: {}\n  ${COMPOSE_MARKER}\n`);
     const lines = await newWorker('summarizer', { root, description: 'Summarizes.' });
-    for (const f of ['package.json', 'tsconfig.json', 'src/index.ts', 'src/agent.ts', 'src/main.ts', 'src/index.test.ts']) {
+    for (const f of [
+      'package.json',
+      'tsconfig.json',
+      'src/index.ts',
+      'src/agent.ts',
+      'src/main.ts',
+      'src/index.test.ts',
+    ]) {
       expect(existsSync(join(root, 'packages/summarizer', f)), f).toBe(true);
     }
     const pkg = JSON.parse(readFileSync(join(root, 'packages/summarizer/package.json'), 'utf8'));

@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 /** Where compose.yaml wants new worker blocks; the scaffold inserts above this line. */
 export const COMPOSE_MARKER = '# flotilla:new-workers (the scaffold inserts worker services above this line)';
@@ -145,6 +145,5 @@ export async function newWorker(
       lines.push(`compose/compose.yaml has no new-worker marker; add this block by hand:\n${composeBlock(name)}`);
     }
   }
-  lines.push('next: pnpm install && pnpm build && pnpm test');
   return lines;
 }

@@ -132,7 +132,7 @@ export async function startRedis({ reuse = true }: { reuse?: boolean } = {}): Pr
     };
   }
   if (dockerUsable())
-    return startContainer('redis:7.4', 6379, (u) => redisReachable(u.replace('http', 'redis')), 'redis');
+    return startContainer('redis:7.0.15-bookworm', 6379, (u) => redisReachable(u.replace('http', 'redis')), 'redis');
   throw missing('Redis', 'apt-get install redis-server', 'REDIS_URL');
 }
 
