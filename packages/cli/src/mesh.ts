@@ -85,6 +85,7 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
       const name = `${role}-${++counter}`;
       const proc = startProcess(process.execPath, ['--import', '@flotilla/runtime/register', 'dist/main.js'], {
         cwd: join(packagesDir, role),
+        ownGroup: true,
         env: {
           ...shared,
           SERVICE_NAME: role,

@@ -17,9 +17,26 @@ export interface RunningProcess {
 export function startProcess(
   command: string,
   args: string[],
-  { env = {}, cwd }: { env?: Record<string, string | undefined>; cwd?: string } = {},
+  {
+    env = {},
+    cwd,
+    ownGroup = false,
+  }: {
+    env?: Record<string, string | undefined>;
+    cwd?: string;
+    /**
+     * Start it in a process group of its own, so a terminal's Ctrl-C reaches only the parent, which
+     * then stops it once, gracefully (a second signal would force the child out mid-drain).
+     */
+    ownGroup?: boolean;
+  } = {},
 ): RunningProcess {
-  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: ownGroup,
+  });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => {

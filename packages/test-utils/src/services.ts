@@ -115,7 +115,8 @@ export async function startRedis({ reuse = true }: { reuse?: boolean } = {}): Pr
           '--save',
           '',
         ],
-        { stdio: 'ignore' },
+        // Own process group: Ctrl-C in a terminal reaches the parent, which stops this in order.
+        { stdio: 'ignore', detached: true },
       );
       await waitFor(() => redisReachable(url), { what: `redis-server on ${port}` });
     };
@@ -149,6 +150,7 @@ export async function startChroma({ reuse = true }: { reuse?: boolean } = {}): P
     const url = `http://127.0.0.1:${port}`;
     const child = spawn(bin, ['run', '--host', '127.0.0.1', '--port', String(port), '--path', dir], {
       stdio: 'ignore',
+      detached: true,
       env: { ...process.env, ANONYMIZED_TELEMETRY: 'False' },
     });
     await waitFor(() => chromaReachable(url), { what: `chroma on ${port}`, timeoutMs: 60_000, intervalMs: 200 });
