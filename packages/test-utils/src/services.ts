@@ -86,6 +86,40 @@ const missing = (what: string, install: string, envVar: string) =>
       `install it (${install}), or run a Docker engine that can pull images.`,
   );
 
+/**
+ * A service from a local binary on a free loopback port with a fresh data directory; it can be
+ * killed and restarted on the same port and data (tests of what happens when Redis goes away).
+ */
+async function startBinary(
+  name: string,
+  bin: string,
+  args: (port: number, dir: string) => string[],
+  url: (port: number) => string,
+  ready: (url: string) => Promise<boolean>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ServiceHandle> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), `flotilla-${name}-`));
+  const address = url(port);
+  let child: ChildProcess;
+  const launch = async () => {
+    // Own process group: Ctrl-C in a terminal reaches the parent, which stops this in order.
+    child = spawn(bin, args(port, dir), { stdio: 'ignore', detached: true, env });
+    await waitFor(() => ready(address), { what: `${name} on ${port}`, timeoutMs: 60_000, intervalMs: 100 });
+  };
+  await launch();
+  return {
+    url: address,
+    source: 'binary',
+    stop: async () => {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+    kill: () => stopChild(child, 'SIGKILL'),
+    restart: launch,
+  };
+}
+
 /** Redis from REDIS_URL, else a local `redis-server` (appendonly, noeviction), else a container. */
 export async function startRedis({ reuse = true }: { reuse?: boolean } = {}): Promise<ServiceHandle> {
   const fromEnv = process.env.REDIS_URL;
@@ -94,43 +128,16 @@ export async function startRedis({ reuse = true }: { reuse?: boolean } = {}): Pr
   }
   const bin = onPath(process.env.REDIS_SERVER_BIN ?? 'redis-server');
   if (bin) {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'flotilla-redis-'));
-    const url = `redis://127.0.0.1:${port}`;
-    let child: ChildProcess;
-    const launch = async () => {
-      child = spawn(
-        bin,
-        [
-          '--port',
-          String(port),
-          '--bind',
-          '127.0.0.1',
-          '--dir',
-          dir,
-          '--appendonly',
-          'yes',
-          '--maxmemory-policy',
-          'noeviction',
-          '--save',
-          '',
-        ],
-        // Own process group: Ctrl-C in a terminal reaches the parent, which stops this in order.
-        { stdio: 'ignore', detached: true },
-      );
-      await waitFor(() => redisReachable(url), { what: `redis-server on ${port}` });
-    };
-    await launch();
-    return {
-      url,
-      source: 'binary',
-      stop: async () => {
-        await stopChild(child);
-        rmSync(dir, { recursive: true, force: true });
-      },
-      kill: () => stopChild(child, 'SIGKILL'),
-      restart: launch,
-    };
+    return startBinary(
+      'redis',
+      bin,
+      (port, dir) => [
+        ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir],
+        ...['--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--save', ''],
+      ],
+      (port) => `redis://127.0.0.1:${port}`,
+      redisReachable,
+    );
   }
   if (dockerUsable())
     return startContainer('redis:7.0.15-bookworm', 6379, (u) => redisReachable(u.replace('http', 'redis')), 'redis');
@@ -145,23 +152,14 @@ export async function startChroma({ reuse = true }: { reuse?: boolean } = {}): P
   }
   const bin = onPath(process.env.CHROMA_BIN ?? 'chroma');
   if (bin) {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'flotilla-chroma-'));
-    const url = `http://127.0.0.1:${port}`;
-    const child = spawn(bin, ['run', '--host', '127.0.0.1', '--port', String(port), '--path', dir], {
-      stdio: 'ignore',
-      detached: true,
-      env: { ...process.env, ANONYMIZED_TELEMETRY: 'False' },
-    });
-    await waitFor(() => chromaReachable(url), { what: `chroma on ${port}`, timeoutMs: 60_000, intervalMs: 200 });
-    return {
-      url,
-      source: 'binary',
-      stop: async () => {
-        await stopChild(child);
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
+    return startBinary(
+      'chroma',
+      bin,
+      (port, dir) => ['run', '--host', '127.0.0.1', '--port', String(port), '--path', dir],
+      (port) => `http://127.0.0.1:${port}`,
+      chromaReachable,
+      { ...process.env, ANONYMIZED_TELEMETRY: 'False' },
+    );
   }
   if (dockerUsable()) return startContainer('chromadb/chroma:1.5.9', 8000, chromaReachable, 'chroma');
   throw missing(
