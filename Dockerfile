@@ -44,8 +44,10 @@ RUN test -f "packages/${PACKAGE}/package.json" \
 # Keep the image near its 180 MB goal (Node alone is ~120 MB): drop what never runs in production.
 # - chromadb-js-bindings-*: 53 MB native module behind chromadb's `chroma` CLI (an embedded server);
 #   the services only use chromadb's HTTP client, which never loads it.
+# - typescript: 20 MB pulled in only as an optional peer for types (valibot, under bull-board), which
+#   pnpm satisfies from the workspace's dev dependency; nothing loads it at run time.
 # - type declarations, source maps and docs inside node_modules (node reads none of them).
-RUN rm -rf /out/node_modules/.pnpm/chromadb-js-bindings-* \
+RUN rm -rf /out/node_modules/.pnpm/chromadb-js-bindings-* /out/node_modules/.pnpm/typescript@* \
  && find /out/node_modules -xtype l -delete \
  && find /out/node_modules -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' \
       -o -name '*.map' -o -name '*.md' \) -delete

@@ -27,7 +27,12 @@ export function tokenAuth(token: string) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const presented = presentedToken(request.headers.authorization);
     if (presented !== undefined && timingSafeEqual(digest(presented), expected)) return;
-    reply.header('www-authenticate', 'Basic realm="flotilla dashboard", charset="UTF-8"');
-    throw new DashboardUnauthorizedError();
+    // Answered here rather than thrown: bull-board sets its own error handler on its routes, which
+    // would turn the error into a 500-style body without the challenge header.
+    const err = new DashboardUnauthorizedError();
+    return reply
+      .code(err.statusCode)
+      .header('www-authenticate', 'Basic realm="flotilla dashboard", charset="UTF-8"')
+      .send({ code: err.code, message: err.message });
   };
 }

@@ -4,6 +4,9 @@ import { FlotillaError } from '@flotilla/runtime';
 export class DashboardUnauthorizedError extends FlotillaError {
   readonly statusCode = 401;
   constructor() {
-    super('FLOTILLA_DASHBOARD_UNAUTHORIZED', 'a valid API token is required (Bearer, or Basic with the token as password)');
+    super(
+      'FLOTILLA_DASHBOARD_UNAUTHORIZED',
+      'a valid API token is required (Bearer, or Basic with the token as password)',
+    );
   }
 }

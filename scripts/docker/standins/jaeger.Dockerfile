@@ -4,6 +4,11 @@
 FROM scratch
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY jaeger /cmd/jaeger/jaeger-linux
+# As the official image: the all-in-one config binds every endpoint to JAEGER_LISTEN_HOST, which
+# defaults to localhost, so without this the collector's OTLP export is refused. /tmp is a volume
+# there too, so it stays writable under `read_only: true`.
+ENV JAEGER_LISTEN_HOST=0.0.0.0
+VOLUME ["/tmp"]
 USER 10001
 EXPOSE 4317 4318 16686
 ENTRYPOINT ["/cmd/jaeger/jaeger-linux"]
