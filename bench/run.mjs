@@ -140,6 +140,17 @@ try {
       bareRates.push(await bare(r));
     }
   }
+  if (process.env.BENCH_ONLY === 'flotilla') {
+    // Profiling mode: runWorker alone, no ratio.
+    console.log(`  runWorker            ${median(flotillaRates).toFixed(0)} jobs/s`);
+    process.exitCode = 0;
+  } else await report(bareRates, flotillaRates);
+} finally {
+  await redis.stop();
+}
+
+/** Prints the ratio and kill-switch latency, and writes them into the README when asked. */
+async function report(bareRates, flotillaRates) {
   const b = median(bareRates);
   const f = median(flotillaRates);
   const ks = await killSwitchLatency();
@@ -159,6 +170,4 @@ try {
     writeFileSync(readme, text.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, block));
     console.log('README.md updated');
   }
-} finally {
-  await redis.stop();
 }
