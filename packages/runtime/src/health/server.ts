@@ -1,5 +1,6 @@
 import Fastify, {
   type FastifyInstance,
+  LogController,
   type RawReplyDefaultExpression,
   type RawRequestDefaultExpression,
   type RawServerDefault,
@@ -35,7 +36,10 @@ export interface HealthServer {
 /** The health routes on a fastify app of their own, built but not listening (fastify's testing guide). */
 export function buildHealthServer(options: Omit<HealthServerOptions, 'port' | 'host'>): HealthApp {
   // Probes arrive every few seconds; logging each request would drown the service's own lines.
-  const app = Fastify({ loggerInstance: options.log, disableRequestLogging: true });
+  const app = Fastify({
+    loggerInstance: options.log,
+    logController: new LogController({ disableRequestLogging: true }),
+  });
   registerHealthRoutes(app, options);
   return app;
 }
