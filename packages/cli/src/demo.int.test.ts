@@ -2,7 +2,7 @@
 // so the checks are on what a person sees and on what is left running afterwards.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startProcess, waitFor } from '@flotilla/test-utils';
+import { type RunningProcess, startProcess, waitFor } from '@flotilla/test-utils';
 import { describe, expect, it } from 'vitest';
 
 const cli = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -18,6 +18,21 @@ function children(pid: number): number[] {
   } catch {
     return [];
   }
+}
+
+/** Waits for the mesh to come up; a demo that exits first fails the test with its stderr. */
+async function meshUp(demo: RunningProcess) {
+  let exit: number | NodeJS.Signals | undefined;
+  void demo.exited.then((code) => {
+    exit = code;
+  });
+  await waitFor(
+    () => {
+      if (exit !== undefined) throw new Error(`demo exited with ${exit}: ${demo.stderr().slice(-2000)}`);
+      return /orchestrator on /.test(demo.stdout());
+    },
+    { what: 'mesh up', timeoutMs: 60_000 },
+  );
 }
 
 /** The ones still alive: a leaked child would be re-parented, so check the pids themselves. */
@@ -37,7 +52,7 @@ describe('flotilla demo', () => {
     const demo = startProcess(process.execPath, [cli, 'demo'], {
       env: { REDIS_URL: undefined, CHROMA_URL: undefined },
     });
-    await waitFor(() => /orchestrator on /.test(demo.stdout()), { what: 'mesh up', timeoutMs: 60_000 });
+    await meshUp(demo);
     const started = children(demo.child.pid as number);
     expect(started.length).toBeGreaterThanOrEqual(7); // redis, chroma, orchestrator, 3 researchers, coder
     const code = await demo.exited;
@@ -55,7 +70,7 @@ describe('flotilla demo', () => {
     const demo = startProcess(process.execPath, [cli, 'demo'], {
       env: { REDIS_URL: undefined, CHROMA_URL: undefined },
     });
-    await waitFor(() => /orchestrator on /.test(demo.stdout()), { what: 'mesh up', timeoutMs: 60_000 });
+    await meshUp(demo);
     const started = children(demo.child.pid as number);
     expect(started.length).toBeGreaterThanOrEqual(7);
     demo.signal('SIGINT');

@@ -1,22 +1,11 @@
-import {
-  createLifecycle,
-  createLogger,
-  loadConfigOrExit,
-  redisCheck,
-  registerHealthRoutes,
-  shutdownTelemetry,
-} from '@flotilla/runtime';
-import { Redis } from 'ioredis';
+import { redisCheck, registerHealthRoutes, startService } from '@flotilla/runtime';
 import { buildDashboard } from './board.js';
 import { dashboardConfigSchema } from './config.js';
 
-const config = loadConfigOrExit(dashboardConfigSchema);
-const log = createLogger({ service: config.SERVICE_NAME ?? 'dashboard', level: config.LOG_LEVEL });
-const lifecycle = createLifecycle({ log, graceMs: config.SHUTDOWN_GRACE_MS });
-
+const service = startService(dashboardConfigSchema, { name: 'dashboard' });
+const { config, log, lifecycle } = service;
 // Fail fast: a board request gets a 5xx while Redis is away instead of hanging on it.
-const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
-redis.on('error', (err) => log.warn({ err: { message: err.message } }, 'redis connection error'));
+const redis = service.redis('commands');
 
 const dashboard = await buildDashboard({
   connection: redis,
@@ -37,14 +26,11 @@ timer.unref();
 lifecycle.onShutdown('refresh timer', () => clearInterval(timer), 'stop-intake');
 lifecycle.onShutdown('http server', () => dashboard.app.close(), 'stop-intake');
 lifecycle.onShutdown('queues', () => dashboard.close(), 'close');
-lifecycle.onShutdown('redis', () => redis.quit(), 'close');
-lifecycle.onShutdown('telemetry', () => shutdownTelemetry(), 'flush');
-lifecycle.installSignalHandlers();
 
 const queues = await dashboard.refresh();
 const port = config.PORT ?? config.HEALTH_PORT;
 await dashboard.app.listen({ port, host: config.HEALTH_HOST });
-lifecycle.markReady();
+service.ready();
 log.info(
   {
     port,

@@ -1,32 +1,21 @@
 import {
   bullmqTelemetry,
-  createLifecycle,
   createLlm,
-  createLogger,
   createMemory,
   listRoles,
-  loadConfigOrExit,
   redisCheck,
   registerHealthRoutes,
-  shutdownTelemetry,
+  startService,
 } from '@flotilla/runtime';
 import type { FastifyBaseLogger } from 'fastify';
-import { Redis } from 'ioredis';
 import { buildApp } from './api/app.js';
 import { orchestratorConfigSchema } from './config.js';
 import { createOrchestrator } from './orchestrator.js';
 
-const config = loadConfigOrExit(orchestratorConfigSchema);
-const log = createLogger({ service: config.SERVICE_NAME ?? 'orchestrator', level: config.LOG_LEVEL });
-const lifecycle = createLifecycle({ log, graceMs: config.SHUTDOWN_GRACE_MS });
-
-// BullMQ's connection waits out Redis blips (maxRetriesPerRequest null); API commands fail fast
-// so a request gets a 5xx instead of hanging on a dead Redis.
-const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
-for (const conn of [connection, redis]) {
-  conn.on('error', (err) => log.warn({ err: { message: err.message } }, 'redis connection error'));
-}
+const service = startService(orchestratorConfigSchema, { name: 'orchestrator' });
+const { config, log, lifecycle } = service;
+const connection = service.redis('blocking');
+const redis = service.redis('commands');
 
 const prefix = config.QUEUE_PREFIX;
 const roles = () => listRoles(redis, prefix, { staleAfterMs: config.ROLE_STALE_AFTER_MS });
@@ -85,18 +74,9 @@ const app = await buildApp({
 lifecycle.onShutdown('http server', () => app.close(), 'stop-intake');
 lifecycle.onShutdown('pause workers', () => orchestrator.pause(), 'stop-intake');
 lifecycle.onShutdown('drain jobs', () => orchestrator.close(), 'drain');
-lifecycle.onShutdown(
-  'redis',
-  async () => {
-    await Promise.allSettled([redis.quit(), connection.quit()]);
-  },
-  'close',
-);
-lifecycle.onShutdown('telemetry', () => shutdownTelemetry(), 'flush');
-lifecycle.installSignalHandlers();
 
 const port = config.PORT ?? config.HEALTH_PORT;
 await app.listen({ port, host: config.HEALTH_HOST });
 await Promise.all([orchestrator.planWorker.waitUntilReady(), orchestrator.aggregateWorker.waitUntilReady()]);
-lifecycle.markReady();
+service.ready();
 log.info({ port, prefix, auth: config.API_TOKEN !== undefined }, 'orchestrator ready');

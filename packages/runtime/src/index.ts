@@ -8,6 +8,7 @@ export * from './lifecycle/index.js';
 export * from './llm/index.js';
 export * from './logger/index.js';
 export * from './memory/index.js';
+export * from './service/index.js';
 export * from './telemetry/index.js';
 export * from './tools/index.js';
 export * from './worker/index.js';

@@ -14,12 +14,18 @@ export class EmbeddingUnavailableError extends FlotillaError {
   }
 }
 
-/** Chroma refused or failed a memory operation; `operation` says which (add, query, cleanup, ...). */
+/**
+ * Chroma refused or failed a memory operation; `operation` says which (add, query, cleanup, ...).
+ * `retryable` when Chroma was unreachable, rate-limited or failed on its side (5xx): the tool
+ * gateway and BullMQ then try again instead of ending the run.
+ */
 export class MemoryError extends FlotillaError {
   readonly operation: string;
+  readonly retryable: boolean;
 
-  constructor(operation: string, message: string, options?: { cause?: unknown }) {
+  constructor(operation: string, message: string, options?: { cause?: unknown; retryable?: boolean }) {
     super('FLOTILLA_MEMORY', message, options);
     this.operation = operation;
+    this.retryable = options?.retryable ?? false;
   }
 }

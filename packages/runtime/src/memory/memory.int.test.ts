@@ -80,11 +80,20 @@ describe('memory (Chroma)', () => {
     expect(await memory.count(b)).toBe(2);
   });
 
-  it('reports an unreachable Chroma as a MemoryError', async () => {
+  it('reports an unreachable Chroma as a retryable MemoryError', async () => {
     const down = createMemory({ url: 'http://127.0.0.1:9' });
     const err = await down.ping().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MemoryError);
-    expect(err).toMatchObject({ code: 'FLOTILLA_MEMORY', operation: 'ping' });
+    // Retryable: the tool gateway and BullMQ try again rather than ending the run.
+    expect(err).toMatchObject({ code: 'FLOTILLA_MEMORY', operation: 'ping', retryable: true });
+  });
+
+  it('reports a request Chroma rejects as a MemoryError that is not retried', async () => {
+    const notes = ns('rejects');
+    await memory.add(notes, [{ text: 'a note' }]);
+    const err = await memory.query(notes, 'x', { n: 1, where: { $bogus: 1 } as never }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MemoryError);
+    expect(err).toMatchObject({ retryable: false });
   });
 });
 

@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import {
   ChromaClient,
+  ChromaConnectionError,
   ChromaNotFoundError,
+  ChromaRateLimitError,
+  ChromaServerError,
   type Collection,
   type EmbeddingFunction,
   type Metadata,
@@ -143,7 +146,12 @@ export function createMemory(options: CreateMemoryOptions): Memory {
       if (namespace !== undefined && err instanceof ChromaNotFoundError)
         collections.delete(collectionName(prefix, namespace));
       const where = namespace === undefined ? '' : ` in namespace ${JSON.stringify(namespace)}`;
-      throw new MemoryError(operation, `memory ${operation}${where} failed: ${(err as Error).message}`, { cause: err });
+      const retryable =
+        err instanceof ChromaServerError || err instanceof ChromaConnectionError || err instanceof ChromaRateLimitError;
+      throw new MemoryError(operation, `memory ${operation}${where} failed: ${(err as Error).message}`, {
+        cause: err,
+        retryable,
+      });
     }
   };
 

@@ -1,15 +1,14 @@
 import { hostname } from 'node:os';
 import { queueNames, type WorkerIdentity } from '@flotilla/contracts';
 import { Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import { z } from 'zod';
-import { baseConfigSchema, loadConfigOrExit } from '../config/index.js';
+import { baseConfigSchema } from '../config/index.js';
 import { chromaCheck, createHealthServer, redisCheck } from '../health/index.js';
-import { createLifecycle, type Lifecycle, type ShutdownReport } from '../lifecycle/index.js';
+import type { Lifecycle, ShutdownReport } from '../lifecycle/index.js';
 import { createLlm, llmConfigSchema } from '../llm/index.js';
-import { createLogger } from '../logger/index.js';
 import { createMemory, type Memory, memoryConfigSchema } from '../memory/index.js';
-import { bullmqTelemetry, shutdownTelemetry } from '../telemetry/index.js';
+import { startService } from '../service/index.js';
+import { bullmqTelemetry } from '../telemetry/index.js';
 import { createKillSwitch, createToolGateway } from '../tools/index.js';
 import { CancellationRegistry } from './cancellation.js';
 import type { WorkerDefinition } from './define.js';
@@ -59,34 +58,27 @@ export interface RunningWorker {
  * registry heartbeat, cancellation, and a graceful drain on SIGTERM.
  */
 export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions = {}): Promise<RunningWorker> {
-  const config = loadConfigOrExit(workerConfigSchema, { env: options.env ?? process.env });
+  const service = startService(workerConfigSchema, {
+    name: def.role,
+    env: options.env,
+    handleSignals: options.handleSignals,
+  });
+  const { config, lifecycle } = service;
   const identity: WorkerIdentity = {
     role: def.role,
     replica: config.REPLICA_ID ?? `${hostname()}-${process.pid}`,
     version: config.SERVICE_VERSION,
   };
-  const log = createLogger({ service: config.SERVICE_NAME ?? def.role, level: config.LOG_LEVEL }).child({
-    role: def.role,
-    replica: identity.replica,
-  });
-  const lifecycle = createLifecycle({ log, graceMs: config.SHUTDOWN_GRACE_MS });
-
-  // BullMQ's own connection must wait out Redis blips (maxRetriesPerRequest null); commands we
-  // issue ourselves fail fast so a run doesn't hang on a dead Redis.
-  const workerConnection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  // Auto-pipelining sends the commands of concurrent jobs in one write: per-job bookkeeping then
-  // costs far fewer syscalls (pnpm bench measures it against a bare BullMQ worker).
-  const commands = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
-  // Subscribers get connections of their own: a connection in subscribe mode can't run commands.
-  const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
-  for (const conn of [workerConnection, commands, subscriber]) {
-    conn.on('error', (err) => log.warn({ err: { message: err.message } }, 'redis connection error'));
-  }
+  const log = service.log.child({ role: def.role, replica: identity.replica });
+  const workerConnection = service.redis('blocking');
+  // Auto-pipelined: the per-job bookkeeping of concurrent jobs goes out in one write (pnpm bench).
+  const commands = service.redis('commands', { autoPipelining: true });
+  const subscriber = service.redis('subscriber');
 
   const prefix = config.QUEUE_PREFIX;
   const killSwitch = await createKillSwitch({
     redis: commands,
-    subscriber: new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 }),
+    subscriber: service.redis('subscriber'),
     prefix,
     initial: config.KILL_SWITCH,
     log,
@@ -184,19 +176,10 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
   lifecycle.onShutdown('drain jobs', () => worker.close(), 'drain');
   lifecycle.onShutdown('health server', () => health.close(), 'close');
   lifecycle.onShutdown('kill switch', () => killSwitch.close(), 'close');
-  lifecycle.onShutdown(
-    'redis',
-    async () => {
-      await Promise.allSettled([commands.quit(), subscriber.quit(), workerConnection.quit()]);
-    },
-    'close',
-  );
-  lifecycle.onShutdown('telemetry', () => shutdownTelemetry(), 'flush');
-  if (options.handleSignals ?? true) lifecycle.installSignalHandlers();
 
   void worker.run().catch((err: unknown) => log.error({ err }, 'worker stopped'));
   await worker.waitUntilReady();
-  lifecycle.markReady();
+  service.ready();
   log.info({ queue: queueNames.role(def.role), prefix, healthPort }, 'worker ready');
 
   return { identity, config, lifecycle, healthPort, close: () => lifecycle.shutdown('close()') };

@@ -1,0 +1,1 @@
+export { type RedisRole, type Service, type StartServiceOptions, startService } from './service.js';

@@ -1,0 +1,79 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { baseConfigSchema } from '../config/base.js';
+import { loadConfigOrExit } from '../config/load.js';
+import { createLifecycle, type Lifecycle } from '../lifecycle/index.js';
+import { createLogger } from '../logger/index.js';
+import { shutdownTelemetry } from '../telemetry/index.js';
+
+/**
+ * How a connection behaves when Redis is away. `blocking`: BullMQ's own worker/flow connections,
+ * which must wait out a blip (maxRetriesPerRequest null, as BullMQ requires). `commands`: what the
+ * service issues itself; fails fast so a request or a run gets an error instead of hanging.
+ * `subscriber`: pub/sub, on a connection of its own (subscribe mode can't run commands).
+ */
+export type RedisRole = 'blocking' | 'commands' | 'subscriber';
+
+export interface Service<C> {
+  config: C;
+  log: Logger;
+  lifecycle: Lifecycle;
+  /**
+   * A new Redis connection whose errors are logged and which closes in the lifecycle's close phase.
+   * `autoPipelining` batches the commands issued in one tick into one write: worth it for a hot path
+   * of small commands (runWorker's per-job bookkeeping); off by default.
+   */
+  redis(role: RedisRole, options?: { autoPipelining?: boolean }): Redis;
+  /** Installs SIGTERM/SIGINT handling (unless disabled) and marks the service ready. */
+  ready(): void;
+}
+
+export interface StartServiceOptions {
+  /** Used when SERVICE_NAME is unset. */
+  name: string;
+  /** Environment to read instead of process.env (tests, benchmarks). */
+  env?: NodeJS.ProcessEnv;
+  /** Install SIGTERM/SIGINT handlers on ready(). Default true. */
+  handleSignals?: boolean;
+}
+
+type BaseShape = typeof baseConfigSchema;
+
+/**
+ * The start every flotilla service shares: validated config (exit 78 on a bad one), a JSON logger,
+ * a lifecycle whose last step flushes telemetry, and Redis connections that close themselves.
+ */
+export function startService<S extends BaseShape>(schema: S, options: StartServiceOptions): Service<z.output<S>> {
+  const config = loadConfigOrExit(schema, { env: options.env ?? process.env });
+  const log = createLogger({ service: config.SERVICE_NAME ?? options.name, level: config.LOG_LEVEL });
+  const lifecycle = createLifecycle({ log, graceMs: config.SHUTDOWN_GRACE_MS });
+  const connections: Redis[] = [];
+  lifecycle.onShutdown(
+    'redis',
+    async () => {
+      await Promise.allSettled(connections.map((c) => c.quit()));
+    },
+    'close',
+  );
+  lifecycle.onShutdown('telemetry', () => shutdownTelemetry(), 'flush');
+
+  return {
+    config,
+    log,
+    lifecycle,
+    redis(role, { autoPipelining = false } = {}) {
+      const conn = new Redis(config.REDIS_URL, {
+        maxRetriesPerRequest: role === 'blocking' ? null : 1,
+        enableAutoPipelining: autoPipelining && role === 'commands',
+      });
+      conn.on('error', (err) => log.warn({ err: { message: err.message }, redis: role }, 'redis connection error'));
+      connections.push(conn);
+      return conn;
+    },
+    ready() {
+      if (options.handleSignals ?? true) lifecycle.installSignalHandlers();
+      lifecycle.markReady();
+    },
+  };
+}
