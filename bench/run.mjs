@@ -28,7 +28,7 @@ const envelope = (i) => ({
 
 const queueFor = (prefix) => new Queue(queueNames.role('noop'), { connection: { url: redis.url }, prefix });
 
-/** Adds the jobs to a worker that is already running, so start-up cost is not measured. */
+/** Adds the jobs in bulk. */
 async function fill(queue) {
   for (let i = 0; i < JOBS; i += 500) {
     await queue.addBulk(
@@ -49,25 +49,34 @@ async function drained(queue) {
   }
 }
 
-/** Jobs per second through a bare BullMQ Worker with a no-op processor. */
-async function bare(round) {
-  const prefix = `bench-bare-${round}`;
+/**
+ * Jobs per second through whatever `start` runs on `prefix`. The worker is up before the clock
+ * starts and the jobs are added to it while it runs, so start-up cost is not measured.
+ */
+async function throughput(prefix, start) {
   const queue = queueFor(prefix);
-  const worker = new Worker(queueNames.role('noop'), async () => ({ ok: true }), {
-    connection: { url: redis.url, maxRetriesPerRequest: null },
-    prefix,
-    concurrency: CONCURRENCY,
-  });
-  await worker.waitUntilReady();
+  const stop = await start(prefix);
   const t0 = performance.now();
   await fill(queue);
   await drained(queue);
   const secs = (performance.now() - t0) / 1000;
-  await worker.close();
+  await stop();
   await queue.obliterate({ force: true });
   await queue.close();
   return JOBS / secs;
 }
+
+/** A bare BullMQ Worker with a no-op processor. */
+const bare = (round) =>
+  throughput(`bench-bare-${round}`, async (prefix) => {
+    const worker = new Worker(queueNames.role('noop'), async () => ({ ok: true }), {
+      connection: { url: redis.url, maxRetriesPerRequest: null },
+      prefix,
+      concurrency: CONCURRENCY,
+    });
+    await worker.waitUntilReady();
+    return () => worker.close();
+  });
 
 const noop = defineWorker({
   role: 'noop',
@@ -77,31 +86,23 @@ const noop = defineWorker({
   handler: async (input) => ({ stopReason: 'finish', output: input }),
 });
 
-/** Jobs per second through runWorker: validation, budget, events, ledger, spans, metrics. */
-async function flotilla(round) {
-  const prefix = `bench-flotilla-${round}`;
-  const queue = queueFor(prefix);
-  const running = await runWorker(noop, {
-    handleSignals: false,
-    env: {
-      REDIS_URL: redis.url,
-      QUEUE_PREFIX: prefix,
-      HEALTH_PORT: '0',
-      HEALTH_HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      WORKER_CONCURRENCY: String(CONCURRENCY),
-      SERVICE_NAME: 'bench',
-    },
+/** runWorker with a no-op handler: validation, budget, events, ledger, spans, metrics. */
+const flotilla = (round) =>
+  throughput(`bench-flotilla-${round}`, async (prefix) => {
+    const running = await runWorker(noop, {
+      handleSignals: false,
+      env: {
+        REDIS_URL: redis.url,
+        QUEUE_PREFIX: prefix,
+        HEALTH_PORT: '0',
+        HEALTH_HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        WORKER_CONCURRENCY: String(CONCURRENCY),
+        SERVICE_NAME: 'bench',
+      },
+    });
+    return () => running.close();
   });
-  const t0 = performance.now();
-  await fill(queue);
-  await drained(queue);
-  const secs = (performance.now() - t0) / 1000;
-  await running.close();
-  await queue.obliterate({ force: true });
-  await queue.close();
-  return JOBS / secs;
-}
 
 /** Milliseconds from flipping the kill switch in one client to another replica seeing it. */
 async function killSwitchLatency(samples = 20) {

@@ -202,8 +202,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
         result = { stopReason: stop };
       } else if (isTransient(err)) {
         jobLog().warn({ err }, 'transient failure; BullMQ will retry');
-        budget.dispose();
-        cancel.release();
+        budget.dispose(); // `finally` below releases the cancel registration
         throw err;
       } else {
         jobLog().error({ err }, 'handler failed');
