@@ -121,7 +121,7 @@ export function createAggregateProcessor(deps: AggregateJobDeps): Processor<Task
         await job.getChildrenValues(),
         await job.getIgnoredChildrenFailures(),
       );
-      await recordFailures(store, record, outcomes);
+      await recordOutcomes(store, record, outcomes);
 
       const ok = outcomes.filter((o) => o.kind === 'result' && o.result.ok);
       const partial = ok.length < outcomes.length;
@@ -175,11 +175,13 @@ function describeOutcome(o: SubtaskOutcome): string {
 }
 
 /**
- * Children that failed for good never reached a worker's `subtask_finished`; the aggregator
- * appends one for them (once: a retried aggregation sees the earlier ones), so the event stream
- * stays the single record of how each subtask ended, and keeps the error texts for the view.
+ * The event stream is the one record of how each subtask ended, so every child gets exactly one
+ * `subtask_finished` there. Children that failed for good never reached a worker's; a worker's own
+ * can be lost (Redis refused the write while the job completed). The aggregator appends the
+ * missing ones, from the failure or from the child's result; a retried aggregation sees the
+ * earlier ones. It also keeps the error texts for the view.
  */
-async function recordFailures(
+async function recordOutcomes(
   store: TaskStore,
   record: TaskRecord,
   outcomes: readonly SubtaskOutcome[],
@@ -197,17 +199,19 @@ async function recordFailures(
     ),
   );
   for (const o of outcomes) {
-    if (o.kind !== 'failed' || finished.has(o.subtaskId)) continue;
-    await store.appendEvent({
-      type: 'subtask_finished',
-      taskId: record.taskId,
-      subtaskId: o.subtaskId,
-      role: o.role,
-      replica: 'unknown',
-      ok: false,
-      stopReason: failureStopReason(o.reason),
-      usage: { ...ZERO_USAGE },
-    });
+    if (o.kind === 'missing' || finished.has(o.subtaskId)) continue;
+    const base = { type: 'subtask_finished', taskId: record.taskId, subtaskId: o.subtaskId, role: o.role } as const;
+    await store.appendEvent(
+      o.kind === 'failed'
+        ? { ...base, replica: 'unknown', ok: false, stopReason: failureStopReason(o.reason), usage: { ...ZERO_USAGE } }
+        : {
+            ...base,
+            replica: o.result.worker.replica,
+            ok: o.result.ok,
+            stopReason: o.result.stopReason,
+            usage: o.result.usage,
+          },
+    );
   }
 }
 

@@ -1,7 +1,7 @@
 // Needs a real Redis: plan and aggregate workers, BullMQ flows across role queues, events streams
 // and the cancellation channel are the things under test.
 import { queueNames, type TaskView } from '@flotilla/contracts';
-import { createMemory, type LlmClient } from '@flotilla/runtime';
+import { createMemory, type LlmClient, readTaskEvents } from '@flotilla/runtime';
 import { testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
 import { Queue, UnrecoverableError } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -142,6 +142,24 @@ describe('fan-out and fan-in', () => {
     expect(done.subtasks[1]).toMatchObject({ subtaskId: 's2', state: 'failed', stopReason: 'invalid_input' });
     expect(done.subtasks[1]?.error).toContain('too vague');
     expect(done.subtasks[0]?.state).toBe('completed');
+  });
+
+  it("rebuilds a subtask_finished event a worker lost from the child's result, once", async () => {
+    h = await startHarness({ llm: offlineLlm() });
+    roles.push(
+      await startFakeRole(h, {
+        role: 'researcher',
+        handler: async (env) => ({ stopReason: 'finish', output: `result ${env.subtaskId}` }),
+        loseFinishedEvent: (subtaskId) => subtaskId === 's1',
+      }),
+    );
+    const taskId = await submit(h, 'first thing; second thing');
+    const done = await finished(h, taskId);
+    expect(done.subtasks[0]).toMatchObject({ subtaskId: 's1', state: 'completed', replica: 'researcher-1' });
+    const finishedIds = (await readTaskEvents(h.redis, h.prefix, taskId)).flatMap(({ event }) =>
+      event.type === 'subtask_finished' ? [event.subtaskId] : [],
+    );
+    expect(finishedIds.sort()).toEqual(['s1', 's2']);
   });
 
   it('marks a subtask that stopped on a limit as failed and the result partial', async () => {

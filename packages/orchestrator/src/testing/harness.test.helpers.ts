@@ -144,6 +144,8 @@ export interface FakeRoleOptions {
   /** One replica id per BullMQ worker started for this role. Default ['<role>-1']. */
   replicas?: string[];
   handler: (envelope: SubtaskEnvelope, signal: AbortSignal) => Promise<FakeRun>;
+  /** Subtasks whose subtask_finished event this role "loses", as if Redis had refused the write. */
+  loseFinishedEvent?: (subtaskId: string) => boolean;
 }
 
 export interface FakeRole {
@@ -177,16 +179,17 @@ export async function startFakeRole(h: Harness, options: FakeRoleOptions): Promi
         const identity = { role: options.role, replica, version: 'test' };
         const finish = async (run: FakeRun): Promise<SubtaskResult> => {
           const usage = { steps: 1, toolCalls: 0, tokens: 10, ms: 1 };
-          await appendTaskEvent(h.redis, h.prefix, {
-            type: 'subtask_finished',
-            taskId,
-            subtaskId,
-            role: options.role,
-            replica,
-            ok: run.stopReason === 'finish',
-            stopReason: run.stopReason,
-            usage,
-          });
+          if (!options.loseFinishedEvent?.(subtaskId))
+            await appendTaskEvent(h.redis, h.prefix, {
+              type: 'subtask_finished',
+              taskId,
+              subtaskId,
+              role: options.role,
+              replica,
+              ok: run.stopReason === 'finish',
+              stopReason: run.stopReason,
+              usage,
+            });
           return { v: 1, taskId, subtaskId, ok: run.stopReason === 'finish', ...run, usage, worker: identity };
         };
         if (await h.redis.exists(keys.cancelled(taskId))) return finish({ stopReason: 'cancelled' });
@@ -197,14 +200,16 @@ export async function startFakeRole(h: Harness, options: FakeRoleOptions): Promi
           role: options.role,
           replica,
         });
-        const run = cancellations.track(taskId);
+        const run = new AbortController();
+        const onCancel = (reason: unknown) => run.abort(reason);
+        cancellations.track(taskId, onCancel);
         try {
           return await finish(await options.handler(envelope, run.signal));
         } catch (err) {
           if (run.signal.aborted) return finish({ stopReason: 'cancelled' });
           throw err;
         } finally {
-          run.release();
+          cancellations.untrack(taskId, onCancel);
         }
       },
       { connection: h.connection, prefix: h.prefix, concurrency: 4, name: replica },

@@ -55,111 +55,169 @@ export interface Budget {
   /** Fraction of each limit used, 0..1, for the budget-used histogram. */
   ratios(): Record<BudgetKind, number>;
   remaining(): BudgetRemaining;
+  /**
+   * Cancels the run from outside (a task cancellation): stop reason `cancelled` unless a limit was
+   * hit first, and the signal aborts with RunCancelledError. The same as aborting `options.signal`;
+   * a no-op after dispose().
+   */
+  cancel(reason?: unknown): void;
   /** Clears the deadline timer and the parent listener. Idempotent; the signal stays as it was. */
   dispose(): void;
 }
 
-// setTimeout treats delays above 2^31-1 ms as 1 ms; a long deadline is armed in hops instead.
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /** Starts a run's budget now. `limits` should already be tightened (see tightenLimits). */
 export function createBudget(limits: BudgetLimits, options: BudgetOptions = {}): Budget {
-  const now = options.now ?? Date.now;
-  const startedAt = now();
-  const deadlineAt = Math.min(startedAt + limits.maxSeconds * 1000, options.deadline ?? Number.POSITIVE_INFINITY);
-  const windowMs = Math.max(0, deadlineAt - startedAt);
+  return new RunBudget(limits, options);
+}
 
-  const controller = new AbortController();
-  let stopReason: BudgetStopReason | null = null;
-  let steps = 0;
-  let toolCalls = 0;
-  let tokens = 0;
-  let endedAt: number | undefined;
-  let timer: NodeJS.Timeout | undefined;
+/**
+ * A class rather than a closure-per-method object, and lazy in its costly parts: the
+ * AbortController and the deadline timer exist only once something reads `signal` (anything that
+ * does I/O under the budget), and the deadline is otherwise checked when read. Every job makes one
+ * of these, and most runs of a cheap handler never need either (pnpm bench).
+ */
+class RunBudget implements Budget {
+  readonly limits: Readonly<BudgetLimits>;
+  readonly #now: () => number;
+  readonly #startedAt: number;
+  readonly #deadlineAt: number;
+  readonly #windowMs: number;
+  readonly #parent: AbortSignal | undefined;
+  #controller: AbortController | undefined;
+  #abortReason: Error | undefined;
+  #stopReason: BudgetStopReason | null = null;
+  #steps = 0;
+  #toolCalls = 0;
+  #tokens = 0;
+  #endedAt: number | undefined;
+  #timer: NodeJS.Timeout | undefined;
 
-  const hit = (reason: BudgetStopReason): BudgetStopReason => {
-    stopReason ??= reason;
-    return stopReason;
-  };
-
-  const expire = () => {
-    timer = undefined;
-    const left = deadlineAt - now();
-    if (left > 0) {
-      arm(left);
-      return;
-    }
-    hit('max_seconds');
-    controller.abort(new DeadlineExceededError(windowMs));
-  };
-  const arm = (ms: number) => {
-    timer = setTimeout(expire, Math.min(ms, MAX_TIMER_MS));
-    // A budget must never be what keeps a process alive during shutdown.
-    timer.unref();
-  };
-
-  const parent = options.signal;
-  const onParentAbort = () => {
-    if (controller.signal.aborted) return;
-    hit('cancelled');
-    controller.abort(new RunCancelledError(parent?.reason));
-  };
-
-  if (parent?.aborted) onParentAbort();
-  else if (windowMs <= 0) expire();
-  else {
-    arm(windowMs);
-    parent?.addEventListener('abort', onParentAbort, { once: true });
+  constructor(limits: BudgetLimits, options: BudgetOptions) {
+    this.limits = Object.freeze({ ...limits });
+    this.#now = options.now ?? Date.now;
+    this.#startedAt = this.#now();
+    this.#deadlineAt = Math.min(
+      this.#startedAt + limits.maxSeconds * 1000,
+      options.deadline ?? Number.POSITIVE_INFINITY,
+    );
+    this.#windowMs = Math.max(0, this.#deadlineAt - this.#startedAt);
+    this.#parent = options.signal;
+    if (this.#parent?.aborted) this.cancel(this.#parent.reason);
+    else this.#parent?.addEventListener('abort', this.#onParentAbort, { once: true });
   }
 
-  const elapsed = () => (endedAt ?? now()) - startedAt;
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (!this.#abortReason && this.#endedAt === undefined) this.#expire();
+      if (this.#abortReason) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
 
-  return {
-    limits: Object.freeze({ ...limits }),
-    signal: controller.signal,
-    get stopReason() {
-      return stopReason;
-    },
-    chargeStep() {
-      if (stopReason) return stopReason;
-      if (steps >= limits.maxSteps) return hit('max_steps');
-      steps++;
-      return null;
-    },
-    chargeToolCall() {
-      if (stopReason) return stopReason;
-      if (toolCalls >= limits.maxToolCalls) return hit('max_tool_calls');
-      toolCalls++;
-      return null;
-    },
-    chargeTokens(n) {
-      // Tokens are already spent when they are reported, so they always count, even past a stop.
-      if (Number.isFinite(n) && n > 0) tokens += Math.ceil(n);
-      if (stopReason) return stopReason;
-      if (tokens > limits.maxTokens) return hit('max_tokens');
-      return null;
-    },
-    usage: () => ({ steps, toolCalls, tokens, ms: elapsed() }),
-    ratios: () => ({
-      steps: ratio(steps, limits.maxSteps),
-      tool_calls: ratio(toolCalls, limits.maxToolCalls),
-      seconds: windowMs > 0 ? ratio(elapsed(), windowMs) : 1,
-      tokens: ratio(tokens, limits.maxTokens),
-    }),
-    remaining: () => ({
-      steps: Math.max(0, limits.maxSteps - steps),
-      toolCalls: Math.max(0, limits.maxToolCalls - toolCalls),
-      tokens: Math.max(0, limits.maxTokens - tokens),
-      ms: Math.max(0, deadlineAt - now()),
-    }),
-    dispose() {
-      if (endedAt !== undefined) return;
-      endedAt = now();
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      parent?.removeEventListener('abort', onParentAbort);
-    },
+  get stopReason(): BudgetStopReason | null {
+    if (!this.#stopReason) this.#checkDeadline();
+    return this.#stopReason;
+  }
+
+  chargeStep(): BudgetStopReason | null {
+    const stop = this.stopReason;
+    if (stop) return stop;
+    if (this.#steps >= this.limits.maxSteps) return this.#hit('max_steps');
+    this.#steps++;
+    return null;
+  }
+
+  chargeToolCall(): BudgetStopReason | null {
+    const stop = this.stopReason;
+    if (stop) return stop;
+    if (this.#toolCalls >= this.limits.maxToolCalls) return this.#hit('max_tool_calls');
+    this.#toolCalls++;
+    return null;
+  }
+
+  chargeTokens(n: number): BudgetStopReason | null {
+    // Tokens are already spent when they are reported, so they always count, even past a stop.
+    if (Number.isFinite(n) && n > 0) this.#tokens += Math.ceil(n);
+    const stop = this.stopReason;
+    if (stop) return stop;
+    if (this.#tokens > this.limits.maxTokens) return this.#hit('max_tokens');
+    return null;
+  }
+
+  usage() {
+    return { steps: this.#steps, toolCalls: this.#toolCalls, tokens: this.#tokens, ms: this.#elapsed() };
+  }
+
+  ratios(): Record<BudgetKind, number> {
+    return {
+      steps: ratio(this.#steps, this.limits.maxSteps),
+      tool_calls: ratio(this.#toolCalls, this.limits.maxToolCalls),
+      seconds: this.#windowMs > 0 ? ratio(this.#elapsed(), this.#windowMs) : 1,
+      tokens: ratio(this.#tokens, this.limits.maxTokens),
+    };
+  }
+
+  remaining(): BudgetRemaining {
+    return {
+      steps: Math.max(0, this.limits.maxSteps - this.#steps),
+      toolCalls: Math.max(0, this.limits.maxToolCalls - this.#toolCalls),
+      tokens: Math.max(0, this.limits.maxTokens - this.#tokens),
+      ms: Math.max(0, this.#deadlineAt - this.#now()),
+    };
+  }
+
+  /** Bound, so it can be handed around as a callback (the cancellation registry does). */
+  readonly cancel = (reason?: unknown): void => {
+    if (this.#abortReason || this.#endedAt !== undefined) return;
+    this.#hit('cancelled');
+    this.#abort(new RunCancelledError(reason));
+  };
+
+  dispose(): void {
+    if (this.#endedAt !== undefined) return;
+    this.#endedAt = this.#now();
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#parent?.removeEventListener('abort', this.#onParentAbort);
+  }
+
+  readonly #onParentAbort = () => this.cancel(this.#parent?.reason);
+
+  #elapsed(): number {
+    return (this.#endedAt ?? this.#now()) - this.#startedAt;
+  }
+
+  #hit(reason: BudgetStopReason): BudgetStopReason {
+    this.#stopReason ??= reason;
+    return this.#stopReason;
+  }
+
+  #abort(reason: Error): void {
+    if (this.#abortReason) return;
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
+  }
+
+  /** Over the deadline while running: stop with max_seconds. */
+  #checkDeadline(): boolean {
+    if (this.#endedAt !== undefined || this.#abortReason || this.#now() < this.#deadlineAt) return false;
+    this.#hit('max_seconds');
+    this.#abort(new DeadlineExceededError(this.#windowMs));
+    return true;
+  }
+
+  /** Stops now if the deadline has passed, else arms the timer for it. */
+  readonly #expire = () => {
+    this.#timer = undefined;
+    if (this.#checkDeadline() || this.#endedAt !== undefined || this.#abortReason) return;
+    // setTimeout treats delays above 2^31-1 ms as 1 ms; a long deadline is armed in hops instead.
+    this.#timer = setTimeout(this.#expire, Math.min(this.#deadlineAt - this.#now(), MAX_TIMER_MS));
+    // A budget must never be what keeps a process alive during shutdown.
+    this.#timer.unref();
   };
 }
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const ratio = (used: number, max: number) => Math.min(1, used / max);

@@ -19,12 +19,8 @@ export interface Service<C> {
   config: C;
   log: Logger;
   lifecycle: Lifecycle;
-  /**
-   * A new Redis connection whose errors are logged and which closes in the lifecycle's close phase.
-   * `autoPipelining` batches the commands issued in one tick into one write: worth it for a hot path
-   * of small commands (runWorker's per-job bookkeeping); off by default.
-   */
-  redis(role: RedisRole, options?: { autoPipelining?: boolean }): Redis;
+  /** A new Redis connection whose errors are logged and which closes in the lifecycle's close phase. */
+  redis(role: RedisRole): Redis;
   /** Installs SIGTERM/SIGINT handling (unless disabled) and marks the service ready. */
   ready(): void;
 }
@@ -62,11 +58,8 @@ export function startService<S extends BaseShape>(schema: S, options: StartServi
     config,
     log,
     lifecycle,
-    redis(role, { autoPipelining = false } = {}) {
-      const conn = new Redis(config.REDIS_URL, {
-        maxRetriesPerRequest: role === 'blocking' ? null : 1,
-        enableAutoPipelining: autoPipelining && role === 'commands',
-      });
+    redis(role) {
+      const conn = new Redis(config.REDIS_URL, { maxRetriesPerRequest: role === 'blocking' ? null : 1 });
       conn.on('error', (err) => log.warn({ err: { message: err.message }, redis: role }, 'redis connection error'));
       connections.push(conn);
       return conn;

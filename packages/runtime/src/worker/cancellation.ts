@@ -7,30 +7,32 @@ import type { Redis } from 'ioredis';
  * task's `cancelled` key instead, so neither order loses a cancel.
  */
 export class CancellationRegistry {
-  readonly #running = new Map<string, Set<AbortController>>();
+  readonly #running = new Map<string, Set<OnCancel>>();
 
-  track(taskId: string): { signal: AbortSignal; abort(reason: unknown): void; release(): void } {
-    const controller = new AbortController();
+  /**
+   * Calls `onCancel` if `taskId` is cancelled until untrack(). A callback, not an AbortController:
+   * a run's budget makes its signal only when something reads it.
+   */
+  track(taskId: string, onCancel: OnCancel): void {
     let set = this.#running.get(taskId);
     if (!set) {
       set = new Set();
       this.#running.set(taskId, set);
     }
-    set.add(controller);
-    return {
-      signal: controller.signal,
-      abort: (reason) => controller.abort(reason),
-      release: () => {
-        set.delete(controller);
-        if (set.size === 0) this.#running.delete(taskId);
-      },
-    };
+    set.add(onCancel);
+  }
+
+  untrack(taskId: string, onCancel: OnCancel): void {
+    const set = this.#running.get(taskId);
+    if (!set?.delete(onCancel)) return;
+    if (set.size === 0) this.#running.delete(taskId);
   }
 
   cancel(taskId: string): number {
     const set = this.#running.get(taskId);
     if (!set) return 0;
-    for (const c of set) c.abort(new TaskCancelledError(taskId));
+    const reason = new TaskCancelledError(taskId);
+    for (const onCancel of set) onCancel(reason);
     return set.size;
   }
 
@@ -43,6 +45,8 @@ export class CancellationRegistry {
     await subscriber.subscribe(channel);
   }
 }
+
+export type OnCancel = (reason: TaskCancelledError) => void;
 
 export class TaskCancelledError extends Error {
   readonly code = 'FLOTILLA_TASK_CANCELLED';

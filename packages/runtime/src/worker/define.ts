@@ -21,7 +21,14 @@ export interface ToolDeps {
   log: Logger;
 }
 
-/** Everything a handler gets; it owns nothing it must close. */
+/**
+ * Everything a handler gets; it owns nothing it must close.
+ *
+ * The handler starts while the run's start is still being recorded. Calls through `tools`, `llm`
+ * and `memory` wait for that record, and if the task turned out to be cancelled they end the run
+ * with `cancelled` before any effect. I/O a handler does on its own does not wait: route effects
+ * through the context.
+ */
 export interface AgentContext {
   budget: Budget;
   tools: RunTools;
@@ -29,7 +36,7 @@ export interface AgentContext {
   /** Present when CHROMA_URL is configured. */
   memory: Memory | undefined;
   log: Logger;
-  /** Fires at the budget deadline, on task cancellation, and when the job is cancelled. */
+  /** Fires at the budget deadline and on task cancellation. */
   signal: AbortSignal;
   envelope: SubtaskEnvelope;
   identity: WorkerIdentity;

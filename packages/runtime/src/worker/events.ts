@@ -19,7 +19,11 @@ export async function appendTaskEvent(redis: Redis, prefix: string, event: Event
 }
 
 /** An event as stored: stamped with the time it was appended. */
-export const eventJson = (event: EventBody) => JSON.stringify({ ...event, at: new Date().toISOString() });
+export const eventJson = (event: EventBody) => {
+  // Stamped in place rather than copied: every caller passes a fresh literal, and this runs twice per job.
+  (event as EventBody & { at: string }).at = new Date().toISOString();
+  return JSON.stringify(event);
+};
 
 /** Reads a task's events in order, from the start or after `afterId`. */
 export async function readTaskEvents(

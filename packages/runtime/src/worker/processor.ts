@@ -1,6 +1,5 @@
 import {
   type BudgetLimits,
-  redisKeys,
   type StopReason,
   SubtaskEnvelope,
   type SubtaskResult,
@@ -11,16 +10,17 @@ import { type Job, type Processor, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { budgetFromEnvelope } from '../budget/index.js';
+import { type Budget, budgetFromEnvelope } from '../budget/index.js';
 import type { LlmClient, LlmToolSpec } from '../llm/index.js';
 import type { Memory } from '../memory/index.js';
 import { getMetrics } from '../telemetry/metrics.js';
 import { withSpan } from '../telemetry/span.js';
 import type { ToolGateway } from '../tools/index.js';
 import type { CancellationRegistry } from './cancellation.js';
-import type { AgentContext, AgentResult, WorkerDefinition } from './define.js';
-import { appendTaskEvent, eventJson, STREAM_MAX_LEN } from './events.js';
-import { withScripts } from './scripts.js';
+import type { AgentResult, WorkerDefinition } from './define.js';
+import { eventJson } from './events.js';
+import { RunBook } from './run-book.js';
+import { RunContext, type RunShared } from './run-context.js';
 
 export interface ProcessorDeps {
   def: WorkerDefinition;
@@ -38,9 +38,6 @@ export interface ProcessorDeps {
   cancellations: CancellationRegistry;
 }
 
-/** Runs stay this long in the execution ledger (the task's own TTL). */
-const LEDGER_TTL_SECONDS = 7 * 24 * 3600;
-
 /**
  * Errors worth another delivery: infrastructure that may come back (Redis, an LLM vendor's 5xx after
  * its own retries). Everything else is the run's fault and ends it with a stop reason instead.
@@ -55,8 +52,48 @@ export function isTransient(err: unknown): boolean {
   );
 }
 
-function invalidInput(message: string): never {
-  throw new UnrecoverableError(`invalid_input: ${message}`);
+/**
+ * The per-run metrics of one role, with their attribute sets made once: the SDK hashes them on
+ * every record, and a fresh object per job is garbage per job.
+ */
+function runMetrics(role: string) {
+  const metrics = getMetrics();
+  const outcomes = {
+    invalid: { role, outcome: 'invalid' },
+    completed: { role, outcome: 'completed' },
+    stopped: { role, outcome: 'stopped' },
+  };
+  const reasons = new Map<StopReason, { role: string; reason: StopReason }>();
+  const reason = (r: StopReason) => {
+    let attrs = reasons.get(r);
+    if (!attrs) {
+      attrs = { role, reason: r };
+      reasons.set(r, attrs);
+    }
+    return attrs;
+  };
+  const kinds = {
+    steps: { role, kind: 'steps' },
+    tool_calls: { role, kind: 'tool_calls' },
+    seconds: { role, kind: 'seconds' },
+    tokens: { role, kind: 'tokens' },
+  };
+  return {
+    invalid() {
+      metrics.jobs.add(1, outcomes.invalid);
+      metrics.stopReasons.add(1, reason('invalid_input'));
+    },
+    /** After budget.dispose(), so the seconds ratio is the run's own. */
+    finished(stop: StopReason, budget: Budget) {
+      metrics.jobs.add(1, stop === 'finish' ? outcomes.completed : outcomes.stopped);
+      metrics.stopReasons.add(1, reason(stop));
+      const used = budget.ratios();
+      metrics.budgetUsed.record(used.steps, kinds.steps);
+      metrics.budgetUsed.record(used.tool_calls, kinds.tool_calls);
+      metrics.budgetUsed.record(used.seconds, kinds.seconds);
+      metrics.budgetUsed.record(used.tokens, kinds.tokens);
+    },
+  };
 }
 
 /**
@@ -64,52 +101,105 @@ function invalidInput(message: string): never {
  * output, record what happened. Logical stops complete the job with `ok: false` (data, not
  * exceptions); invalid input fails it once without retries; transient errors throw so BullMQ
  * retries with backoff.
+ *
+ * It takes no third (signal) parameter on purpose: BullMQ then makes no AbortController per job.
+ * Cancellation comes from the task's cancel channel instead (CancellationRegistry).
  */
 export function createProcessor(deps: ProcessorDeps): Processor<unknown, SubtaskResult> {
-  const { def, prefix, identity, log: baseLog } = deps;
-  const redis = withScripts(deps.redis);
-  const keys = redisKeys(prefix);
-  const metrics = getMetrics();
+  const { def, identity, log: baseLog, cancellations } = deps;
+  const shared: RunShared = deps;
+  // A lost finished event is rebuilt by the aggregator from the job's return value.
+  const book = new RunBook(deps.redis, deps.prefix, (err) =>
+    baseLog.warn({ err }, 'could not record subtasks finished; the aggregator rebuilds them'),
+  );
+  const recorder = runMetrics(def.role);
+  const invalid = (message: string): never => {
+    recorder.invalid();
+    throw new UnrecoverableError(`invalid_input: ${message}`);
+  };
 
-  return async (job: Job<unknown, SubtaskResult>, _token?: string, jobSignal?: AbortSignal) => {
+  /** Runs the handler in its span; a thrown error becomes a stop reason unless it is transient. */
+  async function runHandler(input: unknown, run: RunContext): Promise<AgentResult<unknown>> {
+    const { envelope, budget } = run;
+    // bullmq-otel already runs us inside the producer's trace; the envelope's traceparent covers
+    // producers without it (and manual replays).
+    const parentCtx = trace.getActiveSpan()
+      ? context.active()
+      : propagation.extract(context.active(), { traceparent: envelope.traceparent, tracestate: envelope.tracestate });
+    let result: AgentResult<unknown>;
+    try {
+      result = await withSpan(
+        `agent ${def.role}`,
+        {
+          attributes: {
+            'flotilla.task_id': envelope.taskId,
+            'flotilla.subtask_id': envelope.subtaskId,
+            'flotilla.replica': identity.replica,
+          },
+        },
+        async (span) => {
+          const r = await def.handler(input, run);
+          span.setAttribute('flotilla.stop_reason', r.stopReason);
+          return r;
+        },
+        parentCtx,
+      );
+    } catch (err) {
+      if (budget.stopReason) return { stopReason: budget.stopReason };
+      if (isTransient(err)) {
+        run.log.warn({ err }, 'transient failure; BullMQ will retry');
+        throw err;
+      }
+      run.log.error({ err }, 'handler failed');
+      return { stopReason: 'runtime_error', error: err instanceof Error ? err.message : String(err) };
+    }
+    if (result.stopReason !== 'finish') return result;
+    const out = def.output.safeParse(result.output);
+    return out.success
+      ? { stopReason: 'finish', output: out.data }
+      : { stopReason: 'runtime_error', error: `output failed validation: ${z.prettifyError(out.error)}` };
+  }
+
+  return async (job: Job<unknown, SubtaskResult>) => {
     const parsed = SubtaskEnvelope.safeParse(job.data);
-    if (!parsed.success) {
-      metrics.jobs.add(1, { role: def.role, outcome: 'invalid' });
-      metrics.stopReasons.add(1, { role: def.role, reason: 'invalid_input' });
-      invalidInput(z.prettifyError(parsed.error));
-    }
-    const envelope = { ...parsed.data, attempt: job.attemptsMade + 1 };
+    if (!parsed.success) return invalid(z.prettifyError(parsed.error));
+    const envelope: SubtaskEnvelope = { ...parsed.data, attempt: job.attemptsMade + 1 };
     const input = def.input.safeParse(envelope.input);
-    if (!input.success) {
-      metrics.jobs.add(1, { role: def.role, outcome: 'invalid' });
-      metrics.stopReasons.add(1, { role: def.role, reason: 'invalid_input' });
-      invalidInput(z.prettifyError(input.error));
-    }
+    if (!input.success) return invalid(z.prettifyError(input.error));
 
     const { taskId, subtaskId } = envelope;
-    // A child logger costs a redaction pass per job; make it only when something logs through it.
-    const bindings = { jobId: job.id, taskId, subtaskId, attempt: envelope.attempt };
-    let child: Logger | undefined;
-    const jobLog = () => {
-      child ??= baseLog.child(bindings);
-      return child;
-    };
     const startedAt = Date.now();
+    const budget = budgetFromEnvelope(envelope, deps.limits);
+    const run = new RunContext(envelope, identity, budget, job.id, shared);
+    // Track before the start reads the cancelled key: a cancel published between the two is then
+    // seen by one or the other, never missed.
+    cancellations.track(taskId, budget.cancel);
+    // Not awaited: see RunContext. A job costs BullMQ's round trip and no more of its own.
+    book.start(
+      taskId,
+      subtaskId,
+      eventJson({ type: 'subtask_started', taskId, subtaskId, role: def.role, replica: identity.replica }),
+      run,
+    );
+    let result: AgentResult<unknown>;
+    try {
+      result = await runHandler(input.data, run);
+    } finally {
+      cancellations.untrack(taskId, budget.cancel);
+      budget.dispose();
+    }
+    // The start failed before the run needed it (Redis went away): retry rather than complete a
+    // run the ledger never saw.
+    const startFailure = run.startFailure;
+    if (startFailure) throw startFailure;
 
-    const finish = async (result: AgentResult<unknown>, usage: SubtaskResult['usage']): Promise<SubtaskResult> => {
-      const ok = result.stopReason === 'finish';
-      const subtaskResult: SubtaskResult = {
-        v: 1,
-        taskId,
-        subtaskId,
-        ok,
-        output: result.output,
-        error: 'error' in result ? result.error : undefined,
-        stopReason: result.stopReason,
-        usage,
-        worker: identity,
-      };
-      await appendTaskEvent(redis, prefix, {
+    const ok = result.stopReason === 'finish';
+    const usage = { ...budget.usage(), ms: Date.now() - startedAt };
+    // Awaits the write, not the reply: the event goes out ahead of BullMQ's completion of this
+    // job, at no round trip's cost (see RunBook).
+    await book.finish(
+      taskId,
+      eventJson({
         type: 'subtask_finished',
         taskId,
         subtaskId,
@@ -118,112 +208,22 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
         ok,
         stopReason: result.stopReason,
         usage,
-      });
-      metrics.jobs.add(1, { role: def.role, outcome: ok ? 'completed' : 'stopped' });
-      metrics.stopReasons.add(1, { role: def.role, reason: result.stopReason });
-      if (baseLog.isLevelEnabled('info'))
-        baseLog.info({ ...bindings, stopReason: result.stopReason, usage }, 'subtask finished');
-      return subtaskResult;
-    };
-
-    // Track before checking the cancelled key: a cancel published between the two is then seen
-    // by one or the other, never missed.
-    const cancel = deps.cancellations.track(taskId);
-    const started = eventJson({
-      type: 'subtask_started',
+      }),
+    );
+    recorder.finished(result.stopReason, budget);
+    if (baseLog.isLevelEnabled('info')) {
+      baseLog.info({ ...run.bindings(), stopReason: result.stopReason, usage }, 'subtask finished');
+    }
+    return {
+      v: 1,
       taskId,
       subtaskId,
-      role: def.role,
-      replica: identity.replica,
-    });
-    const runs = await redis.flotillaStartRun(
-      keys.cancelled(taskId),
-      keys.taskRuns(taskId),
-      keys.taskEvents(taskId),
-      subtaskId,
-      LEDGER_TTL_SECONDS,
-      started,
-      STREAM_MAX_LEN,
-    );
-    if (runs === 0) {
-      cancel.release();
-      return finish({ stopReason: 'cancelled' }, { steps: 0, toolCalls: 0, tokens: 0, ms: 0 });
-    }
-
-    // BullMQ's own per-job signal (worker.cancelJob) feeds the same controller; cheaper than AbortSignal.any.
-    const onJobAbort = () => cancel.abort(jobSignal?.reason);
-    jobSignal?.addEventListener('abort', onJobAbort, { once: true });
-    const budget = budgetFromEnvelope(envelope, deps.limits, { signal: cancel.signal });
-    let callIndex = 0;
-    const ctx: AgentContext = {
-      budget,
-      llm: deps.llm,
-      memory: deps.memory,
-      get log() {
-        return jobLog();
-      },
-      signal: budget.signal,
-      envelope,
-      identity,
-      tools: {
-        specs: () => deps.toolSpecs,
-        call: (name, toolInput) =>
-          deps.gateway.call(name, toolInput, { budget, taskId, subtaskId, callIndex: callIndex++ }),
-      },
+      ok,
+      output: result.output,
+      error: 'error' in result ? result.error : undefined,
+      stopReason: result.stopReason,
+      usage,
+      worker: identity,
     };
-
-    // bullmq-otel already runs us inside the producer's trace; the envelope's traceparent covers
-    // producers without it (and manual replays).
-    const parentCtx = trace.getActiveSpan()
-      ? context.active()
-      : propagation.extract(context.active(), { traceparent: envelope.traceparent, tracestate: envelope.tracestate });
-
-    let result: AgentResult<unknown>;
-    try {
-      result = await withSpan(
-        `agent ${def.role}`,
-        {
-          attributes: {
-            'flotilla.task_id': taskId,
-            'flotilla.subtask_id': subtaskId,
-            'flotilla.replica': identity.replica,
-          },
-        },
-        async (span) => {
-          const r = await def.handler(input.data, ctx);
-          span.setAttribute('flotilla.stop_reason', r.stopReason);
-          return r;
-        },
-        parentCtx,
-      );
-    } catch (err) {
-      const stop: StopReason | null = budget.stopReason ?? (cancel.signal.aborted ? 'cancelled' : null);
-      if (stop) {
-        result = { stopReason: stop };
-      } else if (isTransient(err)) {
-        jobLog().warn({ err }, 'transient failure; BullMQ will retry');
-        budget.dispose(); // `finally` below releases the cancel registration
-        throw err;
-      } else {
-        jobLog().error({ err }, 'handler failed');
-        result = { stopReason: 'runtime_error', error: err instanceof Error ? err.message : String(err) };
-      }
-    } finally {
-      cancel.release();
-      jobSignal?.removeEventListener('abort', onJobAbort);
-    }
-
-    if (result.stopReason === 'finish') {
-      const out = def.output.safeParse(result.output);
-      result = out.success
-        ? { stopReason: 'finish', output: out.data }
-        : { stopReason: 'runtime_error', error: `output failed validation: ${z.prettifyError(out.error)}` };
-    }
-    const usage = { ...budget.usage(), ms: Date.now() - startedAt };
-    for (const [kind, ratio] of Object.entries(budget.ratios())) {
-      metrics.budgetUsed.record(ratio, { role: def.role, kind });
-    }
-    budget.dispose();
-    return finish(result, usage);
   };
 }

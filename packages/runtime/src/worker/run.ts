@@ -71,8 +71,7 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
   };
   const log = service.log.child({ role: def.role, replica: identity.replica });
   const workerConnection = service.redis('blocking');
-  // Auto-pipelined: the per-job bookkeeping of concurrent jobs goes out in one write (pnpm bench).
-  const commands = service.redis('commands', { autoPipelining: true });
+  const commands = service.redis('commands');
   const subscriber = service.redis('subscriber');
 
   const prefix = config.QUEUE_PREFIX;

@@ -1,5 +1,8 @@
 // Runs real worker processes against a real Redis: invalid input, SIGTERM drain and stalled
 // recovery are about processes, signals and BullMQ's locks, none of which a mock would show.
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { queueNames, redisKeys, type SubtaskEnvelopeInput, type SubtaskResult } from '@flotilla/contracts';
 import {
@@ -14,6 +17,7 @@ import {
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readTaskEvents } from './events.js';
 
 const fixture = fileURLToPath(new URL('../../dist/worker/fixtures/sleepy-worker.js', import.meta.url));
 const { redisUrl } = testServices();
@@ -76,6 +80,28 @@ describe('runWorker', () => {
     expect(failed?.attemptsMade).toBe(1);
     expect(failed?.failedReason).toMatch(/ms/);
     expect(await queue.getJobCounts('failed', 'wait', 'delayed')).toEqual({ failed: 1, wait: 0, delayed: 0 });
+  });
+
+  it('runs no effect for a task cancelled before its subtask started, and records the run cancelled', async () => {
+    const markFile = join(mkdtempSync(join(tmpdir(), 'flotilla-mark-')), 'marks');
+    await startWorker('w1', { MARK_FILE: markFile });
+    // Only the durable key, no pub/sub message: what a replica sees when the cancel came before it
+    // took the job (or while its subscriber was reconnecting).
+    await redis.set(redisKeys(prefix).cancelled('task1'), '1');
+    const late = await queue.add('run', envelope('late', { ms: 0, label: 'late', mark: true }));
+    const cancelled = (await late.waitUntilFinished(events, 15_000)) as SubtaskResult;
+    expect(cancelled).toMatchObject({ ok: false, stopReason: 'cancelled' });
+    expect(existsSync(markFile)).toBe(false);
+
+    // The same job for a live task does mark, so the check above could have failed.
+    const live = await queue.add('run', { ...envelope('live', { ms: 0, label: 'live', mark: true }), taskId: 'task2' });
+    expect(((await live.waitUntilFinished(events, 15_000)) as SubtaskResult).ok).toBe(true);
+    expect(readFileSync(markFile, 'utf8')).toBe('live\n');
+
+    // The cancelled run still counts in the ledger and its events, started then finished.
+    expect(await redis.hget(redisKeys(prefix).taskRuns('task1'), 'late')).toBe('1');
+    const types = (await readTaskEvents(redis, prefix, 'task1')).map(({ event }) => event.type);
+    expect(types).toEqual(['subtask_started', 'subtask_finished']);
   });
 
   it('lets a running job finish on SIGTERM and exits 0', async () => {
