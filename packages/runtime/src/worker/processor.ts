@@ -18,7 +18,6 @@ import { withSpan } from '../telemetry/span.js';
 import type { ToolGateway } from '../tools/index.js';
 import type { CancellationRegistry } from './cancellation.js';
 import type { AgentResult, WorkerDefinition } from './define.js';
-import { eventJson } from './events.js';
 import { RunBook } from './run-book.js';
 import { RunContext, type RunShared } from './run-context.js';
 
@@ -109,7 +108,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
   const { def, identity, log: baseLog, cancellations } = deps;
   const shared: RunShared = deps;
   // A lost finished event is rebuilt by the aggregator from the job's return value.
-  const book = new RunBook(deps.redis, deps.prefix, (err) =>
+  const book = new RunBook(deps.redis, deps.prefix, identity, (err) =>
     baseLog.warn({ err }, 'could not record subtasks finished; the aggregator rebuilds them'),
   );
   const recorder = runMetrics(def.role);
@@ -175,12 +174,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
     // seen by one or the other, never missed.
     cancellations.track(taskId, budget.cancel);
     // Not awaited: see RunContext. A job costs BullMQ's round trip and no more of its own.
-    book.start(
-      taskId,
-      subtaskId,
-      eventJson({ type: 'subtask_started', taskId, subtaskId, role: def.role, replica: identity.replica }),
-      run,
-    );
+    book.start(taskId, subtaskId, run);
     let result: AgentResult<unknown>;
     try {
       result = await runHandler(input.data, run);
@@ -197,19 +191,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
     const usage = { ...budget.usage(), ms: Date.now() - startedAt };
     // Awaits the write, not the reply: the event goes out ahead of BullMQ's completion of this
     // job, at no round trip's cost (see RunBook).
-    await book.finish(
-      taskId,
-      eventJson({
-        type: 'subtask_finished',
-        taskId,
-        subtaskId,
-        role: def.role,
-        replica: identity.replica,
-        ok,
-        stopReason: result.stopReason,
-        usage,
-      }),
-    );
+    await book.finish(taskId, subtaskId, { ok, stopReason: result.stopReason, usage });
     recorder.finished(result.stopReason, budget);
     if (baseLog.isLevelEnabled('info')) {
       baseLog.info({ ...run.bindings(), stopReason: result.stopReason, usage }, 'subtask finished');

@@ -1,4 +1,4 @@
-import { redisKeys } from '@flotilla/contracts';
+import { redisKeys, type StopReason, type Usage, type WorkerIdentity } from '@flotilla/contracts';
 import type { Redis } from 'ioredis';
 import { STREAM_MAX_LEN, TASK_EVENTS_TTL_SECONDS } from './events.js';
 
@@ -47,12 +47,16 @@ export interface StartListener {
   started(outcome: StartOutcome): void;
 }
 
-interface Op {
-  keys: string[];
-  args: string[];
-  /** Starts only. */
-  listener?: StartListener;
+/** How a run ended, as its finished event says. */
+export interface RunEnd {
+  ok: boolean;
+  stopReason: StopReason;
+  usage: Usage;
 }
+
+type Op =
+  | { kind: 's'; taskId: string; subtaskId: string; listener: StartListener }
+  | { kind: 'f'; taskId: string; subtaskId: string; end: RunEnd };
 
 interface BookCommands {
   flotillaBook(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
@@ -61,10 +65,9 @@ interface BookCommands {
 /**
  * A worker's execution ledger (runs per subtask) and the subtask_started/finished events in each
  * task's stream. A worker pays this on every job, so it stays off the job's critical path: the
- * ops of all jobs that reach a start or a finish in one turn of the microtask queue go out as one
- * EVALSHA, and a job waits for its start only before its first effect (see the processor). That
- * takes runWorker from 0.5x to over 0.8x a bare BullMQ worker (pnpm bench): Redis and node share
- * the cores, so each extra round trip a job waits for costs throughput, not just latency.
+ * ops of all jobs that reach a start or a finish in one event-loop turn go out as one EVALSHA,
+ * and a job waits for its start only before its first effect (see RunContext). Redis and node
+ * share the cores, so each round trip a job waits for, and each write, costs throughput.
  *
  * Ops are sent in the order they are queued, and before the processor returns, so a job's events
  * reach Redis on this connection before BullMQ's completion on its own.
@@ -77,6 +80,8 @@ export class RunBook {
   readonly #keys: ReturnType<typeof redisKeys>;
   readonly #ttlSeconds: number;
   readonly #onFinishError: (err: unknown) => void;
+  /** `,"role":…,"replica":…` of every event this worker appends. */
+  readonly #whoJson: string;
   #pending: Op[] = [];
   /** Resolves when the pending batch is written; one per batch, shared by its finishes. */
   #sent: Promise<void> | undefined;
@@ -89,9 +94,11 @@ export class RunBook {
   constructor(
     redis: Redis,
     prefix: string,
+    who: Pick<WorkerIdentity, 'role' | 'replica'>,
     onFinishError: (err: unknown) => void,
     ttlSeconds = TASK_EVENTS_TTL_SECONDS,
   ) {
+    this.#whoJson = `,"role":${JSON.stringify(who.role)},"replica":${JSON.stringify(who.replica)}`;
     const r = redis as Redis & Partial<BookCommands>;
     if (typeof r.flotillaBook !== 'function') redis.defineCommand('flotillaBook', { lua: BOOK });
     this.#redis = r as Redis & BookCommands;
@@ -104,21 +111,16 @@ export class RunBook {
    * Counts a run in the ledger and appends its started event, then tells `listener` whether the
    * task had been cancelled by then (the run should stop before any effect).
    */
-  start(taskId: string, subtaskId: string, startedJson: string, listener: StartListener): void {
-    const k = this.#keys;
-    this.#enqueue({
-      keys: [k.cancelled(taskId), k.taskRuns(taskId), k.taskEvents(taskId)],
-      args: ['s', subtaskId, startedJson],
-      listener,
-    });
+  start(taskId: string, subtaskId: string, listener: StartListener): void {
+    this.#enqueue({ kind: 's', taskId, subtaskId, listener });
   }
 
   /**
    * Appends a run's finished event. Resolves once it is written to the connection, not when Redis
    * answers: awaiting that before returning from a job puts it ahead of BullMQ's completion.
    */
-  finish(taskId: string, finishedJson: string): Promise<void> {
-    this.#enqueue({ keys: [this.#keys.taskEvents(taskId)], args: ['f', finishedJson] });
+  finish(taskId: string, subtaskId: string, end: RunEnd): Promise<void> {
+    this.#enqueue({ kind: 'f', taskId, subtaskId, end });
     this.#sent ??= new Promise((resolve) => {
       this.#markSent = resolve;
     });
@@ -138,21 +140,40 @@ export class RunBook {
     this.#pending = [];
     this.#sent = undefined;
     this.#markSent = undefined;
+    const k = this.#keys;
+    // One timestamp per batch: its events are appended in the same instant anyway.
+    const at = `,"at":"${new Date().toISOString()}"}`;
     const keys: string[] = [];
     const args: (string | number)[] = [this.#ttlSeconds, STREAM_MAX_LEN];
     for (const op of ops) {
-      keys.push(...op.keys);
-      args.push(...op.args);
+      // The TaskEvent JSON, written out by hand: JSON.stringify of the whole event was the
+      // costliest line of a job (pnpm bench). Field order as eventJson() writes it.
+      const ids = `"taskId":${JSON.stringify(op.taskId)},"subtaskId":${JSON.stringify(op.subtaskId)}${this.#whoJson}`;
+      if (op.kind === 's') {
+        keys.push(k.cancelled(op.taskId), k.taskRuns(op.taskId), k.taskEvents(op.taskId));
+        args.push('s', op.subtaskId, `{"type":"subtask_started",${ids}${at}`);
+      } else {
+        const { ok, stopReason, usage: u } = op.end;
+        const usage = `{"steps":${u.steps},"toolCalls":${u.toolCalls},"tokens":${u.tokens},"ms":${u.ms}}`;
+        keys.push(k.taskEvents(op.taskId));
+        args.push(
+          'f',
+          `{"type":"subtask_finished",${ids},"ok":${ok},"stopReason":"${stopReason}","usage":${usage}${at}`,
+        );
+      }
     }
     const reply = this.#redis.flotillaBook(keys.length, ...keys, ...args);
     markSent?.();
     reply.then(
       (out) => {
-        for (let i = 0; i < ops.length; i++) ops[i]?.listener?.started(out[i] === 1 ? 'running' : 'cancelled');
+        for (let i = 0; i < ops.length; i++) {
+          const op = ops[i];
+          if (op?.kind === 's') op.listener.started(out[i] === 1 ? 'running' : 'cancelled');
+        }
       },
       (err: unknown) => {
         const error = err instanceof Error ? err : new Error(String(err));
-        for (const op of ops) op.listener?.started(error);
+        for (const op of ops) if (op.kind === 's') op.listener.started(error);
         if (markSent) this.#onFinishError(error);
       },
     );

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { queueNames, redisKeys, type SubtaskEnvelopeInput, type SubtaskResult } from '@flotilla/contracts';
+import { queueNames, redisKeys, type SubtaskEnvelopeInput, type SubtaskResult, TaskEvent } from '@flotilla/contracts';
 import {
   freePort,
   type RunningProcess,
@@ -100,8 +100,11 @@ describe('runWorker', () => {
 
     // The cancelled run still counts in the ledger and its events, started then finished.
     expect(await redis.hget(redisKeys(prefix).taskRuns('task1'), 'late')).toBe('1');
-    const types = (await readTaskEvents(redis, prefix, 'task1')).map(({ event }) => event.type);
-    expect(types).toEqual(['subtask_started', 'subtask_finished']);
+    const recorded = (await readTaskEvents(redis, prefix, 'task1')).map(({ event }) => TaskEvent.parse(event));
+    expect(recorded).toMatchObject([
+      { type: 'subtask_started', subtaskId: 'late', role: 'sleepy', replica: 'w1' },
+      { type: 'subtask_finished', subtaskId: 'late', replica: 'w1', ok: false, stopReason: 'cancelled' },
+    ]);
   });
 
   it('lets a running job finish on SIGTERM and exits 0', async () => {
