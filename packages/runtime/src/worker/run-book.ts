@@ -7,15 +7,15 @@ import { STREAM_MAX_LEN, TASK_EVENTS_TTL_SECONDS } from './events.js';
  *   's', subtaskId, startedJson  KEYS cancelled, runs, events: ledger +1 and the started event;
  *                                returns 0 if the task is cancelled, else 1.
  *   'f', finishedJson            KEYS events: the finished event; returns 1.
- * Each op is atomic because the whole script is. A key's TTL is refreshed once per batch: the
- * subtasks of one task tend to start and finish together.
+ * The whole batch is atomic, so a key's TTL is refreshed and a task's cancelled key read once per
+ * batch: the subtasks of one task tend to start and finish together.
  */
 const BOOK = `
 local ttl, maxlen = ARGV[1], ARGV[2]
-local out, expiring = {}, {}
+local out, touched, cancelled = {}, {}, {}
 local function touch(key)
-  if not expiring[key] then
-    expiring[key] = true
+  if not touched[key] then
+    touched[key] = true
     redis.call('EXPIRE', key, ttl)
   end
 end
@@ -26,7 +26,8 @@ while a <= #ARGV do
     redis.call('XADD', KEYS[k + 2], 'MAXLEN', '~', maxlen, '*', 'event', ARGV[a + 2])
     touch(KEYS[k + 1])
     touch(KEYS[k + 2])
-    out[#out + 1] = 1 - redis.call('EXISTS', KEYS[k])
+    if cancelled[KEYS[k]] == nil then cancelled[KEYS[k]] = redis.call('EXISTS', KEYS[k]) end
+    out[#out + 1] = 1 - cancelled[KEYS[k]]
     k = k + 3
     a = a + 3
   else
