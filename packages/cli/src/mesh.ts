@@ -64,8 +64,13 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
   const handles: ServiceHandle[] = [];
   const services: ServiceProcess[] = [];
   try {
-    const [redis, chroma] = await Promise.all([startRedis(), startChroma()]);
-    handles.push(redis, chroma);
+    // allSettled: when one of them cannot start, the other is already running and must be stopped too.
+    const started = await Promise.allSettled([startRedis(), startChroma()]);
+    for (const s of started) if (s.status === 'fulfilled') handles.push(s.value);
+    const [redis, chroma] = started.map((s) => {
+      if (s.status === 'rejected') throw s.reason;
+      return s.value;
+    }) as [ServiceHandle, ServiceHandle];
     const prefix =
       (opts.env?.QUEUE_PREFIX as string | undefined) ?? `flotilla-${process.pid}-${Date.now().toString(36)}`;
     const shared = {
