@@ -12,7 +12,7 @@ import { z } from 'zod';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 4000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 
 const redis = await startRedis({ reuse: false });
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
