@@ -173,7 +173,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
     // Track before the start reads the cancelled key: a cancel published between the two is then
     // seen by one or the other, never missed.
     cancellations.track(taskId, budget.cancel);
-    // Not awaited: see RunContext. A job costs BullMQ's round trip and no more of its own.
+    // Not awaited (see RunContext): a job waits for no round trip of its own.
     book.start(taskId, subtaskId, run);
     let result: AgentResult<unknown>;
     try {
