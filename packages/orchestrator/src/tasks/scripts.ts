@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
+import { STREAM_MAX_LEN } from '@flotilla/runtime';
 import type { Redis } from 'ioredis';
-
-/** Streams keep the last events only; a task emits a few dozen, so this never trims a live one. */
-const STREAM_MAX_LEN = 10_000;
 
 /**
  * A Lua script run by hash (EVALSHA) with a fallback to EVAL when the server doesn't know it yet
@@ -71,15 +69,3 @@ if event ~= '' then
 end
 return {1, status}
 `);
-
-/** Appends an event to a task's stream and renews the stream's TTL. */
-export async function appendEvent(redis: Redis, key: string, eventJson: string, ttlSeconds: number): Promise<string> {
-  const res = await redis
-    .multi()
-    .xadd(key, 'MAXLEN', '~', STREAM_MAX_LEN, '*', 'event', eventJson)
-    .expire(key, ttlSeconds)
-    .exec();
-  const [err, id] = res?.[0] ?? [new Error('XADD returned nothing'), null];
-  if (err) throw err;
-  return String(id);
-}

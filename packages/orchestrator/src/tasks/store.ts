@@ -9,15 +9,14 @@ import {
   type TaskStatus,
   type TaskView,
 } from '@flotilla/contracts';
+import { appendTaskEvent, type EventBody } from '@flotilla/runtime';
 import type { Redis } from 'ioredis';
 import { parseTaskRecord, type TaskRecord } from './record.js';
-import { appendEvent, createTaskScript, transitionScript } from './scripts.js';
+import { createTaskScript, transitionScript } from './scripts.js';
 import { buildTaskView } from './view.js';
 
 /** Task state outlives the task by a week unless TASK_TTL_SECONDS says otherwise. */
 export const DEFAULT_TASK_TTL_SECONDS = 7 * 24 * 3600;
-
-type EventBody = TaskEvent extends infer E ? (E extends TaskEvent ? Omit<E, 'at'> : never) : never;
 
 export interface NewTask {
   taskId: string;
@@ -156,8 +155,7 @@ export class TaskStore {
   }
 
   async appendEvent(event: EventBody): Promise<string> {
-    const json = JSON.stringify({ ...event, at: new Date().toISOString() });
-    return appendEvent(this.redis, this.keys.taskEvents(event.taskId), json, this.ttlSeconds);
+    return appendTaskEvent(this.redis, this.prefix, event, this.ttlSeconds);
   }
 
   /** The task's events in order, from the start or after a stream id. Unreadable entries are skipped. */

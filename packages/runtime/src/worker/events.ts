@@ -13,17 +13,18 @@ export type EventBody = TaskEvent extends infer E ? (E extends TaskEvent ? Omit<
  * Appends a progress event to the task's stream (field `event`, JSON). Orchestrator and workers
  * both write here; SSE readers tail it. Returns the stream id, which doubles as the SSE event id.
  */
-export async function appendTaskEvent(redis: Redis, prefix: string, event: EventBody): Promise<string> {
+export async function appendTaskEvent(
+  redis: Redis,
+  prefix: string,
+  event: EventBody,
+  ttlSeconds = TASK_EVENTS_TTL_SECONDS,
+): Promise<string> {
   const key = redisKeys(prefix).taskEvents(event.taskId);
-  return withScripts(redis).flotillaAppendEvent(key, eventJson(event), TASK_EVENTS_TTL_SECONDS, STREAM_MAX_LEN);
+  return withScripts(redis).flotillaAppendEvent(key, eventJson(event), ttlSeconds, STREAM_MAX_LEN);
 }
 
 /** An event as stored: stamped with the time it was appended. */
-export const eventJson = (event: EventBody) => {
-  // Stamped in place rather than copied: every caller passes a fresh literal, and this runs twice per job.
-  (event as EventBody & { at: string }).at = new Date().toISOString();
-  return JSON.stringify(event);
-};
+export const eventJson = (event: EventBody) => JSON.stringify({ ...event, at: new Date().toISOString() });
 
 /** Reads a task's events in order, from the start or after `afterId`. */
 export async function readTaskEvents(

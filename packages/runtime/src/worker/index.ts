@@ -7,7 +7,13 @@ export {
   type ToolDeps,
   type WorkerDefinition,
 } from './define.js';
-export { appendTaskEvent, readTaskEvents, TASK_EVENTS_TTL_SECONDS } from './events.js';
+export {
+  appendTaskEvent,
+  type EventBody,
+  readTaskEvents,
+  STREAM_MAX_LEN,
+  TASK_EVENTS_TTL_SECONDS,
+} from './events.js';
 export { type Observation, runToolLoop, type ToolLoopOptions } from './loop.js';
 export { isTransient } from './processor.js';
 export { DEFAULT_STALE_AFTER_MS, deregister, heartbeat, listRoles, type RoleRegistration } from './registry.js';
