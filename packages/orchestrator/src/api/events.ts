@@ -1,11 +1,12 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { type TaskEvent, TERMINAL_TASK_STATUSES } from '@flotilla/contracts';
+import { parseEventFields } from '@flotilla/runtime';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { NotFoundError, TooManyRequestsError } from '../errors.js';
-import { parseEventFields, type TaskStore } from '../tasks/store.js';
+import type { TaskStore } from '../tasks/store.js';
 import { parsePart } from './problem.js';
 import { TaskIdParam } from './tasks.js';
 

@@ -4,12 +4,12 @@ import {
   type PlannedSubtask,
   type RedisKeys,
   redisKeys,
-  TaskEvent,
+  type TaskEvent,
   type TaskRequest,
   type TaskStatus,
   type TaskView,
 } from '@flotilla/contracts';
-import { appendTaskEvent, type EventBody } from '@flotilla/runtime';
+import { appendTaskEvent, type EventBody, readTaskEvents } from '@flotilla/runtime';
 import type { Redis } from 'ioredis';
 import { parseTaskRecord, type TaskRecord } from './record.js';
 import { createTaskScript, transitionScript } from './scripts.js';
@@ -160,11 +160,7 @@ export class TaskStore {
 
   /** The task's events in order, from the start or after a stream id. Unreadable entries are skipped. */
   async events(taskId: string, afterId?: string): Promise<{ id: string; event: TaskEvent }[]> {
-    const rows = await this.redis.xrange(this.keys.taskEvents(taskId), afterId ? `(${afterId}` : '-', '+');
-    return rows.flatMap(([id, fields]) => {
-      const event = parseEventFields(fields);
-      return event ? [{ id, event }] : [];
-    });
+    return readTaskEvents(this.redis, this.prefix, taskId, afterId);
   }
 
   async view(taskId: string): Promise<TaskView | undefined> {
@@ -175,18 +171,5 @@ export class TaskStore {
       record,
       events.map((e) => e.event),
     );
-  }
-}
-
-/** An XADD entry's `event` field, validated: the stream is shared with workers, so trust nothing. */
-export function parseEventFields(fields: string[]): TaskEvent | undefined {
-  const i = fields.indexOf('event');
-  const raw = i >= 0 && i % 2 === 0 ? fields[i + 1] : undefined;
-  if (raw === undefined) return undefined;
-  try {
-    const r = TaskEvent.safeParse(JSON.parse(raw));
-    return r.success ? r.data : undefined;
-  } catch {
-    return undefined;
   }
 }

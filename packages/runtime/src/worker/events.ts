@@ -1,4 +1,4 @@
-import { redisKeys, type TaskEvent } from '@flotilla/contracts';
+import { redisKeys, TaskEvent } from '@flotilla/contracts';
 import type { Redis } from 'ioredis';
 import { withScripts } from './scripts.js';
 
@@ -26,17 +26,32 @@ export async function appendTaskEvent(
 /** An event as stored: stamped with the time it was appended. */
 export const eventJson = (event: EventBody) => JSON.stringify({ ...event, at: new Date().toISOString() });
 
-/** Reads a task's events in order, from the start or after `afterId`. */
+/**
+ * A task's events in order, from the start or after the stream id `afterId`. Entries that are not
+ * a readable TaskEvent are skipped: the stream is shared by every service, so trust nothing.
+ */
 export async function readTaskEvents(
   redis: Redis,
   prefix: string,
   taskId: string,
-  afterId = '-',
+  afterId?: string,
 ): Promise<{ id: string; event: TaskEvent }[]> {
-  const start = afterId === '-' ? '-' : `(${afterId}`;
-  const rows = await redis.xrange(redisKeys(prefix).taskEvents(taskId), start, '+');
-  return rows.map(([id, fields]) => ({
-    id,
-    event: JSON.parse(fields[fields.indexOf('event') + 1] ?? '{}') as TaskEvent,
-  }));
+  const rows = await redis.xrange(redisKeys(prefix).taskEvents(taskId), afterId ? `(${afterId}` : '-', '+');
+  return rows.flatMap(([id, fields]) => {
+    const event = parseEventFields(fields);
+    return event ? [{ id, event }] : [];
+  });
+}
+
+/** A stream entry's `event` field as a validated TaskEvent, or undefined. */
+export function parseEventFields(fields: string[]): TaskEvent | undefined {
+  const i = fields.indexOf('event');
+  const raw = i >= 0 && i % 2 === 0 ? fields[i + 1] : undefined;
+  if (raw === undefined) return undefined;
+  try {
+    const r = TaskEvent.safeParse(JSON.parse(raw));
+    return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -10,6 +10,7 @@ export {
 export {
   appendTaskEvent,
   type EventBody,
+  parseEventFields,
   readTaskEvents,
   STREAM_MAX_LEN,
   TASK_EVENTS_TTL_SECONDS,
