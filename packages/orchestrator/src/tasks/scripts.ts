@@ -1,21 +1,20 @@
-import { createHash } from 'node:crypto';
 import { STREAM_MAX_LEN } from '@flotilla/runtime';
 import type { Redis } from 'ioredis';
 
 /**
- * A Lua script run by hash (EVALSHA) with a fallback to EVAL when the server doesn't know it yet
- * (first use, or after a Redis restart flushed its script cache).
+ * A Lua script as an ioredis command defined on first use per connection: ioredis runs it by hash
+ * (EVALSHA) and falls back to EVAL when the server doesn't know it yet (first use, or after a
+ * Redis restart flushed its script cache).
  */
-function luaScript(source: string) {
-  const sha = createHash('sha1').update(source).digest('hex');
-  return async (redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> => {
-    try {
-      return await redis.evalsha(sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (err instanceof Error && err.message.startsWith('NOSCRIPT'))
-        return redis.eval(source, keys.length, ...keys, ...args);
-      throw err;
+function luaScript(name: string, lua: string) {
+  return (redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> => {
+    const r = redis as Redis & Partial<Record<string, (...keysAndArgs: (string | number)[]) => Promise<unknown>>>;
+    let command = r[name];
+    if (typeof command !== 'function') {
+      redis.defineCommand(name, { lua });
+      command = r[name] as (...keysAndArgs: (string | number)[]) => Promise<unknown>;
     }
+    return command.call(redis, keys.length, ...keys, ...args);
   };
 }
 
@@ -27,7 +26,9 @@ function luaScript(source: string) {
  * ARGV: hasKey ('1'|'0'), taskId, ttlSeconds, eventJson, taskKeyPrefix, field, value, ...
  * Returns [1, taskId] when created, [0, existingTaskId] when the key already names a live task.
  */
-export const createTaskScript = luaScript(`
+export const createTaskScript = luaScript(
+  'flotillaCreateTask',
+  `
 local byKey, task, events = KEYS[1], KEYS[2], KEYS[3]
 local hasKey, taskId, ttl, event, taskPrefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if hasKey == '1' then
@@ -41,7 +42,8 @@ redis.call('XADD', events, 'MAXLEN', '~', ${STREAM_MAX_LEN}, '*', 'event', event
 redis.call('EXPIRE', events, ttl)
 if hasKey == '1' then redis.call('SET', byKey, taskId, 'EX', ttl) end
 return {1, taskId}
-`);
+`,
+);
 
 /**
  * Moves a task from one of the allowed statuses to another, sets fields and appends the event, in
@@ -50,7 +52,9 @@ return {1, taskId}
  * KEYS: task, events. ARGV: allowedFrom (comma list), to, ttlSeconds, eventJson ('' for none), nowIso, field, value, ...
  * Returns [1, previousStatus] when applied, [0, currentStatus] when not, [-1, ''] when the task is gone.
  */
-export const transitionScript = luaScript(`
+export const transitionScript = luaScript(
+  'flotillaTransition',
+  `
 local task, events = KEYS[1], KEYS[2]
 local allowed, to, ttl, event, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local status = redis.call('HGET', task, 'status')
@@ -68,4 +72,5 @@ if event ~= '' then
   redis.call('EXPIRE', events, ttl)
 end
 return {1, status}
-`);
+`,
+);
