@@ -213,9 +213,10 @@ describe('the mesh', () => {
     expect(sub?.state).toBe('completed');
     expect(sub?.replica).not.toBe(started);
     expect(await redis.hget(redisKeys(mesh.prefix).taskRuns(taskId), sub?.subtaskId ?? '')).toBe('2');
-    const finished = (await redis.xrange(redisKeys(mesh.prefix).taskEvents(taskId), '-', '+')).filter(([, f]) =>
-      String(f[1]).includes('"subtask_finished"'),
-    );
+    // A stream entry holds one event (field `event`) or a worker's batch of them (`events`).
+    const entries = await redis.xrange(redisKeys(mesh.prefix).taskEvents(taskId), '-', '+');
+    const events = entries.flatMap(([, f]) => f.filter((_, i) => i % 2 === 1).flatMap((v) => [JSON.parse(v)].flat()));
+    const finished = events.filter((e: { type: string }) => e.type === 'subtask_finished');
     expect(finished).toHaveLength(1);
   });
 });

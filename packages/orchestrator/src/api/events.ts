@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { type TaskEvent, TERMINAL_TASK_STATUSES } from '@flotilla/contracts';
-import { parseEventFields } from '@flotilla/runtime';
+import { parseStreamEntry } from '@flotilla/runtime';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -27,7 +27,8 @@ const TERMINAL_EVENTS = new Set<TaskEvent['type']>(['completed', 'failed', 'canc
 
 /**
  * GET /v1/tasks/:id/events: Server-Sent Events tailing the task's Redis stream. The SSE id is the
- * stream id, so a reconnecting client resumes exactly after the last event it saw (Last-Event-ID).
+ * stream id, sent with the last event of each entry (a worker appends its batch of events as one
+ * entry), so a reconnecting client resumes after the last entry it saw whole (Last-Event-ID).
  * The stream ends after a terminal event (completed, failed, cancelled).
  */
 export function registerEventRoutes(v1: FastifyInstance, options: EventStreamOptions): { closeAll(): void } {
@@ -73,10 +74,15 @@ export function registerEventRoutes(v1: FastifyInstance, options: EventStreamOpt
       let cursor = after;
       const send = async (id: string, fields: string[]) => {
         cursor = id;
-        const event = parseEventFields(fields);
-        if (!event) return false;
-        await write(res, `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`, done.signal);
-        return TERMINAL_EVENTS.has(event.type);
+        const events = parseStreamEntry(fields);
+        // The entry's id goes with its last event: a client cut off inside an entry resumes before
+        // it and sees the entry again, rather than miss the rest of it.
+        const last = events.length - 1;
+        const text = events
+          .map((e, i) => `${i === last ? `id: ${id}\n` : ''}event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`)
+          .join('');
+        if (text) await write(res, text, done.signal);
+        return events.some((e) => TERMINAL_EVENTS.has(e.type));
       };
       // A finished task gets no new decisions: replay what the client hasn't seen and end, rather than
       // block on a stream that may never grow (a client resuming after the terminal event).

@@ -1,6 +1,6 @@
 export { type BullmqTelemetryOptions, bullmqTelemetry } from './bullmq.js';
 export { type FlotillaMetrics, getMetrics } from './metrics.js';
-export { getTracer, injectTraceparent, type TraceCarrier, withExtractedContext } from './propagation.js';
+export { getTracer, injectTraceparent, isTracing, type TraceCarrier, withExtractedContext } from './propagation.js';
 export {
   initTelemetry,
   renderPrometheusMetrics,

@@ -3,6 +3,7 @@ import {
   context,
   defaultTextMapGetter,
   defaultTextMapSetter,
+  ProxyTracerProvider,
   type Tracer,
   trace,
 } from '@opentelemetry/api';
@@ -17,6 +18,17 @@ export interface TraceCarrier {
 // A fixed W3C propagator rather than the global one: the envelope's fields are W3C by contract,
 // whatever propagators an operator configured for HTTP.
 const w3c = new W3CTraceContextPropagator();
+
+/**
+ * True when a tracer provider is registered, so spans go somewhere (the SDK with a collector,
+ * or a test's in-memory exporter). Without one every span is a no-op, and code that only
+ * wraps work in spans can skip the wrapping.
+ */
+export function isTracing(): boolean {
+  const provider = trace.getTracerProvider();
+  // An empty proxy's delegate is the API's no-op provider.
+  return provider instanceof ProxyTracerProvider && provider.getDelegate() !== new ProxyTracerProvider().getDelegate();
+}
 
 /** Tracer for flotilla's own spans. */
 export function getTracer(name = 'flotilla', version?: string): Tracer {

@@ -10,6 +10,7 @@ import {
   initTelemetry,
   injectTraceparent,
   installInMemoryTracing,
+  isTracing,
   renderPrometheusMetrics,
   shutdownTelemetry,
   withExtractedContext,
@@ -48,6 +49,15 @@ describe('trace context in the SubtaskEnvelope', () => {
     expect(injectTraceparent()).toEqual({});
     expect(withExtractedContext(undefined, () => trace.getActiveSpan())).toBeUndefined();
     expect(withExtractedContext({ traceparent: 'garbage' }, () => trace.getActiveSpan())).toBeUndefined();
+  });
+
+  it('tells whether spans go anywhere: only while a tracer provider is registered', () => {
+    trace.disable();
+    expect(isTracing()).toBe(false);
+    installInMemoryTracing();
+    expect(isTracing()).toBe(true);
+    trace.disable();
+    expect(isTracing()).toBe(false);
   });
 
   it('gives BullMQ an OpenTelemetry implementation', () => {

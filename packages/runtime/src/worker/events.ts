@@ -10,8 +10,9 @@ export const TASK_EVENTS_TTL_SECONDS = 7 * 24 * 3600;
 export type EventBody = TaskEvent extends infer E ? (E extends TaskEvent ? Omit<E, 'at'> : never) : never;
 
 /**
- * Appends a progress event to the task's stream (field `event`, JSON). Orchestrator and workers
- * both write here; SSE readers tail it. Returns the stream id, which doubles as the SSE event id.
+ * Appends a progress event to the task's stream as an entry of its own (field `event`, JSON).
+ * Orchestrator and workers both write here; SSE readers tail it. Returns the stream id, which
+ * doubles as the SSE event id. Workers append theirs in batches (see RunBook).
  */
 export async function appendTaskEvent(
   redis: Redis,
@@ -27,8 +28,9 @@ export async function appendTaskEvent(
 export const eventJson = (event: EventBody) => JSON.stringify({ ...event, at: new Date().toISOString() });
 
 /**
- * A task's events in order, from the start or after the stream id `afterId`. Entries that are not
- * a readable TaskEvent are skipped: the stream is shared by every service, so trust nothing.
+ * A task's events in order, from the start or after the stream id `afterId`. Events of one entry
+ * share its id, so resuming after an id skips the whole entry. What is not a readable TaskEvent
+ * is skipped: the stream is shared by every service, so trust nothing.
  */
 export async function readTaskEvents(
   redis: Redis,
@@ -37,21 +39,29 @@ export async function readTaskEvents(
   afterId?: string,
 ): Promise<{ id: string; event: TaskEvent }[]> {
   const rows = await redis.xrange(redisKeys(prefix).taskEvents(taskId), afterId ? `(${afterId}` : '-', '+');
-  return rows.flatMap(([id, fields]) => {
-    const event = parseEventFields(fields);
-    return event ? [{ id, event }] : [];
-  });
+  return rows.flatMap(([id, fields]) => parseStreamEntry(fields).map((event) => ({ id, event })));
 }
 
-/** A stream entry's `event` field as a validated TaskEvent, or undefined. */
-export function parseEventFields(fields: string[]): TaskEvent | undefined {
-  const i = fields.indexOf('event');
-  const raw = i >= 0 && i % 2 === 0 ? fields[i + 1] : undefined;
-  if (raw === undefined) return undefined;
-  try {
-    const r = TaskEvent.safeParse(JSON.parse(raw));
-    return r.success ? r.data : undefined;
-  } catch {
-    return undefined;
+/**
+ * The events of one stream entry, validated, in order. An entry holds one event (field `event`,
+ * as appendTaskEvent writes) or several appended together (field `events`, a JSON array, as a
+ * worker's RunBook writes).
+ */
+export function parseStreamEntry(fields: string[]): TaskEvent[] {
+  const events: TaskEvent[] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i];
+    if (name !== 'event' && name !== 'events') continue;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(fields[i + 1] as string);
+    } catch {
+      continue;
+    }
+    for (const candidate of name === 'events' && Array.isArray(raw) ? raw : [raw]) {
+      const r = TaskEvent.safeParse(candidate);
+      if (r.success) events.push(r.data);
+    }
   }
+  return events;
 }

@@ -10,7 +10,7 @@ export {
 export {
   appendTaskEvent,
   type EventBody,
-  parseEventFields,
+  parseStreamEntry,
   readTaskEvents,
   STREAM_MAX_LEN,
   TASK_EVENTS_TTL_SECONDS,

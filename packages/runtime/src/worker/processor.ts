@@ -23,6 +23,7 @@ import { RunContext, type RunShared } from './run-context.js';
 
 export interface ProcessorDeps {
   def: WorkerDefinition;
+  /** The connection BullMQ's Worker sends its commands on: the run book rides along (see RunBook). */
   redis: Redis;
   prefix: string;
   identity: WorkerIdentity;
@@ -162,7 +163,9 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
   return async (job: Job<unknown, SubtaskResult>) => {
     const parsed = SubtaskEnvelope.safeParse(job.data);
     if (!parsed.success) return invalid(z.prettifyError(parsed.error));
-    const envelope: SubtaskEnvelope = { ...parsed.data, attempt: job.attemptsMade + 1 };
+    // zod's output is a fresh object: stamping it saves a copy per job.
+    const envelope: SubtaskEnvelope = parsed.data;
+    envelope.attempt = job.attemptsMade + 1;
     const input = def.input.safeParse(envelope.input);
     if (!input.success) return invalid(z.prettifyError(input.error));
 
@@ -189,9 +192,8 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
 
     const ok = result.stopReason === 'finish';
     const usage = { ...budget.usage(), ms: Date.now() - startedAt };
-    // Awaits the write, not the reply: the event goes out ahead of BullMQ's completion of this
-    // job, at no round trip's cost (see RunBook).
-    await book.finish(taskId, subtaskId, { ok, stopReason: result.stopReason, usage });
+    // Goes out in front of BullMQ's completion of this job, in the same socket write (see RunBook).
+    book.finish(taskId, subtaskId, { ok, stopReason: result.stopReason, usage });
     recorder.finished(result.stopReason, budget);
     if (baseLog.isLevelEnabled('info')) {
       baseLog.info({ ...run.bindings(), stopReason: result.stopReason, usage }, 'subtask finished');

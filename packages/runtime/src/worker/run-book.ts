@@ -3,42 +3,41 @@ import type { Redis } from 'ioredis';
 import { STREAM_MAX_LEN, TASK_EVENTS_TTL_SECONDS } from './events.js';
 
 /**
- * The ops of one batch, in ARGV order after the TTL and the stream cap:
- *   's', subtaskId, startedJson  KEYS cancelled, runs, events: ledger +1 and the started event;
- *                                returns 0 if the task is cancelled, else 1.
- *   'f', finishedJson            KEYS events: the finished event; returns 1.
- * The whole batch is atomic, so a key's TTL is refreshed and a task's cancelled key read once per
- * batch: the subtasks of one task tend to start and finish together.
+ * One batch. Per task with ops in it, in the order of its first op:
+ *   KEYS  cancelled, runs, events
+ *   ARGV  refreshTtl (0|1), starts (n), n subtask ids, the task's events as one JSON array
+ * Counts each start in the ledger, appends the events as one stream entry (field `events`; see
+ * parseStreamEntry), refreshes the TTLs when asked. Returns per task 1 if it had been cancelled
+ * (read only when it has starts), else 0. One XADD and one argument per task rather than per
+ * event: on both sides a call or an argument costs more than the bytes it carries (pnpm bench).
  */
 const BOOK = `
 local ttl, maxlen = ARGV[1], ARGV[2]
-local out, touched, cancelled = {}, {}, {}
-local function touch(key)
-  if not touched[key] then
-    touched[key] = true
-    redis.call('EXPIRE', key, ttl)
+local out = {}
+local a = 3
+for k = 1, #KEYS, 3 do
+  local runs, events = KEYS[k + 1], KEYS[k + 2]
+  local refresh, starts = ARGV[a] == '1', tonumber(ARGV[a + 1])
+  a = a + 2
+  for i = a, a + starts - 1 do
+    redis.call('HINCRBY', runs, ARGV[i], 1)
   end
-end
-local k, a = 1, 3
-while a <= #ARGV do
-  if ARGV[a] == 's' then
-    redis.call('HINCRBY', KEYS[k + 1], ARGV[a + 1], 1)
-    redis.call('XADD', KEYS[k + 2], 'MAXLEN', '~', maxlen, '*', 'event', ARGV[a + 2])
-    touch(KEYS[k + 1])
-    touch(KEYS[k + 2])
-    if cancelled[KEYS[k]] == nil then cancelled[KEYS[k]] = redis.call('EXISTS', KEYS[k]) end
-    out[#out + 1] = 1 - cancelled[KEYS[k]]
-    k = k + 3
-    a = a + 3
-  else
-    redis.call('XADD', KEYS[k], 'MAXLEN', '~', maxlen, '*', 'event', ARGV[a + 1])
-    touch(KEYS[k])
-    out[#out + 1] = 1
-    k = k + 1
-    a = a + 2
+  a = a + starts
+  redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', 'events', ARGV[a])
+  a = a + 1
+  if refresh then
+    redis.call('EXPIRE', runs, ttl)
+    redis.call('EXPIRE', events, ttl)
   end
+  out[#out + 1] = starts > 0 and redis.call('EXISTS', KEYS[k]) or 0
 end
 return out`;
+
+/**
+ * How often a worker refreshes a task's TTLs while it works on the task. The TTL is days; a
+ * refresh per batch would cost two calls per batch for nothing.
+ */
+const TTL_REFRESH_MS = 60_000;
 
 /** How a run's start went: recorded, found its task cancelled, or refused by Redis. */
 export type StartOutcome = 'running' | 'cancelled' | Error;
@@ -59,19 +58,29 @@ type Op =
   | { kind: 's'; taskId: string; subtaskId: string; listener: StartListener }
   | { kind: 'f'; taskId: string; subtaskId: string; end: RunEnd };
 
+/** A batch's ops for one task. */
+interface TaskOps {
+  subtaskIds: string[];
+  events: string[];
+  listeners: StartListener[];
+}
+
 interface BookCommands {
   flotillaBook(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
 }
 
 /**
  * A worker's execution ledger (runs per subtask) and the subtask_started/finished events in each
- * task's stream. A worker pays this on every job, so it stays off the job's critical path: the
- * ops of all jobs that reach a start or a finish in one event-loop turn go out as one EVALSHA,
- * and a job waits for its start only before its first effect (see RunContext). Redis and node
- * share the cores, so each round trip a job waits for, and each write, costs throughput.
+ * task's stream. A worker pays this on every job, so it costs the job no round trip and no write
+ * of its own:
  *
- * Ops are sent in the order they are queued, and before the processor returns, so a job's events
- * reach Redis on this connection before BullMQ's completion on its own.
+ * - It rides on BullMQ's own connection. Ops wait until the next command anyone sends on it
+ *   (BullMQ completing a job, fetching one, extending locks), and go out just before it, as one
+ *   EVALSHA in the same socket write. On a loopback connection the write syscall, which also wakes
+ *   Redis, costs more than the script does (pnpm bench).
+ * - Nothing waits longer than the event-loop turn: ops still pending then are flushed on their own.
+ * - A job's events therefore reach Redis ahead of BullMQ's completion of that job, on one ordered
+ *   connection, even while it is reconnecting (ioredis' offline queue keeps the order).
  *
  * With Redis Cluster the queue prefix needs a hash tag (as BullMQ's does), so that every task's
  * keys share one slot.
@@ -84,13 +93,15 @@ export class RunBook {
   /** `,"role":…,"replica":…` of every event this worker appends. */
   readonly #whoJson: string;
   #pending: Op[] = [];
-  /** Resolves when the pending batch is written; one per batch, shared by its finishes. */
-  #sent: Promise<void> | undefined;
-  #markSent: (() => void) | undefined;
+  #turnEndScheduled = false;
+  /** When this worker last refreshed each task's TTLs. */
+  readonly #refreshedAt = new Map<string, number>();
 
   /**
-   * `onFinishError` hears of finished events Redis refused (the job's own result still holds
-   * them). `ttlSeconds` applies to the ledger and the events alike: both live as long as the task.
+   * `redis` is the connection BullMQ's worker sends its commands on; the book hooks its
+   * sendCommand to go first. `onFinishError` hears of finished events Redis refused (the job's own
+   * result still holds them). `ttlSeconds` applies to the ledger and the events alike: both live
+   * as long as the task.
    */
   constructor(
     redis: Redis,
@@ -106,6 +117,7 @@ export class RunBook {
     this.#keys = redisKeys(prefix);
     this.#onFinishError = onFinishError;
     this.#ttlSeconds = ttlSeconds;
+    this.#rideAlong(redis);
   }
 
   /**
@@ -116,67 +128,107 @@ export class RunBook {
     this.#enqueue({ kind: 's', taskId, subtaskId, listener });
   }
 
-  /**
-   * Appends a run's finished event. Resolves once it is written to the connection, not when Redis
-   * answers: awaiting that before returning from a job puts it ahead of BullMQ's completion.
-   */
-  finish(taskId: string, subtaskId: string, end: RunEnd): Promise<void> {
+  /** Appends a run's finished event, ahead of any later command on the connection. */
+  finish(taskId: string, subtaskId: string, end: RunEnd): void {
     this.#enqueue({ kind: 'f', taskId, subtaskId, end });
-    this.#sent ??= new Promise((resolve) => {
-      this.#markSent = resolve;
-    });
-    return this.#sent;
   }
 
   #enqueue(op: Op): void {
-    // setImmediate, not a microtask: it collects the jobs of a whole event-loop turn (8 or so at
-    // concurrency 8, against 1 or 2), and one EVALSHA costs what one op alone would.
-    if (this.#pending.length === 0) setImmediate(this.#flush);
     this.#pending.push(op);
+    if (!this.#turnEndScheduled) {
+      this.#turnEndScheduled = true;
+      setImmediate(this.#atTurnEnd);
+    }
   }
 
-  readonly #flush = () => {
+  readonly #atTurnEnd = () => {
+    this.#turnEndScheduled = false;
+    this.#flush();
+  };
+
+  /**
+   * Sends pending ops in front of every command on `redis`, corked so both leave in one write.
+   * sendCommand is the one method every ioredis command goes through, scripts included; the cork
+   * is released before it returns, so nothing is held back.
+   */
+  #rideAlong(redis: Redis): void {
+    const send = redis.sendCommand;
+    const book = this;
+    redis.sendCommand = function (this: Redis, command, stream) {
+      if (book.#pending.length === 0) return send.call(this, command, stream);
+      const socket = this.status === 'ready' ? this.stream : undefined;
+      socket?.cork();
+      try {
+        book.#flush();
+        return send.call(this, command, stream);
+      } finally {
+        socket?.uncork();
+      }
+    };
+  }
+
+  #flush(): void {
     const ops = this.#pending;
-    const markSent = this.#markSent;
+    if (ops.length === 0) return;
     this.#pending = [];
-    this.#sent = undefined;
-    this.#markSent = undefined;
-    const k = this.#keys;
     // One timestamp per batch: its events are appended in the same instant anyway.
-    const at = `,"at":"${new Date().toISOString()}"}`;
-    const keys: string[] = [];
-    const args: (string | number)[] = [this.#ttlSeconds, STREAM_MAX_LEN];
+    const now = Date.now();
+    const at = `,"at":"${new Date(now).toISOString()}"}`;
+    const tasks = new Map<string, TaskOps>();
     for (const op of ops) {
+      let t = tasks.get(op.taskId);
+      if (!t) {
+        t = { subtaskIds: [], events: [], listeners: [] };
+        tasks.set(op.taskId, t);
+      }
       // The TaskEvent JSON, written out by hand: JSON.stringify of the whole event was the
       // costliest line of a job (pnpm bench). Field order as eventJson() writes it.
       const ids = `"taskId":${JSON.stringify(op.taskId)},"subtaskId":${JSON.stringify(op.subtaskId)}${this.#whoJson}`;
       if (op.kind === 's') {
-        keys.push(k.cancelled(op.taskId), k.taskRuns(op.taskId), k.taskEvents(op.taskId));
-        args.push('s', op.subtaskId, `{"type":"subtask_started",${ids}${at}`);
+        t.subtaskIds.push(op.subtaskId);
+        t.listeners.push(op.listener);
+        t.events.push(`{"type":"subtask_started",${ids}${at}`);
       } else {
         const { ok, stopReason, usage: u } = op.end;
         const usage = `{"steps":${u.steps},"toolCalls":${u.toolCalls},"tokens":${u.tokens},"ms":${u.ms}}`;
-        keys.push(k.taskEvents(op.taskId));
-        args.push(
-          'f',
+        t.events.push(
           `{"type":"subtask_finished",${ids},"ok":${ok},"stopReason":"${stopReason}","usage":${usage}${at}`,
         );
       }
     }
-    const reply = this.#redis.flotillaBook(keys.length, ...keys, ...args);
-    markSent?.();
-    reply.then(
+    const k = this.#keys;
+    const keys: string[] = [];
+    const args: (string | number)[] = [this.#ttlSeconds, STREAM_MAX_LEN];
+    for (const [taskId, t] of tasks) {
+      keys.push(k.cancelled(taskId), k.taskRuns(taskId), k.taskEvents(taskId));
+      args.push(this.#refreshDue(taskId, now) ? 1 : 0, t.subtaskIds.length, ...t.subtaskIds, `[${t.events.join(',')}]`);
+    }
+    this.#redis.flotillaBook(keys.length, ...keys, ...args).then(
       (out) => {
-        for (let i = 0; i < ops.length; i++) {
-          const op = ops[i];
-          if (op?.kind === 's') op.listener.started(out[i] === 1 ? 'running' : 'cancelled');
+        let i = 0;
+        for (const t of tasks.values()) {
+          const outcome = out[i++] === 1 ? 'cancelled' : 'running';
+          for (const listener of t.listeners) listener.started(outcome);
         }
       },
       (err: unknown) => {
         const error = err instanceof Error ? err : new Error(String(err));
-        for (const op of ops) if (op.kind === 's') op.listener.started(error);
-        if (markSent) this.#onFinishError(error);
+        // Refused TTL refreshes are retried with the task's next batch.
+        for (const taskId of tasks.keys()) this.#refreshedAt.delete(taskId);
+        for (const t of tasks.values()) for (const listener of t.listeners) listener.started(error);
+        if (ops.some((op) => op.kind === 'f')) this.#onFinishError(error);
       },
     );
-  };
+  }
+
+  /** True once per TTL_REFRESH_MS per task; forgets tasks it has not seen for that long. */
+  #refreshDue(taskId: string, now: number): boolean {
+    const last = this.#refreshedAt.get(taskId);
+    if (last !== undefined && now - last < TTL_REFRESH_MS) return false;
+    if (this.#refreshedAt.size >= 10_000) {
+      for (const [id, at] of this.#refreshedAt) if (now - at >= TTL_REFRESH_MS) this.#refreshedAt.delete(id);
+    }
+    this.#refreshedAt.set(taskId, now);
+    return true;
+  }
 }

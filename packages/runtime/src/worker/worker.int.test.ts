@@ -134,9 +134,7 @@ describe('runWorker', () => {
     expect(result.worker.replica).toBe('w2');
     // Started twice (at least once delivery), completed once.
     expect(await redis.hget(redisKeys(prefix).taskRuns('task1'), 'long')).toBe('2');
-    const finished = (await redis.xrange(redisKeys(prefix).taskEvents('task1'), '-', '+')).filter(([, f]) =>
-      String(f[1]).includes('"subtask_finished"'),
-    );
+    const finished = (await readTaskEvents(redis, prefix, 'task1')).filter((e) => e.event.type === 'subtask_finished');
     expect(finished).toHaveLength(1);
   });
 });
