@@ -26,9 +26,11 @@ const w3c = new W3CTraceContextPropagator();
  */
 export function isTracing(): boolean {
   const provider = trace.getTracerProvider();
-  // An empty proxy's delegate is the API's no-op provider.
-  return provider instanceof ProxyTracerProvider && provider.getDelegate() !== new ProxyTracerProvider().getDelegate();
+  return provider instanceof ProxyTracerProvider && provider.getDelegate() !== NOOP_PROVIDER;
 }
+
+/** The API's no-op provider: what a proxy with nothing registered delegates to. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
 
 /** Tracer for flotilla's own spans. */
 export function getTracer(name = 'flotilla', version?: string): Tracer {

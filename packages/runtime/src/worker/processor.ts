@@ -14,6 +14,7 @@ import { type Budget, budgetFromEnvelope } from '../budget/index.js';
 import type { LlmClient, LlmToolSpec } from '../llm/index.js';
 import type { Memory } from '../memory/index.js';
 import { getMetrics } from '../telemetry/metrics.js';
+import { isTracing } from '../telemetry/propagation.js';
 import { withSpan } from '../telemetry/span.js';
 import type { ToolGateway } from '../tools/index.js';
 import type { CancellationRegistry } from './cancellation.js';
@@ -123,27 +124,32 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
     const { envelope, budget } = run;
     // bullmq-otel already runs us inside the producer's trace; the envelope's traceparent covers
     // producers without it (and manual replays).
-    const parentCtx = trace.getActiveSpan()
-      ? context.active()
-      : propagation.extract(context.active(), { traceparent: envelope.traceparent, tracestate: envelope.tracestate });
+    const parentCtx =
+      trace.getActiveSpan() || !envelope.traceparent
+        ? context.active()
+        : propagation.extract(context.active(), { traceparent: envelope.traceparent, tracestate: envelope.tracestate });
     let result: AgentResult<unknown>;
     try {
-      result = await withSpan(
-        `agent ${def.role}`,
-        {
-          attributes: {
-            'flotilla.task_id': envelope.taskId,
-            'flotilla.subtask_id': envelope.subtaskId,
-            'flotilla.replica': identity.replica,
-          },
-        },
-        async (span) => {
-          const r = await def.handler(input, run);
-          span.setAttribute('flotilla.stop_reason', r.stopReason);
-          return r;
-        },
-        parentCtx,
-      );
+      // With no tracer provider a span would be a no-op; the context alone still gives the run's
+      // logs the task's trace id.
+      result = !isTracing()
+        ? await context.with(parentCtx, def.handler, def, input, run)
+        : await withSpan(
+            `agent ${def.role}`,
+            {
+              attributes: {
+                'flotilla.task_id': envelope.taskId,
+                'flotilla.subtask_id': envelope.subtaskId,
+                'flotilla.replica': identity.replica,
+              },
+            },
+            async (span) => {
+              const r = await def.handler(input, run);
+              span.setAttribute('flotilla.stop_reason', r.stopReason);
+              return r;
+            },
+            parentCtx,
+          );
     } catch (err) {
       if (budget.stopReason) return { stopReason: budget.stopReason };
       if (isTransient(err)) {

@@ -60,8 +60,11 @@ type Op =
 
 /** A batch's ops for one task. */
 interface TaskOps {
+  /** `"taskId":…,"subtaskId":` of the task's events. */
+  idsJson: string;
   subtaskIds: string[];
-  events: string[];
+  /** The events' JSON, comma-separated. */
+  events: string;
   listeners: StartListener[];
 }
 
@@ -178,22 +181,26 @@ export class RunBook {
     for (const op of ops) {
       let t = tasks.get(op.taskId);
       if (!t) {
-        t = { subtaskIds: [], events: [], listeners: [] };
+        t = {
+          idsJson: `"taskId":${JSON.stringify(op.taskId)},"subtaskId":`,
+          subtaskIds: [],
+          events: '',
+          listeners: [],
+        };
         tasks.set(op.taskId, t);
       }
       // The TaskEvent JSON, written out by hand: JSON.stringify of the whole event was the
       // costliest line of a job (pnpm bench). Field order as eventJson() writes it.
-      const ids = `"taskId":${JSON.stringify(op.taskId)},"subtaskId":${JSON.stringify(op.subtaskId)}${this.#whoJson}`;
+      const ids = `${t.idsJson}${JSON.stringify(op.subtaskId)}${this.#whoJson}`;
+      const sep = t.events === '' ? '' : ',';
       if (op.kind === 's') {
         t.subtaskIds.push(op.subtaskId);
         t.listeners.push(op.listener);
-        t.events.push(`{"type":"subtask_started",${ids}${at}`);
+        t.events += `${sep}{"type":"subtask_started",${ids}${at}`;
       } else {
         const { ok, stopReason, usage: u } = op.end;
         const usage = `{"steps":${u.steps},"toolCalls":${u.toolCalls},"tokens":${u.tokens},"ms":${u.ms}}`;
-        t.events.push(
-          `{"type":"subtask_finished",${ids},"ok":${ok},"stopReason":"${stopReason}","usage":${usage}${at}`,
-        );
+        t.events += `${sep}{"type":"subtask_finished",${ids},"ok":${ok},"stopReason":"${stopReason}","usage":${usage}${at}`;
       }
     }
     const k = this.#keys;
@@ -201,7 +208,7 @@ export class RunBook {
     const args: (string | number)[] = [this.#ttlSeconds, STREAM_MAX_LEN];
     for (const [taskId, t] of tasks) {
       keys.push(k.cancelled(taskId), k.taskRuns(taskId), k.taskEvents(taskId));
-      args.push(this.#refreshDue(taskId, now) ? 1 : 0, t.subtaskIds.length, ...t.subtaskIds, `[${t.events.join(',')}]`);
+      args.push(this.#refreshDue(taskId, now) ? 1 : 0, t.subtaskIds.length, ...t.subtaskIds, `[${t.events}]`);
     }
     this.#redis.flotillaBook(keys.length, ...keys, ...args).then(
       (out) => {
