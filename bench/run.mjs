@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { queueNames } from '@flotilla/contracts';
-import { createKillSwitch, defineWorker, runWorker, setKillSwitch } from '@flotilla/runtime';
+import { createKillSwitch, defineWorker, initTelemetry, runWorker, setKillSwitch } from '@flotilla/runtime';
 import { startRedis } from '@flotilla/test-utils';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -17,6 +17,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 21);
 // one ledger, one cancelled flag), so one task for all jobs would flatter it.
 const TASK_SIZE = Number(process.env.BENCH_TASK_SIZE ?? 8);
 
+// BENCH_TELEMETRY=1: what a container has without a collector (the register hook's Prometheus
+// MeterProvider and AsyncLocalStorage context manager), for both sides. Off by default: the goal is
+// about runWorker's own work, and the bare worker records no metrics.
+if (process.env.BENCH_TELEMETRY === '1') await initTelemetry({ env: {} });
 const redis = await startRedis({ reuse: false });
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const envelope = (i) => ({
@@ -169,7 +173,7 @@ async function report(bareRates, flotillaRates) {
   const ratios = bareRates.map((x, i) => flotillaRates[i] / x);
   const ks = await killSwitchLatency();
   const lines = [
-    `flotilla bench: ${JOBS} no-op jobs in tasks of ${TASK_SIZE}, concurrency ${CONCURRENCY}, ${ROUNDS} rounds after a warm-up, one Redis`,
+    `flotilla bench: ${JOBS} no-op jobs in tasks of ${TASK_SIZE}, concurrency ${CONCURRENCY}, ${ROUNDS} rounds after a warm-up, one Redis${process.env.BENCH_TELEMETRY === '1' ? ', local telemetry' : ''}`,
     `  bare BullMQ Worker   ${b.toFixed(0)} jobs/s (median)`,
     `  runWorker            ${f.toFixed(0)} jobs/s (median)`,
     `  ratio                ${median(ratios).toFixed(2)}x bare BullMQ, median of the rounds' ratios (min ${Math.min(...ratios).toFixed(2)}, max ${Math.max(...ratios).toFixed(2)}; goal >= 0.80x)`,
