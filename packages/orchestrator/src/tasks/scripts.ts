@@ -1,22 +1,4 @@
-import { STREAM_MAX_LEN } from '@flotilla/runtime';
-import type { Redis } from 'ioredis';
-
-/**
- * A Lua script as an ioredis command defined on first use per connection: ioredis runs it by hash
- * (EVALSHA) and falls back to EVAL when the server doesn't know it yet (first use, or after a
- * Redis restart flushed its script cache).
- */
-function luaScript(name: string, lua: string) {
-  return (redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> => {
-    const r = redis as Redis & Partial<Record<string, (...keysAndArgs: (string | number)[]) => Promise<unknown>>>;
-    let command = r[name];
-    if (typeof command !== 'function') {
-      redis.defineCommand(name, { lua });
-      command = r[name] as (...keysAndArgs: (string | number)[]) => Promise<unknown>;
-    }
-    return command.call(redis, keys.length, ...keys, ...args);
-  };
-}
+import { luaScript, STREAM_MAX_LEN } from '@flotilla/runtime';
 
 /**
  * Creates a task unless its idempotency key (or id) is taken, atomically: the hash, the first

@@ -19,6 +19,9 @@ export interface TraceCarrier {
 // whatever propagators an operator configured for HTTP.
 const w3c = new W3CTraceContextPropagator();
 
+/** The API's no-op provider: what a proxy with nothing registered delegates to. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
 /**
  * True when a tracer provider is registered, so spans go somewhere (the SDK with a collector,
  * or a test's in-memory exporter). Without one every span is a no-op, and code that only
@@ -28,9 +31,6 @@ export function isTracing(): boolean {
   const provider = trace.getTracerProvider();
   return provider instanceof ProxyTracerProvider && provider.getDelegate() !== NOOP_PROVIDER;
 }
-
-/** The API's no-op provider: what a proxy with nothing registered delegates to. */
-const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
 
 /** Tracer for flotilla's own spans. */
 export function getTracer(name = 'flotilla', version?: string): Tracer {

@@ -1,6 +1,6 @@
 import { redisKeys, TaskEvent } from '@flotilla/contracts';
 import type { Redis } from 'ioredis';
-import { withScripts } from './scripts.js';
+import { appendEventScript } from './scripts.js';
 
 /** Streams keep the last events only; a task emits a few dozen, so this never trims a live one. */
 export const STREAM_MAX_LEN = 10_000;
@@ -21,7 +21,7 @@ export async function appendTaskEvent(
   ttlSeconds = TASK_EVENTS_TTL_SECONDS,
 ): Promise<string> {
   const key = redisKeys(prefix).taskEvents(event.taskId);
-  return withScripts(redis).flotillaAppendEvent(key, eventJson(event), ttlSeconds, STREAM_MAX_LEN);
+  return appendEventScript(redis, [key], [eventJson(event), ttlSeconds, STREAM_MAX_LEN]);
 }
 
 /** An event as stored: stamped with the time it was appended. */

@@ -19,3 +19,4 @@ export { type Observation, runToolLoop, type ToolLoopOptions } from './loop.js';
 export { isTransient } from './processor.js';
 export { DEFAULT_STALE_AFTER_MS, deregister, heartbeat, listRoles, type RoleRegistration } from './registry.js';
 export { type RunningWorker, type RunWorkerOptions, runWorker, type WorkerConfig, workerConfigSchema } from './run.js';
+export { type LuaScript, luaScript } from './scripts.js';

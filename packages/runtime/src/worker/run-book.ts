@@ -1,6 +1,7 @@
 import { redisKeys, type StopReason, type Usage, type WorkerIdentity } from '@flotilla/contracts';
 import type { Redis } from 'ioredis';
 import { STREAM_MAX_LEN, TASK_EVENTS_TTL_SECONDS } from './events.js';
+import { luaScript } from './scripts.js';
 
 /**
  * One batch. Per task with ops in it, in the order of its first op:
@@ -11,7 +12,9 @@ import { STREAM_MAX_LEN, TASK_EVENTS_TTL_SECONDS } from './events.js';
  * (read only when it has starts), else 0. One XADD and one argument per task rather than per
  * event: on both sides a call or an argument costs more than the bytes it carries (pnpm bench).
  */
-const BOOK = `
+const bookScript = luaScript<number[]>(
+  'flotillaBook',
+  `
 local ttl, maxlen = ARGV[1], ARGV[2]
 local out = {}
 local a = 3
@@ -31,7 +34,8 @@ for k = 1, #KEYS, 3 do
   end
   out[#out + 1] = starts > 0 and redis.call('EXISTS', KEYS[k]) or 0
 end
-return out`;
+return out`,
+);
 
 /**
  * How often a worker refreshes a task's TTLs while it works on the task. The TTL is days; a
@@ -68,10 +72,6 @@ interface TaskOps {
   listeners: StartListener[];
 }
 
-interface BookCommands {
-  flotillaBook(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
-}
-
 /**
  * A worker's execution ledger (runs per subtask) and the subtask_started/finished events in each
  * task's stream. A worker pays this on every job, so it costs the job no round trip and no write
@@ -89,7 +89,7 @@ interface BookCommands {
  * keys share one slot.
  */
 export class RunBook {
-  readonly #redis: Redis & BookCommands;
+  readonly #redis: Redis;
   readonly #keys: ReturnType<typeof redisKeys>;
   readonly #ttlSeconds: number;
   readonly #onFinishError: (err: unknown) => void;
@@ -114,9 +114,7 @@ export class RunBook {
     ttlSeconds = TASK_EVENTS_TTL_SECONDS,
   ) {
     this.#whoJson = `,"role":${JSON.stringify(who.role)},"replica":${JSON.stringify(who.replica)}`;
-    const r = redis as Redis & Partial<BookCommands>;
-    if (typeof r.flotillaBook !== 'function') redis.defineCommand('flotillaBook', { lua: BOOK });
-    this.#redis = r as Redis & BookCommands;
+    this.#redis = redis;
     this.#keys = redisKeys(prefix);
     this.#onFinishError = onFinishError;
     this.#ttlSeconds = ttlSeconds;
@@ -210,7 +208,7 @@ export class RunBook {
       keys.push(k.cancelled(taskId), k.taskRuns(taskId), k.taskEvents(taskId));
       args.push(this.#refreshDue(taskId, now) ? 1 : 0, t.subtaskIds.length, ...t.subtaskIds, `[${t.events}]`);
     }
-    this.#redis.flotillaBook(keys.length, ...keys, ...args).then(
+    bookScript(this.#redis, keys, args).then(
       (out) => {
         let i = 0;
         for (const t of tasks.values()) {

@@ -1,23 +1,31 @@
 import type { Redis } from 'ioredis';
 
+/** A Lua script run on a connection with its keys and arguments. */
+export type LuaScript<R = unknown> = (redis: Redis, keys: string[], args: (string | number)[]) => Promise<R>;
+
+/**
+ * A Lua script as an ioredis command, defined on first use per connection: ioredis runs it by
+ * hash (EVALSHA) and falls back to EVAL when the server doesn't know it yet (first use, or after a
+ * Redis restart flushed its script cache). `name` must be unique per script.
+ */
+export function luaScript<R = unknown>(name: string, lua: string): LuaScript<R> {
+  return (redis, keys, args) => {
+    const commands = redis as unknown as Record<string, unknown>;
+    if (typeof commands[name] !== 'function') redis.defineCommand(name, { lua });
+    const command = commands[name] as (...keysAndArgs: (string | number)[]) => Promise<R>;
+    return command.call(redis, keys.length, ...keys, ...args);
+  };
+}
+
 /**
  * Appends an event and refreshes the stream's TTL in one EVALSHA: ioredis' MULTI machinery costs
  * more client CPU than the commands themselves (pnpm bench). Workers batch theirs (RunBook).
+ * KEYS: events. ARGV: eventJson, ttlSeconds, maxLen. Returns the stream id.
  */
-const APPEND_EVENT = `
+export const appendEventScript = luaScript<string>(
+  'flotillaAppendEvent',
+  `
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'event', ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
-return id`;
-
-export interface FlotillaCommands {
-  flotillaAppendEvent(eventsKey: string, json: string, ttlSeconds: number, maxLen: number): Promise<string>;
-}
-
-/** The connection with flotilla's scripts defined on it (once per connection; ioredis caches the SHA). */
-export function withScripts(redis: Redis): Redis & FlotillaCommands {
-  const r = redis as Redis & Partial<FlotillaCommands>;
-  if (typeof r.flotillaAppendEvent !== 'function') {
-    redis.defineCommand('flotillaAppendEvent', { numberOfKeys: 1, lua: APPEND_EVENT });
-  }
-  return r as Redis & FlotillaCommands;
-}
+return id`,
+);
