@@ -12,7 +12,7 @@ import { z } from 'zod';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 4000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 21);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 41);
 // Subtasks per task, as a planner fans a goal out: runWorker's bookkeeping is per task (one stream,
 // one ledger, one cancelled flag), so one task for all jobs would flatter it.
 const TASK_SIZE = Number(process.env.BENCH_TASK_SIZE ?? 8);
