@@ -17,7 +17,7 @@ export const queueNames = {
 export const redisKeys = (prefix: string = DEFAULT_PREFIX) => ({
   /** Hash: a task's state (see TaskView). */
   task: (taskId: string) => `${prefix}:task:${taskId}`,
-  /** Stream: a task's progress events (TaskEvent), read by SSE clients. */
+  /** Stream: a task's progress events (TaskEvent), read by SSE clients; its subtask_started events are the execution ledger. */
   taskEvents: (taskId: string) => `${prefix}:task:${taskId}:events`,
   /** String: idempotency key -> taskId. */
   taskByKey: (key: string) => `${prefix}:task-key:${key}`,
@@ -27,8 +27,6 @@ export const redisKeys = (prefix: string = DEFAULT_PREFIX) => ({
   roleReplicas: (role: string) => `${prefix}:role:${role}:replicas`,
   /** Hash: replica -> version it runs, so a canary's replicas can be counted. */
   roleReplicaVersions: (role: string) => `${prefix}:role:${role}:versions`,
-  /** Hash: subtaskId -> how many times a handler started on it (an execution ledger for operators and tests). */
-  taskRuns: (taskId: string) => `${prefix}:task:${taskId}:runs`,
   /** String (JSON): role description, input JSON Schema, versions. */
   roleMeta: (role: string) => `${prefix}:role:${role}:meta`,
   /** Hash: the kill switch state. */

@@ -45,6 +45,8 @@ export type PlannedSubtask = z.infer<typeof PlannedSubtask>;
 export const SubtaskView = PlannedSubtask.extend({
   state: SubtaskState,
   replica: z.string().optional(),
+  /** Handler starts so far (the execution ledger): 1 normally, more after a redelivery. */
+  runs: z.number().int().nonnegative().optional(),
   stopReason: StopReason.optional(),
   usage: Usage.optional(),
   error: z.string().optional(),

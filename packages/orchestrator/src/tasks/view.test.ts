@@ -107,4 +107,22 @@ describe('buildTaskView', () => {
     ];
     expect(buildTaskView(record(), events).subtasks[0]).toMatchObject({ state: 'completed', replica: 'r-a' });
   });
+
+  it('counts every handler start of a subtask as a run, and none for one never started', () => {
+    const started = (subtaskId: string, replica: string): TaskEvent => ({
+      type: 'subtask_started',
+      taskId: 't1',
+      at,
+      subtaskId,
+      role: 'researcher',
+      replica,
+    });
+    // s1's first replica died mid-run; another one took it over.
+    const events = [started('s1', 'r-a'), started('s2', 'r-b'), started('s1', 'r-c')];
+    expect(buildTaskView(record(), events).subtasks.map((s) => [s.subtaskId, s.runs])).toEqual([
+      ['s1', 2],
+      ['s2', 1],
+      ['s3', undefined],
+    ]);
+  });
 });

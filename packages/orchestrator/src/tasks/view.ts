@@ -30,6 +30,7 @@ export function buildTaskView(record: TaskRecord, events: readonly TaskEvent[]):
     const s = subtasks.get(e.subtaskId);
     if (!s) continue;
     if (e.type === 'subtask_started') {
+      s.runs = (s.runs ?? 0) + 1;
       // A redelivery after a crashed replica starts again; a finished subtask stays finished.
       if (s.state === 'waiting' || s.state === 'active') Object.assign(s, { state: 'active', replica: e.replica });
       continue;

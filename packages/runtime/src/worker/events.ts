@@ -43,6 +43,20 @@ export async function readTaskEvents(
 }
 
 /**
+ * The execution ledger of a task: how many times a handler started on each subtask, counted from
+ * the subtask_started events its workers appended (one per run, written before the run's effects).
+ * More than one is a redelivery (a replica that crashed or overran its drain); the stream is the
+ * only record, so the ledger and the events can never disagree.
+ */
+export async function readRunLedger(redis: Redis, prefix: string, taskId: string): Promise<Record<string, number>> {
+  const runs: Record<string, number> = {};
+  for (const { event } of await readTaskEvents(redis, prefix, taskId)) {
+    if (event.type === 'subtask_started') runs[event.subtaskId] = (runs[event.subtaskId] ?? 0) + 1;
+  }
+  return runs;
+}
+
+/**
  * The events of one stream entry, validated, in order. An entry holds one event (field `event`,
  * as appendTaskEvent writes) or several appended together (field `events`, a JSON array, as a
  * worker's RunBook writes).

@@ -11,6 +11,7 @@ export {
   appendTaskEvent,
   type EventBody,
   parseStreamEntry,
+  readRunLedger,
   readTaskEvents,
   STREAM_MAX_LEN,
   TASK_EVENTS_TTL_SECONDS,

@@ -4,7 +4,7 @@ import { redisKeys, TaskEvent } from '@flotilla/contracts';
 import { testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendTaskEvent, parseStreamEntry, readTaskEvents } from './events.js';
+import { appendTaskEvent, parseStreamEntry, readRunLedger, readTaskEvents } from './events.js';
 import { RunBook, type StartOutcome } from './run-book.js';
 
 const { redisUrl } = testServices();
@@ -47,7 +47,7 @@ describe('RunBook', () => {
     expect(events[1]).toMatchObject({ subtaskId: 's1', role: 'noop', replica: 'r-1', ok: true, usage: end.usage });
     await waitFor(async () => run.heard.length > 0 || undefined);
     expect(run.heard).toEqual(['running']);
-    expect(await redis.hget(keys.taskRuns('t1'), 's1')).toBe('1');
+    expect(await readRunLedger(redis, prefix, 't1')).toEqual({ s1: 1 });
   });
 
   it('flushes on its own by the end of the event-loop turn when no other command comes', async () => {
@@ -76,8 +76,8 @@ describe('RunBook', () => {
 
     expect(live.map((l) => l.heard)).toEqual([['running'], ['running']]);
     expect(cancelled.heard).toEqual(['cancelled']);
-    expect(await redis.hgetall(keys.taskRuns('live'))).toEqual({ a: '1', b: '1' });
-    expect(await redis.hgetall(keys.taskRuns('gone'))).toEqual({ x: '1' });
+    expect(await readRunLedger(redis, prefix, 'live')).toEqual({ a: 1, b: 1 });
+    expect(await readRunLedger(redis, prefix, 'gone')).toEqual({ x: 1 });
     const liveEvents = (await readTaskEvents(redis, prefix, 'live')).map(({ event }) => [
       event.type,
       'subtaskId' in event ? event.subtaskId : '',
@@ -87,14 +87,14 @@ describe('RunBook', () => {
       ['subtask_started', 'b'],
       ['subtask_finished', 'a'],
     ]);
-    // Both keys live as long as the task: the ledger and the events get the TTL.
-    expect(await redis.ttl(keys.taskRuns('live'))).toBeGreaterThan(0);
+    // The events (and so the ledger) live as long as the task, cancelled or not.
     expect(await redis.ttl(keys.taskEvents('live'))).toBeGreaterThan(0);
+    expect(await redis.ttl(keys.taskEvents('gone'))).toBeGreaterThan(0);
   });
 
   it('fails the starts and reports the finishes of a batch Redis refuses', async () => {
-    // A string where the ledger hash should be: HINCRBY fails with WRONGTYPE, the script aborts.
-    await redis.set(keys.taskRuns('broken'), 'not a hash');
+    // A string where the task's stream should be: XADD fails with WRONGTYPE, the script aborts.
+    await redis.set(keys.taskEvents('broken'), 'not a stream');
     const book = new RunBook(redis, prefix, who, (err) => failures.push(err));
     const run = listener();
     book.start('broken', 's1', run);

@@ -5,41 +5,34 @@ import { luaScript } from './scripts.js';
 
 /**
  * One batch. Per task with ops in it, in the order of its first op:
- *   KEYS  cancelled, runs, events
- *   ARGV  refreshTtl (0|1), starts (n), n subtask ids, the task's events as one JSON array
- * Counts each start in the ledger, appends the events as one stream entry (field `events`; see
- * parseStreamEntry), refreshes the TTLs when asked. Returns per task 1 if it had been cancelled
- * (read only when it has starts), else 0. One XADD and one argument per task rather than per
- * event: on both sides a call or an argument costs more than the bytes it carries (pnpm bench).
+ *   KEYS  cancelled, events
+ *   ARGV  flags (1: the batch starts runs, so read the cancelled key; 2: refresh the TTL), the
+ *         task's events as one JSON array
+ * Appends the events as one stream entry (field `events`; see parseStreamEntry). Returns per task
+ * 1 if it had been cancelled (read only when it has starts), else 0. One XADD and one argument per
+ * task rather than per event: on both sides a call or an argument costs more than the bytes it
+ * carries (pnpm bench). The ledger is not a write of its own: it is the stream's subtask_started
+ * events (see readRunLedger).
  */
 const bookScript = luaScript<number[]>(
   'flotillaBook',
   `
 local ttl, maxlen = ARGV[1], ARGV[2]
 local out = {}
-local a = 3
-for k = 1, #KEYS, 3 do
-  local runs, events = KEYS[k + 1], KEYS[k + 2]
-  local refresh, starts = ARGV[a] == '1', tonumber(ARGV[a + 1])
-  a = a + 2
-  for i = a, a + starts - 1 do
-    redis.call('HINCRBY', runs, ARGV[i], 1)
-  end
-  a = a + starts
-  redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', 'events', ARGV[a])
-  a = a + 1
-  if refresh then
-    redis.call('EXPIRE', runs, ttl)
+for k = 1, #KEYS, 2 do
+  local flags, events = tonumber(ARGV[k + 2]), KEYS[k + 1]
+  redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', 'events', ARGV[k + 3])
+  if flags >= 2 then
     redis.call('EXPIRE', events, ttl)
   end
-  out[#out + 1] = starts > 0 and redis.call('EXISTS', KEYS[k]) or 0
+  out[#out + 1] = flags % 2 == 1 and redis.call('EXISTS', KEYS[k]) or 0
 end
 return out`,
 );
 
 /**
- * How often a worker refreshes a task's TTLs while it works on the task. The TTL is days; a
- * refresh per batch would cost two calls per batch for nothing.
+ * How often a worker refreshes a task's TTL while it works on the task. The TTL is days; a
+ * refresh per batch would cost a call per batch for nothing.
  */
 const TTL_REFRESH_MS = 60_000;
 
@@ -66,16 +59,15 @@ type Op =
 interface TaskOps {
   /** `"taskId":…,"subtaskId":` of the task's events. */
   idsJson: string;
-  subtaskIds: string[];
   /** The events' JSON, comma-separated. */
   events: string;
   listeners: StartListener[];
 }
 
 /**
- * A worker's execution ledger (runs per subtask) and the subtask_started/finished events in each
- * task's stream. A worker pays this on every job, so it costs the job no round trip and no write
- * of its own:
+ * The subtask_started/finished events in each task's stream, which are also the execution ledger
+ * (a run is one subtask_started; see readRunLedger). A worker pays this on every job, so it costs
+ * the job no round trip and no write of its own:
  *
  * - It rides on BullMQ's own connection. Ops wait until the next command anyone sends on it
  *   (BullMQ completing a job, fetching one, extending locks), and go out just before it, as one
@@ -97,14 +89,13 @@ export class RunBook {
   readonly #whoJson: string;
   #pending: Op[] = [];
   #turnEndScheduled = false;
-  /** When this worker last refreshed each task's TTLs. */
+  /** When this worker last refreshed each task's TTL. */
   readonly #refreshedAt = new Map<string, number>();
 
   /**
    * `redis` is the connection BullMQ's worker sends its commands on; the book hooks its
    * sendCommand to go first. `onFinishError` hears of finished events Redis refused (the job's own
-   * result still holds them). `ttlSeconds` applies to the ledger and the events alike: both live
-   * as long as the task.
+   * result still holds them). `ttlSeconds` is the events': they live as long as the task.
    */
   constructor(
     redis: Redis,
@@ -122,7 +113,7 @@ export class RunBook {
   }
 
   /**
-   * Counts a run in the ledger and appends its started event, then tells `listener` whether the
+   * Appends a run's started event (its entry in the ledger), then tells `listener` whether the
    * task had been cancelled by then (the run should stop before any effect).
    */
   start(taskId: string, subtaskId: string, listener: StartListener): void {
@@ -179,12 +170,7 @@ export class RunBook {
     for (const op of ops) {
       let t = tasks.get(op.taskId);
       if (!t) {
-        t = {
-          idsJson: `"taskId":${JSON.stringify(op.taskId)},"subtaskId":`,
-          subtaskIds: [],
-          events: '',
-          listeners: [],
-        };
+        t = { idsJson: `"taskId":${JSON.stringify(op.taskId)},"subtaskId":`, events: '', listeners: [] };
         tasks.set(op.taskId, t);
       }
       // The TaskEvent JSON, written out by hand: JSON.stringify of the whole event was the
@@ -192,7 +178,6 @@ export class RunBook {
       const ids = `${t.idsJson}${JSON.stringify(op.subtaskId)}${this.#whoJson}`;
       const sep = t.events === '' ? '' : ',';
       if (op.kind === 's') {
-        t.subtaskIds.push(op.subtaskId);
         t.listeners.push(op.listener);
         t.events += `${sep}{"type":"subtask_started",${ids}${at}`;
       } else {
@@ -205,8 +190,8 @@ export class RunBook {
     const keys: string[] = [];
     const args: (string | number)[] = [this.#ttlSeconds, STREAM_MAX_LEN];
     for (const [taskId, t] of tasks) {
-      keys.push(k.cancelled(taskId), k.taskRuns(taskId), k.taskEvents(taskId));
-      args.push(this.#refreshDue(taskId, now) ? 1 : 0, t.subtaskIds.length, ...t.subtaskIds, `[${t.events}]`);
+      keys.push(k.cancelled(taskId), k.taskEvents(taskId));
+      args.push((t.listeners.length > 0 ? 1 : 0) + (this.#refreshDue(taskId, now) ? 2 : 0), `[${t.events}]`);
     }
     bookScript(this.#redis, keys, args).then(
       (out) => {

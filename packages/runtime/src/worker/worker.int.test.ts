@@ -17,7 +17,7 @@ import {
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readTaskEvents } from './events.js';
+import { readRunLedger, readTaskEvents } from './events.js';
 
 const fixture = fileURLToPath(new URL('../../dist/worker/fixtures/sleepy-worker.js', import.meta.url));
 const { redisUrl } = testServices();
@@ -99,7 +99,7 @@ describe('runWorker', () => {
     expect(readFileSync(markFile, 'utf8')).toBe('live\n');
 
     // The cancelled run still counts in the ledger and its events, started then finished.
-    expect(await redis.hget(redisKeys(prefix).taskRuns('task1'), 'late')).toBe('1');
+    expect(await readRunLedger(redis, prefix, 'task1')).toEqual({ late: 1 });
     const recorded = (await readTaskEvents(redis, prefix, 'task1')).map(({ event }) => TaskEvent.parse(event));
     expect(recorded).toMatchObject([
       { type: 'subtask_started', subtaskId: 'late', role: 'sleepy', replica: 'w1' },
@@ -133,7 +133,7 @@ describe('runWorker', () => {
     expect(result.ok).toBe(true);
     expect(result.worker.replica).toBe('w2');
     // Started twice (at least once delivery), completed once.
-    expect(await redis.hget(redisKeys(prefix).taskRuns('task1'), 'long')).toBe('2');
+    expect(await readRunLedger(redis, prefix, 'task1')).toEqual({ long: 2 });
     const finished = (await readTaskEvents(redis, prefix, 'task1')).filter((e) => e.event.type === 'subtask_finished');
     expect(finished).toHaveLength(1);
   });
