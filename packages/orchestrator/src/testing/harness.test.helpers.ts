@@ -201,7 +201,7 @@ export async function startFakeRole(h: Harness, options: FakeRoleOptions): Promi
           replica,
         });
         const run = new AbortController();
-        const onCancel = (reason: unknown) => run.abort(reason);
+        const onCancel = { cancel: (reason: unknown) => run.abort(reason) };
         cancellations.track(taskId, onCancel);
         try {
           return await finish(await options.handler(envelope, run.signal));

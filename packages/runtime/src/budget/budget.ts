@@ -72,9 +72,10 @@ export function createBudget(limits: BudgetLimits, options: BudgetOptions = {}):
 
 /**
  * A class rather than a closure-per-method object, and lazy in its costly parts: the
- * AbortController and the deadline timer exist only once something reads `signal` (anything that
- * does I/O under the budget), and the deadline is otherwise checked when read. Every job makes one
- * of these, and most runs of a cheap handler never need either (pnpm bench).
+ * AbortController, the deadline timer and its callback exist only once something reads `signal`
+ * (anything that does I/O under the budget), and the deadline is otherwise checked when read; the
+ * parent listener only when there is a parent. Every job makes one of these, and most runs of a
+ * cheap handler never need any of it (pnpm bench).
  */
 class RunBudget implements Budget {
   readonly limits: Readonly<BudgetLimits>;
@@ -91,6 +92,8 @@ class RunBudget implements Budget {
   #tokens = 0;
   #endedAt: number | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #onParentAbort: (() => void) | undefined;
+  #onDeadline: (() => void) | undefined;
 
   constructor(limits: BudgetLimits, options: BudgetOptions) {
     this.limits = Object.freeze({ ...limits });
@@ -101,9 +104,13 @@ class RunBudget implements Budget {
       options.deadline ?? Number.POSITIVE_INFINITY,
     );
     this.#windowMs = Math.max(0, this.#deadlineAt - this.#startedAt);
-    this.#parent = options.signal;
-    if (this.#parent?.aborted) this.cancel(this.#parent.reason);
-    else this.#parent?.addEventListener('abort', this.#onParentAbort, { once: true });
+    const parent = options.signal;
+    this.#parent = parent;
+    if (parent?.aborted) this.cancel(parent.reason);
+    else if (parent) {
+      this.#onParentAbort = () => this.cancel(parent.reason);
+      parent.addEventListener('abort', this.#onParentAbort, { once: true });
+    }
   }
 
   get signal(): AbortSignal {
@@ -167,22 +174,19 @@ class RunBudget implements Budget {
     };
   }
 
-  /** Bound, so it can be handed around as a callback (the cancellation registry does). */
-  readonly cancel = (reason?: unknown): void => {
+  cancel(reason?: unknown): void {
     if (this.#abortReason || this.#endedAt !== undefined) return;
     this.#hit('cancelled');
     this.#abort(new RunCancelledError(reason));
-  };
+  }
 
   dispose(): void {
     if (this.#endedAt !== undefined) return;
     this.#endedAt = this.#now();
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#parent?.removeEventListener('abort', this.#onParentAbort);
+    if (this.#onParentAbort) this.#parent?.removeEventListener('abort', this.#onParentAbort);
   }
-
-  readonly #onParentAbort = () => this.cancel(this.#parent?.reason);
 
   #elapsed(): number {
     return (this.#endedAt ?? this.#now()) - this.#startedAt;
@@ -208,14 +212,15 @@ class RunBudget implements Budget {
   }
 
   /** Stops now if the deadline has passed, else arms the timer for it. */
-  readonly #expire = () => {
+  #expire(): void {
     this.#timer = undefined;
     if (this.#checkDeadline() || this.#endedAt !== undefined || this.#abortReason) return;
+    this.#onDeadline ??= () => this.#expire();
     // setTimeout treats delays above 2^31-1 ms as 1 ms; a long deadline is armed in hops instead.
-    this.#timer = setTimeout(this.#expire, Math.min(this.#deadlineAt - this.#now(), MAX_TIMER_MS));
+    this.#timer = setTimeout(this.#onDeadline, Math.min(this.#deadlineAt - this.#now(), MAX_TIMER_MS));
     // A budget must never be what keeps a process alive during shutdown.
     this.#timer.unref();
-  };
+  }
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -7,24 +7,25 @@ import type { Redis } from 'ioredis';
  * task's `cancelled` key instead, so neither order loses a cancel.
  */
 export class CancellationRegistry {
-  readonly #running = new Map<string, Set<OnCancel>>();
+  readonly #running = new Map<string, Set<Cancellable>>();
 
   /**
-   * Calls `onCancel` if `taskId` is cancelled until untrack(). A callback, not an AbortController:
-   * a run's budget makes its signal only when something reads it.
+   * Cancels `run` if `taskId` is cancelled until untrack(). The run itself (a Budget), not an
+   * AbortController or a callback: a budget makes its signal only when something reads it, and
+   * nothing is allocated per job to track it.
    */
-  track(taskId: string, onCancel: OnCancel): void {
+  track(taskId: string, run: Cancellable): void {
     let set = this.#running.get(taskId);
     if (!set) {
       set = new Set();
       this.#running.set(taskId, set);
     }
-    set.add(onCancel);
+    set.add(run);
   }
 
-  untrack(taskId: string, onCancel: OnCancel): void {
+  untrack(taskId: string, run: Cancellable): void {
     const set = this.#running.get(taskId);
-    if (!set?.delete(onCancel)) return;
+    if (!set?.delete(run)) return;
     if (set.size === 0) this.#running.delete(taskId);
   }
 
@@ -32,7 +33,7 @@ export class CancellationRegistry {
     const set = this.#running.get(taskId);
     if (!set) return 0;
     const reason = new TaskCancelledError(taskId);
-    for (const onCancel of set) onCancel(reason);
+    for (const run of set) run.cancel(reason);
     return set.size;
   }
 
@@ -46,7 +47,10 @@ export class CancellationRegistry {
   }
 }
 
-export type OnCancel = (reason: TaskCancelledError) => void;
+/** What a cancellation stops: a run's Budget. */
+export interface Cancellable {
+  cancel(reason: TaskCancelledError): void;
+}
 
 export class TaskCancelledError extends Error {
   readonly code = 'FLOTILLA_TASK_CANCELLED';

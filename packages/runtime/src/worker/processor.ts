@@ -181,14 +181,14 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
     const run = new RunContext(envelope, identity, budget, job.id, shared);
     // Track before the start reads the cancelled key: a cancel published between the two is then
     // seen by one or the other, never missed.
-    cancellations.track(taskId, budget.cancel);
+    cancellations.track(taskId, budget);
     // Not awaited (see RunContext): a job waits for no round trip of its own.
     book.start(taskId, subtaskId, run);
     let result: AgentResult<unknown>;
     try {
       result = await runHandler(input.data, run);
     } finally {
-      cancellations.untrack(taskId, budget.cancel);
+      cancellations.untrack(taskId, budget);
       budget.dispose();
     }
     // The start failed before the run needed it (Redis went away): retry rather than complete a
