@@ -16,7 +16,7 @@ const JOBS = Number(process.env.BENCH_JOBS ?? 16000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 21);
 // Subtasks per task, as a planner fans a goal out: runWorker's bookkeeping is per task (one stream,
-// one ledger, one cancelled flag), so one task for all jobs would flatter it.
+// which is also the ledger, and one cancelled flag), so one task for all jobs would flatter it.
 const TASK_SIZE = Number(process.env.BENCH_TASK_SIZE ?? 8);
 
 // BENCH_TELEMETRY=1: what a container has without a collector (the register hook's Prometheus
@@ -29,10 +29,12 @@ const admin = new Redis(redis.url);
 // never rewrites it during the run: a rewrite forks Redis and competes for the same two cores for
 // seconds, and whichever side's round it lands in looked slower for it (rounds swung 0.6x-1.3x).
 await admin.config('SET', 'auto-aof-rewrite-percentage', '0');
+/** The id of the t-th task: the envelopes and forgetTasks must agree. */
+const taskOf = (t) => `bench-${t}`;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const envelope = (i) => ({
   v: 1,
-  taskId: `bench-${Math.floor(i / TASK_SIZE)}`,
+  taskId: taskOf(Math.floor(i / TASK_SIZE)),
   subtaskId: `s${i}`,
   role: 'noop',
   input: { i },
@@ -92,7 +94,7 @@ async function throughput(prefix, start) {
 async function forgetTasks(prefix) {
   const keys = redisKeys(prefix);
   const pipeline = admin.pipeline();
-  for (let t = 0; t < Math.ceil(JOBS / TASK_SIZE); t++) pipeline.unlink(keys.taskEvents(`bench-${t}`));
+  for (let t = 0; t < Math.ceil(JOBS / TASK_SIZE); t++) pipeline.unlink(keys.taskEvents(taskOf(t)));
   await pipeline.exec();
 }
 

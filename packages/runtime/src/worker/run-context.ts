@@ -21,8 +21,8 @@ export interface RunShared {
 /**
  * One run's AgentContext, and the listener its start record reports to.
  *
- * The handler runs while the start (ledger, started event, cancelled check) is still on its way
- * to Redis. Effects through the context wait for it: a cancelled task then stops the run before
+ * The handler runs while the start (its started event, which is its ledger entry, and the
+ * cancelled check) is still on its way to Redis. Effects through the context wait for it: a cancelled task then stops the run before
  * any tool, model or memory call, and a start Redis refused fails them with its error. A handler
  * without effects never waits. Everything here is lazy or on the prototype, because one of these
  * is made per job (pnpm bench).
