@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SubtaskEnvelope, TaskRequest } from './index.js';
+import { decodeTaskEventEntry, encodeTaskEvent, SubtaskEnvelope, TASK_EVENT_FIELD, TaskRequest } from './index.js';
 
 describe('contracts', () => {
   it('defaults the contract version and rejects unknown request fields', () => {
@@ -26,5 +26,28 @@ describe('contracts', () => {
         .success,
     ).toBe(true);
     expect(SubtaskEnvelope.safeParse({ ...base, traceparent: 'nope' }).success).toBe(false);
+  });
+});
+
+describe('task event stream entries', () => {
+  it('decodes what encodeTaskEvent wrote, stamped with its time', () => {
+    const at = new Date('2026-01-02T03:04:05.000Z');
+    const json = encodeTaskEvent({ type: 'cancelled', taskId: 't1' }, at);
+    expect(decodeTaskEventEntry([TASK_EVENT_FIELD, json])).toEqual({
+      type: 'cancelled',
+      taskId: 't1',
+      at: '2026-01-02T03:04:05.000Z',
+    });
+  });
+
+  it('reads nothing from entries that hold no TaskEvent under its field', () => {
+    const good = encodeTaskEvent({ type: 'cancelled', taskId: 't1' });
+    expect(decodeTaskEventEntry(['other', good])).toBeUndefined();
+    expect(decodeTaskEventEntry([TASK_EVENT_FIELD, 'not json'])).toBeUndefined();
+    expect(
+      decodeTaskEventEntry([TASK_EVENT_FIELD, JSON.stringify({ type: 'nonsense', taskId: 't1' })]),
+    ).toBeUndefined();
+    expect(decodeTaskEventEntry([TASK_EVENT_FIELD, JSON.stringify([JSON.parse(good)])])).toBeUndefined();
+    expect(decodeTaskEventEntry([])).toBeUndefined();
   });
 });

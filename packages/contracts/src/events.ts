@@ -32,3 +32,37 @@ export const TaskEvent = z.discriminatedUnion('type', [
 ]);
 export type TaskEvent = z.infer<typeof TaskEvent>;
 export type TaskEventType = TaskEvent['type'];
+
+/** An event before it is stored: `at` is stamped when it is appended. */
+export type TaskEventBody = TaskEvent extends infer E ? (E extends TaskEvent ? Omit<E, 'at'> : never) : never;
+
+/**
+ * A task's event stream holds one event per entry, as JSON under this field. Every writer (the
+ * orchestrator's scripts, workers' run books) and every reader (the API, the ledger) goes through
+ * encodeTaskEvent / decodeTaskEventEntry, so the format has one definition.
+ */
+export const TASK_EVENT_FIELD = 'event';
+
+/** The stored JSON of an event, stamped with `at` (default: now). */
+export function encodeTaskEvent(event: TaskEventBody, at: Date = new Date()): string {
+  return JSON.stringify({ ...event, at: at.toISOString() });
+}
+
+/**
+ * The event of one stream entry (its field/value list as XRANGE returns it), or undefined when
+ * the entry holds no readable TaskEvent: the stream is shared by every service, so trust nothing.
+ */
+export function decodeTaskEventEntry(fields: readonly string[]): TaskEvent | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] !== TASK_EVENT_FIELD) continue;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(fields[i + 1] as string);
+    } catch {
+      return undefined;
+    }
+    const parsed = TaskEvent.safeParse(raw);
+    return parsed.success ? parsed.data : undefined;
+  }
+  return undefined;
+}

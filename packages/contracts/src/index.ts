@@ -1,5 +1,12 @@
 export { BudgetLimits, TaskBudget, Usage, ZERO_USAGE } from './budget.js';
-export { TaskEvent, type TaskEventType } from './events.js';
+export {
+  decodeTaskEventEntry,
+  encodeTaskEvent,
+  TASK_EVENT_FIELD,
+  TaskEvent,
+  type TaskEventBody,
+  type TaskEventType,
+} from './events.js';
 export { DEFAULT_PREFIX, queueNames, type RedisKeys, redisKeys, subtaskJobId } from './keys.js';
 export { RoleInfo } from './roles.js';
 export { BUDGET_STOP_REASONS, StopReason } from './stop-reason.js';

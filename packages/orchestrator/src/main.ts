@@ -3,6 +3,7 @@ import {
   createLlm,
   createMemory,
   listRoles,
+  llmConfigProblems,
   redisCheck,
   registerHealthRoutes,
   startService,
@@ -12,7 +13,7 @@ import { buildApp } from './api/app.js';
 import { orchestratorConfigSchema } from './config.js';
 import { createOrchestrator } from './orchestrator.js';
 
-const service = startService(orchestratorConfigSchema, { name: 'orchestrator' });
+const service = startService(orchestratorConfigSchema, { name: 'orchestrator', check: llmConfigProblems });
 const { config, log, lifecycle } = service;
 const connection = service.redis('blocking');
 const redis = service.redis('commands');

@@ -2,7 +2,7 @@
 // anything not re-exported here is internal.
 export * from './budget/index.js';
 export * from './config/index.js';
-export { FlotillaError } from './errors.js';
+export { FlotillaError, isTransientError } from './errors.js';
 export * from './health/index.js';
 export * from './lifecycle/index.js';
 export * from './llm/index.js';

@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { type TaskEvent, TERMINAL_TASK_STATUSES } from '@flotilla/contracts';
-import { parseStreamEntry } from '@flotilla/runtime';
+import { decodeTaskEventEntry, type TaskEvent, TERMINAL_TASK_STATUSES } from '@flotilla/contracts';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -74,15 +73,10 @@ export function registerEventRoutes(v1: FastifyInstance, options: EventStreamOpt
       let cursor = after;
       const send = async (id: string, fields: string[]) => {
         cursor = id;
-        const events = parseStreamEntry(fields);
-        // The entry's id goes with its last event: a client cut off inside an entry resumes before
-        // it and sees the entry again, rather than miss the rest of it.
-        const last = events.length - 1;
-        const text = events
-          .map((e, i) => `${i === last ? `id: ${id}\n` : ''}event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`)
-          .join('');
-        if (text) await write(res, text, done.signal);
-        return events.some((e) => TERMINAL_EVENTS.has(e.type));
+        const event = decodeTaskEventEntry(fields);
+        if (!event) return false;
+        await write(res, `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`, done.signal);
+        return TERMINAL_EVENTS.has(event.type);
       };
       // A finished task gets no new decisions: replay what the client hasn't seen and end, rather than
       // block on a stream that may never grow (a client resuming after the terminal event).

@@ -1,4 +1,4 @@
-import { isTransient } from '@flotilla/runtime';
+import { isTransientError } from '@flotilla/runtime';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import {
@@ -88,7 +88,7 @@ function fromFastify(err: FastifyError, bodyLimit: number, contentType: string |
  */
 export function toProblem(err: unknown, request: FastifyRequest, bodyLimit: number): ProblemError {
   if (err instanceof ProblemError) return err;
-  if (isTransient(err)) return new ServiceUnavailableError(undefined, err);
+  if (isTransientError(err)) return new ServiceUnavailableError(undefined, err);
   const contentType = request.headers['content-type'];
   const mapped = err && typeof err === 'object' ? fromFastify(err as FastifyError, bodyLimit, contentType) : undefined;
   return (

@@ -1,3 +1,4 @@
+import { TASK_EVENT_FIELD } from '@flotilla/contracts';
 import { luaScript, STREAM_MAX_LEN } from '@flotilla/runtime';
 
 /**
@@ -20,7 +21,7 @@ end
 if redis.call('EXISTS', task) == 1 then return {0, taskId} end
 redis.call('HSET', task, unpack(ARGV, 6))
 redis.call('EXPIRE', task, ttl)
-redis.call('XADD', events, 'MAXLEN', '~', ${STREAM_MAX_LEN}, '*', 'event', event)
+redis.call('XADD', events, 'MAXLEN', '~', ${STREAM_MAX_LEN}, '*', '${TASK_EVENT_FIELD}', event)
 redis.call('EXPIRE', events, ttl)
 if hasKey == '1' then redis.call('SET', byKey, taskId, 'EX', ttl) end
 return {1, taskId}
@@ -50,7 +51,7 @@ redis.call('HSET', task, 'status', to, 'updatedAt', now)
 if #ARGV > 5 then redis.call('HSET', task, unpack(ARGV, 6)) end
 redis.call('EXPIRE', task, ttl)
 if event ~= '' then
-  redis.call('XADD', events, 'MAXLEN', '~', ${STREAM_MAX_LEN}, '*', 'event', event)
+  redis.call('XADD', events, 'MAXLEN', '~', ${STREAM_MAX_LEN}, '*', '${TASK_EVENT_FIELD}', event)
   redis.call('EXPIRE', events, ttl)
 end
 return {1, status}

@@ -1,15 +1,17 @@
 import { createHash } from 'node:crypto';
 import {
   type BudgetLimits,
+  encodeTaskEvent,
   type PlannedSubtask,
   type RedisKeys,
   redisKeys,
   type TaskEvent,
+  type TaskEventBody,
   type TaskRequest,
   type TaskStatus,
   type TaskView,
 } from '@flotilla/contracts';
-import { appendTaskEvent, type EventBody, readTaskEvents } from '@flotilla/runtime';
+import { appendTaskEvent, readTaskEvents } from '@flotilla/runtime';
 import type { Redis } from 'ioredis';
 import { parseTaskRecord, type TaskRecord } from './record.js';
 import { createTaskScript, transitionScript } from './scripts.js';
@@ -38,7 +40,7 @@ export interface Transition {
   to: TaskStatus;
   fields?: Record<string, string | number>;
   /** Appended in the same step; `at` is added here. */
-  event?: EventBody;
+  event?: TaskEventBody;
 }
 
 /**
@@ -94,7 +96,7 @@ export class TaskStore {
     if (request.metadata) fields.metadata = JSON.stringify(request.metadata);
     if (idempotencyKey) fields.idempotencyKey = idempotencyKey;
     if (task.traceId) fields.traceId = task.traceId;
-    const event = JSON.stringify({ type: 'status', taskId, status: 'queued', at: now });
+    const event = encodeTaskEvent({ type: 'status', taskId, status: 'queued' }, new Date(now));
 
     const taskKey = this.keys.task(taskId);
     const [created, id] = (await createTaskScript(
@@ -121,8 +123,9 @@ export class TaskStore {
   }
 
   async transition(taskId: string, t: Transition): Promise<{ applied: boolean; status: TaskStatus | undefined }> {
-    const at = new Date().toISOString();
-    const event = t.event ? JSON.stringify({ ...t.event, at }) : '';
+    const now = new Date();
+    const at = now.toISOString();
+    const event = t.event ? encodeTaskEvent(t.event, now) : '';
     const fields = Object.entries(t.fields ?? {}).flatMap(([k, v]) => [k, String(v)]);
     const [code, status] = (await transitionScript(
       this.redis,
@@ -154,7 +157,7 @@ export class TaskStore {
     await this.redis.hset(this.keys.task(taskId), 'subtaskErrors', JSON.stringify(errors));
   }
 
-  async appendEvent(event: EventBody): Promise<string> {
+  async appendEvent(event: TaskEventBody): Promise<string> {
     return appendTaskEvent(this.redis, this.prefix, event, this.ttlSeconds);
   }
 

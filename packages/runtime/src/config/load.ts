@@ -7,9 +7,14 @@ import { type SecretKind, secretKind, secretParts } from './secret.js';
 /** Exit status for a configuration error (sysexits.h EX_CONFIG): the orchestrator must not restart-loop blindly. */
 export const EX_CONFIG = 78;
 
-export interface LoadConfigOptions {
+export interface LoadConfigOptions<C = unknown> {
   /** Where variables come from. Default process.env. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Problems a schema cannot see alone, found in the parsed config (settings that only work
+   * together, such as an LLM provider and its key). Reported with the schema's, the same way.
+   */
+  check?: (config: C) => readonly ConfigProblem[];
 }
 
 type Raw = { value: string; source: 'env' | 'file' };
@@ -26,7 +31,7 @@ const trimTrailingNewline = (s: string) => s.replace(/\r?\n$/, '');
  */
 export function loadConfig<S extends z.ZodObject>(
   schema: S,
-  { env = process.env }: LoadConfigOptions = {},
+  { env = process.env, check }: LoadConfigOptions<z.output<S>> = {},
 ): z.output<S> {
   const problems: ConfigProblem[] = [];
   const raw = new Map<string, Raw>();
@@ -76,12 +81,12 @@ export function loadConfig<S extends z.ZodObject>(
       else message += `, got ${quote(r.value)}`;
       problems.push({ variable, message });
     }
-  }
+  } else if (problems.length === 0 && check) problems.push(...check(result.data as z.output<S>));
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(result.data) as z.output<S>;
 }
 
-export interface LoadConfigOrExitOptions extends LoadConfigOptions {
+export interface LoadConfigOrExitOptions<C = unknown> extends LoadConfigOptions<C> {
   /** Called with 78 on a config error. Default process.exit. */
   exit?: (code: number) => never;
   /** Where problem lines go. Default process.stderr. */
@@ -94,7 +99,10 @@ export interface LoadConfigOrExitOptions extends LoadConfigOptions {
  * operator needs the variable, not our call stack — and exits with 78 (EX_CONFIG).
  * Any other error is a bug and propagates.
  */
-export function loadConfigOrExit<S extends z.ZodObject>(schema: S, options: LoadConfigOrExitOptions = {}): z.output<S> {
+export function loadConfigOrExit<S extends z.ZodObject>(
+  schema: S,
+  options: LoadConfigOrExitOptions<z.output<S>> = {},
+): z.output<S> {
   const { exit = process.exit, stderr = process.stderr, ...rest } = options;
   try {
     return loadConfig(schema, rest);

@@ -36,3 +36,19 @@ export function chromaCheck(url: string, { name = 'chroma' }: { name?: string } 
     },
   };
 }
+
+/**
+ * A BullMQ worker is fetching jobs. A worker whose run loop ended (closed, or stopped on an
+ * error) takes no work, so its replica must leave the load balancer's and the operator's view.
+ */
+export function workerRunningCheck(
+  worker: { isRunning(): boolean },
+  { name = 'worker' }: { name?: string } = {},
+): ReadinessCheck {
+  return {
+    name,
+    check: async () => {
+      if (!worker.isRunning()) throw new Error('worker is not running');
+    },
+  };
+}

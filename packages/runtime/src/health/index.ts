@@ -1,4 +1,4 @@
-export { chromaCheck, type ReadinessCheck, redisCheck } from './checks.js';
+export { chromaCheck, type ReadinessCheck, redisCheck, workerRunningCheck } from './checks.js';
 export { type HealthRoutesOptions, type NotReadyReason, registerHealthRoutes } from './routes.js';
 export {
   buildHealthServer,

@@ -9,7 +9,7 @@ const optionalKey = () => secret(z.string().trim().min(1)).optional();
  *
  * | variable          | default                         | why |
  * |-------------------|---------------------------------|-----|
- * | LLM_PROVIDER      | inferred, else `offline`        | runs with no key at all; a key or URL picks its vendor |
+ * | LLM_PROVIDER      | inferred from a key or URL, else required | a key or URL picks its vendor; `offline` (the demo model, not AI) only when named, so production never runs a fake by accident |
  * | LLM_MODEL         | per provider (see DEFAULT_MODELS) | Compose `models:` also sets it (`<NAME>_MODEL`) |
  * | LLM_BASE_URL      | the vendor's public API         | |
  * | LLM_URL           | unset                           | what Compose `models:` injects for a model named `llm` |
@@ -19,7 +19,7 @@ const optionalKey = () => secret(z.string().trim().min(1)).optional();
  * | LLM_MAX_TOKENS    | 4096                            | completion cap when a request names none (Anthropic requires one) |
  */
 export const llmConfigSchema = z.object({
-  /** anthropic | openai | openai-compatible | offline. Unset: anthropic/openai if their key is set, openai-compatible if a base URL is, else offline. */
+  /** anthropic | openai | openai-compatible | offline. Unset: anthropic/openai if their key is set, openai-compatible if a base URL is, else a config error. */
   LLM_PROVIDER: z.enum(['anthropic', 'openai', 'openai-compatible', 'offline']).optional(),
   /** Model id, e.g. `claude-sonnet-4-5`, `gpt-4o-mini`, `ai/smollm2`, `llama3.2`. */
   LLM_MODEL: z.string().trim().min(1).optional(),

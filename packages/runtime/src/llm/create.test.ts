@@ -1,16 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { llmConfigSchema } from './config.js';
-import { createLlm, resolveProvider } from './create.js';
+import { createLlm, llmConfigProblems, resolveProvider } from './create.js';
 import { LlmConfigError } from './errors.js';
 import { backoffDelay, parseRetryAfter, scrub } from './http.js';
 import { apiUrl } from './openai.js';
 
 describe('llm config', () => {
-  it('parses an empty environment to defaults and the offline provider', () => {
+  it('parses an empty environment to defaults, but chooses no provider for it: no silent fake model', () => {
     const config = llmConfigSchema.parse({});
     expect(config).toMatchObject({ LLM_MAX_RETRIES: 3, LLM_TIMEOUT_MS: 120_000, LLM_MAX_TOKENS: 4096 });
-    expect(resolveProvider(config)).toBe('offline');
-    expect(createLlm(config).provider).toBe('offline');
+    expect(() => resolveProvider(config)).toThrow(/^LLM_PROVIDER: required, but not set/);
+    expect(llmConfigProblems(config)).toEqual([
+      { variable: 'LLM_PROVIDER', message: expect.stringMatching(/^required, but not set: .*offline/) },
+    ]);
+    const offline = llmConfigSchema.parse({ LLM_PROVIDER: 'offline' });
+    expect(llmConfigProblems(offline)).toEqual([]);
+    expect(createLlm(offline).provider).toBe('offline');
   });
 
   it('reads numbers from env strings', () => {
@@ -36,6 +41,9 @@ describe('llm config', () => {
 
   it('fails fast, without the key, on settings that cannot work', () => {
     expect(() => createLlm({ LLM_PROVIDER: 'anthropic' })).toThrow(/LLM_API_KEY: required/);
+    expect(llmConfigProblems({ LLM_PROVIDER: 'openai' })).toEqual([
+      { variable: 'LLM_API_KEY', message: expect.stringMatching(/^required for LLM_PROVIDER=openai/) },
+    ]);
     expect(() => createLlm({ LLM_PROVIDER: 'openai-compatible', LLM_MODEL: 'm' })).toThrow(/LLM_BASE_URL: required/);
     expect(() => createLlm({ LLM_PROVIDER: 'openai-compatible', LLM_URL: 'http://x:1' })).toThrow(
       /LLM_MODEL: required/,

@@ -1,3 +1,4 @@
+import type { ConfigProblem } from '../config/index.js';
 import { anthropicChat } from './anthropic.js';
 import { createClient } from './client.js';
 import type { LlmConfig } from './config.js';
@@ -21,7 +22,10 @@ export interface CreateLlmOptions {
   retry?: Omit<RetryOptions, 'maxRetries' | 'timeoutMs'>;
 }
 
-/** Which provider a config means, following the defaults table of llmConfigSchema. */
+/**
+ * Which provider a config means: LLM_PROVIDER, else the vendor its key or base URL names. Never
+ * the offline model by default (see llmConfigSchema).
+ */
 export function resolveProvider(config: Partial<LlmConfig>): LlmClient['provider'] {
   if (config.LLM_PROVIDER) return config.LLM_PROVIDER;
   if (config.LLM_BASE_URL ?? config.LLM_URL) return 'openai-compatible';
@@ -29,10 +33,26 @@ export function resolveProvider(config: Partial<LlmConfig>): LlmClient['provider
   if (config.OPENAI_API_KEY) return 'openai';
   if (config.LLM_API_KEY) {
     throw new LlmConfigError(
-      'LLM_PROVIDER: set it (anthropic | openai | openai-compatible) when only LLM_API_KEY is given',
+      'LLM_PROVIDER',
+      'set it (anthropic | openai | openai-compatible) when only LLM_API_KEY is given',
     );
   }
-  return 'offline';
+  // Never a silent fake in production: the offline model only when asked for by name.
+  throw new LlmConfigError(
+    'LLM_PROVIDER',
+    'required, but not set: anthropic | openai | openai-compatible with LLM_API_KEY (or LLM_BASE_URL), or offline for the built-in demo model (not AI)',
+  );
+}
+
+/** createLlm's verdict on a config as config problems: startService's `check`, so a bad one exits 78 like any other. */
+export function llmConfigProblems(config: Partial<LlmConfig>): ConfigProblem[] {
+  try {
+    createLlm(config);
+    return [];
+  } catch (err) {
+    if (err instanceof LlmConfigError) return [{ variable: err.variable, message: err.problem }];
+    throw err;
+  }
 }
 
 /**
@@ -55,7 +75,7 @@ export function createLlm(config: Partial<LlmConfig>, options: CreateLlmOptions 
     case 'anthropic': {
       const apiKey = config.LLM_API_KEY ?? config.ANTHROPIC_API_KEY;
       if (!apiKey)
-        throw new LlmConfigError('LLM_API_KEY: required for LLM_PROVIDER=anthropic (or set ANTHROPIC_API_KEY)');
+        throw new LlmConfigError('LLM_API_KEY', 'required for LLM_PROVIDER=anthropic (or set ANTHROPIC_API_KEY)');
       const model = config.LLM_MODEL ?? DEFAULT_MODELS.anthropic;
       return createClient(
         'anthropic',
@@ -65,7 +85,7 @@ export function createLlm(config: Partial<LlmConfig>, options: CreateLlmOptions 
     }
     case 'openai': {
       const apiKey = config.LLM_API_KEY ?? config.OPENAI_API_KEY;
-      if (!apiKey) throw new LlmConfigError('LLM_API_KEY: required for LLM_PROVIDER=openai (or set OPENAI_API_KEY)');
+      if (!apiKey) throw new LlmConfigError('LLM_API_KEY', 'required for LLM_PROVIDER=openai (or set OPENAI_API_KEY)');
       const model = config.LLM_MODEL ?? DEFAULT_MODELS.openai;
       return createClient(
         'openai',
@@ -74,8 +94,9 @@ export function createLlm(config: Partial<LlmConfig>, options: CreateLlmOptions 
       );
     }
     case 'openai-compatible': {
-      if (!baseUrl) throw new LlmConfigError('LLM_BASE_URL: required for LLM_PROVIDER=openai-compatible (or LLM_URL)');
-      if (!config.LLM_MODEL) throw new LlmConfigError('LLM_MODEL: required for LLM_PROVIDER=openai-compatible');
+      if (!baseUrl)
+        throw new LlmConfigError('LLM_BASE_URL', 'required for LLM_PROVIDER=openai-compatible (or LLM_URL)');
+      if (!config.LLM_MODEL) throw new LlmConfigError('LLM_MODEL', 'required for LLM_PROVIDER=openai-compatible');
       // Only LLM_API_KEY: OPENAI_API_KEY belongs to OpenAI and must not be handed to another server.
       return createClient(
         'openai-compatible',

@@ -76,8 +76,15 @@ export class LlmUnavailableError extends LlmError {
 
 /** LLM settings that cannot work together (a named vendor without a key, a compatible server without a model). */
 export class LlmConfigError extends LlmError {
-  constructor(message: string) {
-    super('FLOTILLA_LLM_CONFIG', message, { retryable: false });
+  /** The variable an operator must set or fix. */
+  readonly variable: string;
+  /** What is wrong with it, without the variable's name. */
+  readonly problem: string;
+
+  constructor(variable: string, problem: string) {
+    super('FLOTILLA_LLM_CONFIG', `${variable}: ${problem}`, { retryable: false });
+    this.variable = variable;
+    this.problem = problem;
   }
 }
 

@@ -1,5 +1,5 @@
 export { type LlmConfig, llmConfigSchema } from './config.js';
-export { type CreateLlmOptions, createLlm, DEFAULT_MODELS, resolveProvider } from './create.js';
+export { type CreateLlmOptions, createLlm, DEFAULT_MODELS, llmConfigProblems, resolveProvider } from './create.js';
 export {
   LlmAbortError,
   LlmBadResponseError,

@@ -3,7 +3,7 @@ import { createLlm } from './create.js';
 import { splitClauses } from './offline.js';
 import type { ChatMessage, ChatRequest, LlmToolSpec } from './types.js';
 
-const llm = createLlm({});
+const llm = createLlm({ LLM_PROVIDER: 'offline' });
 
 const researcherInput = {
   type: 'object',

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { baseConfigSchema } from '../config/base.js';
+import type { ConfigProblem } from '../config/errors.js';
 import { loadConfigOrExit } from '../config/load.js';
 import { createLifecycle, type Lifecycle } from '../lifecycle/index.js';
 import { createLogger } from '../logger/index.js';
@@ -19,8 +20,12 @@ export interface Service<C> {
   config: C;
   log: Logger;
   lifecycle: Lifecycle;
-  /** A new Redis connection whose errors are logged and which closes in the lifecycle's close phase. */
-  redis(role: RedisRole): Redis;
+  /**
+   * A new Redis connection whose errors are logged and which closes in the lifecycle's close phase.
+   * `autoPipelining` turns on ioredis' enableAutoPipelining: commands issued in one event-loop turn
+   * leave in one write (for connections many concurrent jobs share).
+   */
+  redis(role: RedisRole, options?: { autoPipelining?: boolean }): Redis;
   /** Installs SIGTERM/SIGINT handling (unless disabled) and marks the service ready. */
   ready(): void;
 }
@@ -34,15 +39,27 @@ export interface StartServiceOptions {
   handleSignals?: boolean;
 }
 
+export interface StartServiceOptionsOf<C> extends StartServiceOptions {
+  /** Problems the schema cannot see alone (loadConfig's `check`), e.g. llmConfigProblems. */
+  check?: (config: C) => readonly ConfigProblem[];
+}
+
 type BaseShape = typeof baseConfigSchema;
 
 /**
  * The start every flotilla service shares: validated config (exit 78 on a bad one), a JSON logger,
  * a lifecycle whose last step flushes telemetry, and Redis connections that close themselves.
  */
-export function startService<S extends BaseShape>(schema: S, options: StartServiceOptions): Service<z.output<S>> {
-  const config = loadConfigOrExit(schema, { env: options.env ?? process.env });
-  const log = createLogger({ service: config.SERVICE_NAME ?? options.name, level: config.LOG_LEVEL });
+export function startService<S extends BaseShape>(
+  schema: S,
+  options: StartServiceOptionsOf<z.output<S>>,
+): Service<z.output<S>> {
+  const config = loadConfigOrExit(schema, { env: options.env ?? process.env, check: options.check });
+  const log = createLogger({
+    service: config.SERVICE_NAME ?? options.name,
+    level: config.LOG_LEVEL,
+    toolResultSampleRate: config.LOG_TOOL_RESULT_SAMPLE_RATE,
+  });
   const lifecycle = createLifecycle({ log, graceMs: config.SHUTDOWN_GRACE_MS });
   const connections: Redis[] = [];
   lifecycle.onShutdown(
@@ -58,8 +75,11 @@ export function startService<S extends BaseShape>(schema: S, options: StartServi
     config,
     log,
     lifecycle,
-    redis(role) {
-      const conn = new Redis(config.REDIS_URL, { maxRetriesPerRequest: role === 'blocking' ? null : 1 });
+    redis(role, { autoPipelining = false } = {}) {
+      const conn = new Redis(config.REDIS_URL, {
+        maxRetriesPerRequest: role === 'blocking' ? null : 1,
+        enableAutoPipelining: autoPipelining,
+      });
       conn.on('error', (err) => log.warn({ err: { message: err.message }, redis: role }, 'redis connection error'));
       connections.push(conn);
       return conn;

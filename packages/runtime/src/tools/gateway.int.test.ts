@@ -334,24 +334,106 @@ describe('write idempotency', () => {
         return { saved: n };
       },
     });
+  const read = () => counted({ name: 'notes.read', run: async (n) => ({ read: n }) });
+  /** The options of one run of subtask t/s: a redelivery is a new run with a fresh count of writes. */
+  const run = () => {
+    const writes = new Map<string, number>();
+    let callIndex = 0;
+    return () => ({ budget: budget(), taskId: 't', subtaskId: 's', callIndex: callIndex++, writes });
+  };
+  const keyOf = (args: unknown, n = 0) => redisKeys(prefix).toolIdempotency(`t:s:notes.write:${argsHash(args)}:${n}`);
 
-  it('runs a write once under the same key and replays its result', async () => {
+  it('runs a write once and replays its result to a redelivered run', async () => {
     const { tool, state } = slowWrite();
     const gw = gateway([tool]);
-    const opts = { budget: budget(), taskId: 't', subtaskId: 's', callIndex: 0 };
-    const first = await gw.call('notes.write', { q: 'x' }, opts);
-    const again = await gw.call('notes.write', { q: 'x' }, opts);
+    const first = await gw.call('notes.write', { q: 'x' }, run()());
+    const again = await gw.call('notes.write', { q: 'x' }, run()());
     expect(first).toEqual({ ok: true, output: { saved: 1 }, attempts: 1, cached: false });
     expect(again).toEqual({ ok: true, output: { saved: 1 }, attempts: 0, cached: true });
     expect(state.runs).toBe(1);
-    expect(await redis.ttl(redisKeys(prefix).toolIdempotency('t:s:0'))).toBeGreaterThan(86_000);
+    expect(await redis.ttl(keyOf({ q: 'x' }))).toBeGreaterThan(86_000);
+    // Another subtask's identical write is another write.
+    expect(await gw.call('notes.write', { q: 'x' }, { ...run()(), subtaskId: 's2' })).toMatchObject({ cached: false });
+    expect(state.runs).toBe(2);
+  });
 
-    // A different call index is a different call.
-    expect(await gw.call('notes.write', { q: 'x' }, { ...opts, callIndex: 1 })).toMatchObject({
+  it('replays the right write to a redelivered run that makes an extra read before it', async () => {
+    const { tool, state } = slowWrite();
+    const reader = read();
+    const gw = gateway([tool, reader.tool]);
+    const first = run();
+    expect(await gw.call('notes.write', { q: 'x' }, first())).toMatchObject({ ok: true, cached: false });
+    // The redelivered model reads first this time: the write is still the same write.
+    const second = run();
+    expect(await gw.call('notes.read', { q: 'r' }, second())).toMatchObject({ ok: true, output: { read: 1 } });
+    expect(await gw.call('notes.write', { q: 'x' }, second())).toEqual({
       ok: true,
+      output: { saved: 1 },
+      attempts: 0,
+      cached: true,
+    });
+    expect(state.runs).toBe(1);
+  });
+
+  it('runs a redelivered run’s write with other arguments, never replaying another write’s result', async () => {
+    const { tool, state } = slowWrite();
+    const gw = gateway([tool]);
+    expect(await gw.call('notes.write', { q: 'x' }, run()())).toMatchObject({ output: { saved: 1 } });
+    expect(await gw.call('notes.write', { q: 'y' }, run()())).toEqual({
+      ok: true,
+      output: { saved: 2 },
+      attempts: 1,
       cached: false,
     });
     expect(state.runs).toBe(2);
+  });
+
+  it('keys by the validated arguments: defaults filled in and key order do not make another write', async () => {
+    const state = { runs: 0 };
+    const tool = defineTool({
+      name: 'notes.write',
+      description: 'x',
+      input: z.object({ q: z.string(), tag: z.string().default('none') }),
+      sideEffects: 'write',
+      run: async () => ++state.runs,
+    });
+    const gw = gateway([tool]);
+    await gw.call('notes.write', { q: 'x' }, run()());
+    expect(await gw.call('notes.write', { tag: 'none', q: 'x' }, run()())).toMatchObject({ cached: true });
+    expect(state.runs).toBe(1);
+  });
+
+  it('writes an identical write twice when a run makes it twice, and replays both to its redelivery', async () => {
+    const { tool, state } = slowWrite();
+    const gw = gateway([tool]);
+    const first = run();
+    await gw.call('notes.write', { q: 'x' }, first());
+    await gw.call('notes.write', { q: 'x' }, first());
+    expect(state.runs).toBe(2);
+    const second = run();
+    const replays = [
+      await gw.call('notes.write', { q: 'x' }, second()),
+      await gw.call('notes.write', { q: 'x' }, second()),
+    ];
+    expect(replays).toMatchObject([
+      { cached: true, output: { saved: 1 } },
+      { cached: true, output: { saved: 2 } },
+    ]);
+    expect(state.runs).toBe(2);
+  });
+
+  it('answers idempotency_conflict when an explicit key already holds a different write', async () => {
+    const { tool, state } = slowWrite();
+    const gw = gateway([tool]);
+    const opts = { budget: budget(), taskId: 't', subtaskId: 's', callIndex: 0, idempotencyKey: 'order-42' };
+    expect(await gw.call('notes.write', { q: 'x' }, opts)).toMatchObject({ ok: true, cached: false });
+    expect(await gw.call('notes.write', { q: 'x' }, opts)).toMatchObject({ ok: true, cached: true });
+    expect(await gw.call('notes.write', { q: 'y' }, opts)).toMatchObject({
+      ok: false,
+      stopReason: 'tool_error',
+      code: 'idempotency_conflict',
+    });
+    expect(state.runs).toBe(1);
   });
 
   it('runs once when two replicas call with the same key at the same time', async () => {
@@ -360,17 +442,16 @@ describe('write idempotency', () => {
     extraConnections.push(other);
     const a = gateway([tool]);
     const b = gateway([tool], { redis: other });
-    const opts = { taskId: 't', subtaskId: 's', callIndex: 7 };
     const outcomes = await Promise.all([
-      a.call('notes.write', { q: 'x' }, { ...opts, budget: budget() }),
-      b.call('notes.write', { q: 'x' }, { ...opts, budget: budget() }),
+      a.call('notes.write', { q: 'x' }, run()()),
+      b.call('notes.write', { q: 'x' }, run()()),
     ]);
     expect(state.runs).toBe(1);
     expect(outcomes.every((o) => o.ok && (o.output as { saved: number }).saved === 1)).toBe(true);
     expect(outcomes.map((o) => o.ok && o.cached).sort()).toEqual([false, true]);
   });
 
-  it('lets a retry run again after a failed write (the claim is released)', async () => {
+  it('lets a retry run again after a failed write (the claim is released), then replays the success', async () => {
     let fail = true;
     const { tool, state } = counted({
       name: 'notes.write',
@@ -382,26 +463,22 @@ describe('write idempotency', () => {
       },
     });
     const gw = gateway([tool]);
-    const opts = { taskId: 't', subtaskId: 's', callIndex: 0 };
-    expect((await gw.call('notes.write', { q: 'x' }, { ...opts, budget: budget() })).ok).toBe(false);
+    const first = run();
+    expect((await gw.call('notes.write', { q: 'x' }, first())).ok).toBe(false);
     fail = false;
-    expect(await gw.call('notes.write', { q: 'x' }, { ...opts, budget: budget() })).toMatchObject({
-      ok: true,
-      output: 2,
-    });
+    // The model tries again in the same run: the failed attempt left no record to step past.
+    expect(await gw.call('notes.write', { q: 'x' }, first())).toMatchObject({ ok: true, output: 2 });
+    expect(state.runs).toBe(2);
+    // A redelivery of that run meets the success.
+    expect(await gw.call('notes.write', { q: 'x' }, run()())).toMatchObject({ ok: true, output: 2, cached: true });
     expect(state.runs).toBe(2);
   });
 
   it('is not blocked forever by a crashed claimant: its claim expires', async () => {
     const { tool, state } = slowWrite();
-    const key = redisKeys(prefix).toolIdempotency('t:s:0');
     // What a replica that died mid-call leaves behind.
-    await redis.set(key, JSON.stringify({ state: 'claimed', token: 'dead-replica' }), 'PX', 300);
-    const outcome = await gateway([tool]).call(
-      'notes.write',
-      { q: 'x' },
-      { budget: budget(), taskId: 't', subtaskId: 's', callIndex: 0 },
-    );
+    await redis.set(keyOf({ q: 'x' }), JSON.stringify({ state: 'claimed', token: 'dead-replica' }), 'PX', 300);
+    const outcome = await gateway([tool]).call('notes.write', { q: 'x' }, run()());
     expect(outcome).toMatchObject({ ok: true, cached: false });
     expect(state.runs).toBe(1);
   });
@@ -419,7 +496,7 @@ describe('write idempotency', () => {
       },
     });
     await gateway([tool]).call('notes.write', {}, { budget: budget(), taskId: 'T', subtaskId: 'S', callIndex: 3 });
-    expect(seen).toBe('T:S:3');
+    expect(seen).toBe(`T:S:notes.write:${argsHash({})}:0`);
   });
 });
 

@@ -39,7 +39,9 @@ export type ToolFailureCode =
   /** The run's deadline passed or it was cancelled during the call (max_seconds | cancelled). */
   | 'aborted'
   /** The stored idempotency record for this key is unreadable (tool_error). */
-  | 'idempotency_corrupt';
+  | 'idempotency_corrupt'
+  /** The idempotency key already holds the result of a different write (another tool or other arguments) (tool_error). */
+  | 'idempotency_conflict';
 
 /** A call's result. Policy and tool failures are data: `call` does not throw for them. */
 export type ToolOutcome<O = unknown> =
@@ -59,11 +61,19 @@ export interface ToolCallOptions {
   budget: Budget;
   taskId: string;
   subtaskId: string;
-  /** 0-based position of this call in the run; with the ids it forms the default idempotency key. */
+  /** 0-based position of this call in the run, for audit records and logs. */
   callIndex: number;
+  /**
+   * The run's count of identical writes made so far, by key; the gateway keeps it. A write's
+   * idempotency key is `taskId:subtaskId:tool:argsHash:n`, where n counts the identical writes
+   * (same tool, same validated arguments) this run already completed or replayed. So a redelivered
+   * run that takes another path (an extra read, a different write first) still meets each write's
+   * own record, and a run that deliberately repeats a write gets it twice. Default: a fresh count.
+   */
+  writes?: Map<string, number>;
   /** For the audit record. Default: the active span's trace id. */
   traceId?: string;
-  /** Overrides `${taskId}:${subtaskId}:${callIndex}` as a write's idempotency key. */
+  /** Overrides the derived key (see `writes`) as a write's idempotency key. */
   idempotencyKey?: string;
 }
 
@@ -121,6 +131,7 @@ type OutcomeLabel =
   | 'error'
   | 'circuit_open'
   | 'invalid_output'
+  | 'idempotency_conflict'
   | 'aborted';
 
 interface Result {
@@ -194,12 +205,23 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
 
     let claim: Extract<Acquired, { kind: 'owner' }> | undefined;
     let idempotencyKey: string | undefined;
+    let countWrite = () => {};
     if (tool.sideEffects === 'write') {
-      idempotencyKey = opts.idempotencyKey ?? `${opts.taskId}:${opts.subtaskId}:${opts.callIndex}`;
+      const write = { tool: name, argsHash: argsHash(parsed.data) };
+      if (opts.idempotencyKey) idempotencyKey = opts.idempotencyKey;
+      else {
+        const writes = opts.writes ?? new Map<string, number>();
+        const base = `${opts.taskId}:${opts.subtaskId}:${name}:${write.argsHash}`;
+        const n = writes.get(base) ?? 0;
+        idempotencyKey = `${base}:${n}`;
+        // Counted only once the write has a result (ran or replayed): a failed attempt frees its
+        // key, and the run's next identical write must reuse it, as a redelivered run would.
+        countWrite = () => writes.set(base, n + 1);
+      }
       span.setAttribute('flotilla.tool.idempotency_key', idempotencyKey);
       let acquired: Acquired;
       try {
-        acquired = await acquire(redis, keys.toolIdempotency(idempotencyKey), {
+        acquired = await acquire(redis, keys.toolIdempotency(idempotencyKey), write, {
           // Longer than the call can run (every attempt's timeout plus every backoff), so a live claimant
           // keeps its claim and a dead one frees the key soon after.
           claimTtlMs: tool.timeoutMs * (tool.retries + 2) + maxDelayMs * tool.retries + CLAIM_MARGIN_MS,
@@ -210,7 +232,16 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
         if (budget.signal.aborted) return aborted(0);
         throw new IdempotencyUnavailableError(idempotencyKey, err);
       }
+      if (acquired.kind === 'conflict') {
+        return fail(
+          'idempotency_conflict',
+          'tool_error',
+          'idempotency_conflict',
+          `idempotency key ${idempotencyKey} already holds the result of a different ${acquired.stored.tool} call`,
+        );
+      }
       if (acquired.kind === 'done') {
+        countWrite();
         const stored = acquired.outcome;
         return stored.ok
           ? { label: 'duplicate', outcome: { ok: true, output: stored.output, attempts: 0, cached: true } }
@@ -283,6 +314,7 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
       // The tool ran to completion (even if its output was rejected): record it so it never runs again
       // for this key. Anything else frees the key for a retry.
       const ran = result.outcome.ok || result.outcome.code === 'invalid_output';
+      if (ran) countWrite();
       try {
         if (ran) await claim.complete(toStored(result.outcome));
         else await claim.release();

@@ -12,8 +12,10 @@ import { z } from 'zod';
  *   to run the tool. Others wait for it to resolve. The TTL is longer than the call can possibly run
  *   (every attempt's timeout plus backoff), so a live claimant never loses its claim, and a crashed
  *   one blocks others only until it expires.
- * - a result `{ state: 'done', outcome }`, written after the tool ran to completion and kept for the
- *   idempotency TTL (default a day). Every later call with the key replays it without running the tool.
+ * - a result `{ state: 'done', tool, argsHash, outcome }`, written after the tool ran to completion
+ *   and kept for the idempotency TTL (default a day). Every later call with the key and the same
+ *   tool and arguments replays it without running the tool; one with other arguments is a conflict
+ *   (a caller reused an explicit key for a different write), never a replay of someone else's result.
  *
  * A failed call deletes its own claim (compare-and-delete on the token), so a retry may try again:
  * a write is never repeated after it succeeded, but one that failed or timed out may run again with
@@ -29,12 +31,21 @@ export type StoredOutcome = z.infer<typeof StoredOutcome>;
 
 const IdempotencyRecord = z.discriminatedUnion('state', [
   z.object({ state: z.literal('claimed'), token: z.string() }),
-  z.object({ state: z.literal('done'), outcome: StoredOutcome }),
+  z.object({ state: z.literal('done'), tool: z.string(), argsHash: z.string(), outcome: StoredOutcome }),
 ]);
+
+/** What a write is: the record of one must not be replayed for another. */
+export interface WriteIdentity {
+  tool: string;
+  /** argsHash of the validated arguments. */
+  argsHash: string;
+}
 
 export type Acquired =
   | { kind: 'owner'; release: () => Promise<void>; complete: (outcome: StoredOutcome) => Promise<void> }
-  | { kind: 'done'; outcome: StoredOutcome };
+  | { kind: 'done'; outcome: StoredOutcome }
+  /** The key holds the result of a different write. */
+  | { kind: 'conflict'; stored: WriteIdentity };
 
 // Deletes the key only while it still holds our claim, so a late failure cannot erase someone else's.
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
@@ -49,6 +60,7 @@ const POLL_MS = 50;
 export async function acquire(
   redis: Redis,
   redisKey: string,
+  write: WriteIdentity,
   { claimTtlMs, resultTtlSec, signal }: { claimTtlMs: number; resultTtlSec: number; signal: AbortSignal },
 ): Promise<Acquired> {
   for (;;) {
@@ -61,7 +73,8 @@ export async function acquire(
           await redis.eval(RELEASE, 1, redisKey, claim);
         },
         complete: async (outcome) => {
-          await redis.set(redisKey, JSON.stringify({ state: 'done', outcome }), 'EX', resultTtlSec);
+          const record = { state: 'done', tool: write.tool, argsHash: write.argsHash, outcome };
+          await redis.set(redisKey, JSON.stringify(record), 'EX', resultTtlSec);
         },
       };
     }
@@ -79,7 +92,12 @@ export async function acquire(
         },
       };
     }
-    if (parsed.data.state === 'done') return { kind: 'done', outcome: parsed.data.outcome };
+    const record = parsed.data;
+    if (record.state === 'done') {
+      return record.tool === write.tool && record.argsHash === write.argsHash
+        ? { kind: 'done', outcome: record.outcome }
+        : { kind: 'conflict', stored: { tool: record.tool, argsHash: record.argsHash } };
+    }
     await sleep(POLL_MS, undefined, { signal });
   }
 }

@@ -29,4 +29,3 @@ export {
   readKillSwitch,
   setKillSwitch,
 } from './kill-switch.js';
-export { isTransientError } from './retryable.js';

@@ -12,10 +12,10 @@ import {
   TimeoutStrategy,
   timeout,
 } from 'cockatiel';
+import { isTransientError } from '../errors.js';
 import { type BackoffOptions, jitteredBackoff } from './backoff.js';
 import type { AnyTool, ToolLog } from './define.js';
 import { describeError, ToolAbortedError, ToolTimeoutError } from './errors.js';
-import { isTransientError } from './retryable.js';
 
 // The cockatiel policies a gateway composes per call as wrap(retry, breaker, timeout): the retry is
 // outermost so every attempt passes the breaker and gets its own timeout.

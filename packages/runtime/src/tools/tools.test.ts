@@ -1,15 +1,8 @@
 import { ExponentialBackoff } from 'cockatiel';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
-import {
-  argsHash,
-  defineTool,
-  fullJitter,
-  isTransientError,
-  parseKillSwitch,
-  type ToolContext,
-  ToolTimeoutError,
-} from './index.js';
+import { isTransientError } from '../errors.js';
+import { argsHash, defineTool, fullJitter, parseKillSwitch, type ToolContext, ToolTimeoutError } from './index.js';
 
 describe('defineTool', () => {
   it('types run input from the schema output and fills defaults', () => {
@@ -74,6 +67,10 @@ describe('isTransientError', () => {
     expect(isTransientError(new TypeError('fetch failed', { cause: reset }))).toBe(true);
     expect(isTransientError(new ToolTimeoutError('t', 10))).toBe(true);
     expect(isTransientError(Object.assign(new Error('503'), { retryable: true }))).toBe(true);
+    // ioredis gave up on a command while reconnecting: the job is worth another delivery.
+    expect(isTransientError(Object.assign(new Error('reconnecting'), { name: 'MaxRetriesPerRequestError' }))).toBe(
+      true,
+    );
   });
 
   it('does not retry other errors, and an explicit retryable: false wins', () => {

@@ -1,17 +1,48 @@
+import type { LlmClient } from '../llm/index.js';
+import type { Memory } from '../memory/index.js';
+
 /**
- * `target` with every method waiting for `before()` first, so a run's effects (model and memory
- * calls) happen only once its start is recorded and it is known not to be cancelled. Properties
- * that are not functions (an LLM client's `model`) pass through.
+ * A run's view of the model and of memory: every call first awaits `gate` (RunContext's
+ * beforeEffect), so nothing reaches a vendor or Chroma before the run's start is recorded and the
+ * task is known not to be cancelled. Written out per method so that a method added to LlmClient
+ * or Memory does not compile until someone decides whether it is an effect.
  */
-export function afterStart<T extends object>(target: T, before: () => Promise<void>): T {
-  return new Proxy(target, {
-    get(t, prop, receiver) {
-      const value: unknown = Reflect.get(t, prop, receiver);
-      if (typeof value !== 'function') return value;
-      return async (...args: unknown[]) => {
-        await before();
-        return value.apply(t, args);
-      };
+export function gatedLlm(llm: LlmClient, gate: () => Promise<void>): LlmClient {
+  return {
+    provider: llm.provider,
+    model: llm.model,
+    chat: async (request, options) => {
+      await gate();
+      return llm.chat(request, options);
     },
-  });
+  };
+}
+
+export function gatedMemory(memory: Memory, gate: () => Promise<void>): Memory {
+  return {
+    add: async (namespace, docs) => {
+      await gate();
+      return memory.add(namespace, docs);
+    },
+    query: async (namespace, text, options) => {
+      await gate();
+      return memory.query(namespace, text, options);
+    },
+    cleanup: async (namespace, options) => {
+      await gate();
+      return memory.cleanup(namespace, options);
+    },
+    count: async (namespace) => {
+      await gate();
+      return memory.count(namespace);
+    },
+    ping: async () => {
+      await gate();
+      return memory.ping();
+    },
+    deleteNamespace: async (namespace) => {
+      await gate();
+      return memory.deleteNamespace(namespace);
+    },
+  };
 }

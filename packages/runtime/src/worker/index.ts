@@ -9,15 +9,12 @@ export {
 } from './define.js';
 export {
   appendTaskEvent,
-  type EventBody,
-  parseStreamEntry,
   readRunLedger,
   readTaskEvents,
   STREAM_MAX_LEN,
   TASK_EVENTS_TTL_SECONDS,
 } from './events.js';
 export { type Observation, runToolLoop, type ToolLoopOptions } from './loop.js';
-export { isTransient } from './processor.js';
 export { DEFAULT_STALE_AFTER_MS, deregister, heartbeat, listRoles, type RoleRegistration } from './registry.js';
 export { type RunningWorker, type RunWorkerOptions, runWorker, type WorkerConfig, workerConfigSchema } from './run.js';
 export { type LuaScript, luaScript } from './scripts.js';

@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { type Budget, budgetFromEnvelope } from '../budget/index.js';
+import { isTransientError } from '../errors.js';
 import type { LlmClient, LlmToolSpec } from '../llm/index.js';
 import type { Memory } from '../memory/index.js';
 import { getMetrics } from '../telemetry/metrics.js';
@@ -24,7 +25,7 @@ import { RunContext, type RunShared } from './run-context.js';
 
 export interface ProcessorDeps {
   def: WorkerDefinition;
-  /** The connection BullMQ's Worker sends its commands on: the run book rides along (see RunBook). */
+  /** The run book's connection, with auto-pipelining on (see RunBook). */
   redis: Redis;
   prefix: string;
   identity: WorkerIdentity;
@@ -37,20 +38,6 @@ export interface ProcessorDeps {
   memory: Memory | undefined;
   log: Logger;
   cancellations: CancellationRegistry;
-}
-
-/**
- * Errors worth another delivery: infrastructure that may come back (Redis, an LLM vendor's 5xx after
- * its own retries). Everything else is the run's fault and ends it with a stop reason instead.
- */
-export function isTransient(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const e = err as Error & { retryable?: unknown; code?: unknown };
-  if (e.retryable === true) return true;
-  if (e.name === 'MaxRetriesPerRequestError') return true;
-  return (
-    typeof e.code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN'].includes(e.code)
-  );
 }
 
 /**
@@ -109,10 +96,7 @@ function runMetrics(role: string) {
 export function createProcessor(deps: ProcessorDeps): Processor<unknown, SubtaskResult> {
   const { def, identity, log: baseLog, cancellations } = deps;
   const shared: RunShared = deps;
-  // A lost finished event is rebuilt by the aggregator from the job's return value.
-  const book = new RunBook(deps.redis, deps.prefix, identity, (err) =>
-    baseLog.warn({ err }, 'could not record subtasks finished; the aggregator rebuilds them'),
-  );
+  const book = new RunBook(deps.redis, deps.prefix, identity);
   const recorder = runMetrics(def.role);
   const invalid = (message: string): never => {
     recorder.invalid();
@@ -152,7 +136,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
           );
     } catch (err) {
       if (budget.stopReason) return { stopReason: budget.stopReason };
-      if (isTransient(err)) {
+      if (isTransientError(err)) {
         run.log.warn({ err }, 'transient failure; BullMQ will retry');
         throw err;
       }
@@ -178,12 +162,11 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
     const { taskId, subtaskId } = envelope;
     const startedAt = Date.now();
     const budget = budgetFromEnvelope(envelope, deps.limits);
-    const run = new RunContext(envelope, identity, budget, job.id, shared);
     // Track before the start reads the cancelled key: a cancel published between the two is then
     // seen by one or the other, never missed.
     cancellations.track(taskId, budget);
-    // Not awaited (see RunContext): a job waits for no round trip of its own.
-    book.start(taskId, subtaskId, run);
+    // Not awaited here (see RunContext): the handler may think while the start is recorded.
+    const run = new RunContext(envelope, identity, budget, job.id, shared, book.start(taskId, subtaskId));
     let result: AgentResult<unknown>;
     try {
       result = await runHandler(input.data, run);
@@ -191,15 +174,17 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
       cancellations.untrack(taskId, budget);
       budget.dispose();
     }
-    // The start failed before the run needed it (Redis went away): retry rather than complete a
-    // run the ledger never saw.
-    const startFailure = run.startFailure;
-    if (startFailure) throw startFailure;
+    // The ledger must hold this run before its end: a start Redis refused throws here, and BullMQ
+    // retries the job rather than completing a run the ledger never saw.
+    await run.recorded();
 
     const ok = result.stopReason === 'finish';
     const usage = { ...budget.usage(), ms: Date.now() - startedAt };
-    // Goes out in front of BullMQ's completion of this job, in the same socket write (see RunBook).
-    book.finish(taskId, subtaskId, { ok, stopReason: result.stopReason, usage });
+    // Awaited so the finished event precedes BullMQ's completion in the stream's readers' eyes. A
+    // write Redis refuses is not worth a re-run: the aggregator rebuilds the event from the result.
+    await book
+      .finish(taskId, subtaskId, { ok, stopReason: result.stopReason, usage })
+      .catch((err: unknown) => run.log.warn({ err }, 'could not record the run end; the aggregator rebuilds it'));
     recorder.finished(result.stopReason, budget);
     if (baseLog.isLevelEnabled('info')) {
       baseLog.info({ ...run.bindings(), stopReason: result.stopReason, usage }, 'subtask finished');

@@ -6,8 +6,8 @@ import type { Memory } from '../memory/index.js';
 import type { ToolGateway } from '../tools/index.js';
 import { TaskCancelledError } from './cancellation.js';
 import type { AgentContext, RunTools } from './define.js';
-import { afterStart } from './effects.js';
-import type { StartListener, StartOutcome } from './run-book.js';
+import { gatedLlm, gatedMemory } from './effects.js';
+import type { StartOutcome } from './run-book.js';
 
 /** What every run of one worker shares. */
 export interface RunShared {
@@ -19,22 +19,24 @@ export interface RunShared {
 }
 
 /**
- * One run's AgentContext, and the listener its start record reports to.
+ * One run's AgentContext.
  *
- * The handler runs while the start (its started event, which is its ledger entry, and the
- * cancelled check) is still on its way to Redis. Effects through the context wait for it: a cancelled task then stops the run before
- * any tool, model or memory call, and a start Redis refused fails them with its error. A handler
- * without effects never waits. Everything here is lazy or on the prototype, because one of these
- * is made per job (pnpm bench).
+ * The handler starts while the run's start (its started event, which is its ledger entry, and the
+ * cancelled check) is still on its way to Redis: a handler that thinks before it acts loses no
+ * time to it. Effects through the context wait for it: a cancelled task then stops the run before
+ * any tool, model or memory call, and a start Redis refused fails them with its error. The getters
+ * are lazy because one of these is made per job.
  */
-export class RunContext implements AgentContext, StartListener {
-  #outcome: StartOutcome | undefined;
-  #waiters: (() => void)[] | undefined;
+export class RunContext implements AgentContext {
+  readonly #start: Promise<void>;
+  #startFailure: unknown;
   #log: Logger | undefined;
   #llm: LlmClient | undefined;
   #memory: Memory | undefined;
   #tools: RunTools | undefined;
   #callIndex = 0;
+  /** Identical writes this run has made so far (see ToolCallOptions.writes). */
+  readonly #writes = new Map<string, number>();
 
   constructor(
     readonly envelope: SubtaskEnvelope,
@@ -42,7 +44,19 @@ export class RunContext implements AgentContext, StartListener {
     readonly budget: Budget,
     readonly jobId: string | undefined,
     readonly shared: RunShared,
-  ) {}
+    start: Promise<StartOutcome>,
+  ) {
+    // Handled here, at once: a start that fails before anyone awaits it is not an unhandled rejection.
+    this.#start = start.then(
+      (outcome) => {
+        if (outcome === 'cancelled') this.budget.cancel(new TaskCancelledError(this.envelope.taskId));
+      },
+      (err: unknown) => {
+        this.#startFailure = err;
+        this.log.warn({ err }, 'could not record the run start');
+      },
+    );
+  }
 
   get signal(): AbortSignal {
     return this.budget.signal;
@@ -55,12 +69,12 @@ export class RunContext implements AgentContext, StartListener {
   }
 
   get llm(): LlmClient {
-    this.#llm ??= afterStart(this.shared.llm, () => this.beforeEffect());
+    this.#llm ??= gatedLlm(this.shared.llm, () => this.beforeEffect());
     return this.#llm;
   }
 
   get memory(): Memory | undefined {
-    if (this.shared.memory) this.#memory ??= afterStart(this.shared.memory, () => this.beforeEffect());
+    if (this.shared.memory) this.#memory ??= gatedMemory(this.shared.memory, () => this.beforeEffect());
     return this.#memory;
   }
 
@@ -69,18 +83,19 @@ export class RunContext implements AgentContext, StartListener {
       specs: () => this.shared.toolSpecs,
       call: async (name, input) => {
         const callIndex = this.#callIndex++;
-        // No throwIfAborted as for the model: the gateway turns a stopped budget into an outcome.
-        await this.#afterStart();
+        // No abort check as for the model: the gateway turns a stopped budget into an outcome.
+        await this.recorded();
         const { taskId, subtaskId } = this.envelope;
-        return this.shared.gateway.call(name, input, { budget: this.budget, taskId, subtaskId, callIndex });
+        return this.shared.gateway.call(name, input, {
+          budget: this.budget,
+          taskId,
+          subtaskId,
+          callIndex,
+          writes: this.#writes,
+        });
       },
     };
     return this.#tools;
-  }
-
-  /** The start's failure, once Redis has answered with one. */
-  get startFailure(): Error | undefined {
-    return this.#outcome instanceof Error ? this.#outcome : undefined;
   }
 
   /** The fields every line about this run carries. */
@@ -89,27 +104,15 @@ export class RunContext implements AgentContext, StartListener {
     return { jobId: this.jobId, taskId, subtaskId, attempt };
   }
 
-  started(outcome: StartOutcome): void {
-    this.#outcome = outcome;
-    if (outcome === 'cancelled') this.budget.cancel(new TaskCancelledError(this.envelope.taskId));
-    else if (outcome instanceof Error) this.log.warn({ err: outcome }, 'could not record the run start');
-    if (this.#waiters) for (const wake of this.#waiters) wake();
-    this.#waiters = undefined;
+  /** Resolves once the start is recorded (and, if the task was cancelled, the budget cancelled); throws if Redis refused it. */
+  async recorded(): Promise<void> {
+    await this.#start;
+    if (this.#startFailure !== undefined) throw this.#startFailure;
   }
 
-  /** Resolves once the start is recorded and the run may act; throws if it must not. */
+  /** Resolves once the run may act; throws if it must not. */
   async beforeEffect(): Promise<void> {
-    await this.#afterStart();
+    await this.recorded();
     this.budget.signal.throwIfAborted();
-  }
-
-  async #afterStart(): Promise<void> {
-    if (this.#outcome === undefined) {
-      await new Promise<void>((wake) => {
-        this.#waiters ??= [];
-        this.#waiters.push(wake);
-      });
-    }
-    if (this.#outcome instanceof Error) throw this.#outcome;
   }
 }

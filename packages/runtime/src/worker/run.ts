@@ -3,9 +3,9 @@ import { queueNames, type WorkerIdentity } from '@flotilla/contracts';
 import { Worker } from 'bullmq';
 import { z } from 'zod';
 import { baseConfigSchema } from '../config/index.js';
-import { chromaCheck, createHealthServer, redisCheck } from '../health/index.js';
+import { chromaCheck, createHealthServer, redisCheck, workerRunningCheck } from '../health/index.js';
 import type { Lifecycle, ShutdownReport } from '../lifecycle/index.js';
-import { createLlm, llmConfigSchema } from '../llm/index.js';
+import { createLlm, llmConfigProblems, llmConfigSchema } from '../llm/index.js';
 import { createMemory, type Memory, memoryConfigSchema } from '../memory/index.js';
 import { startService } from '../service/index.js';
 import { bullmqTelemetry, isTracing } from '../telemetry/index.js';
@@ -62,6 +62,7 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     name: def.role,
     env: options.env,
     handleSignals: options.handleSignals,
+    check: llmConfigProblems,
   });
   const { config, lifecycle } = service;
   const identity: WorkerIdentity = {
@@ -72,6 +73,9 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
   const log = service.log.child({ role: def.role, replica: identity.replica });
   const workerConnection = service.redis('blocking');
   const commands = service.redis('commands');
+  // Every job writes its started and finished events here; auto-pipelining sends the writes of
+  // jobs that start or finish together in one socket write (see RunBook).
+  const book = service.redis('commands', { autoPipelining: true });
   const subscriber = service.redis('subscriber');
 
   const prefix = config.QUEUE_PREFIX;
@@ -101,8 +105,7 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
 
   const processor = createProcessor({
     def,
-    // BullMQ's own connection: the run book's writes ride along with BullMQ's (see RunBook).
-    redis: workerConnection,
+    redis: book,
     prefix,
     identity,
     limits: {
@@ -157,10 +160,7 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
   const heartbeatTimer = setInterval(beat, config.WORKER_HEARTBEAT_MS);
   heartbeatTimer.unref();
 
-  const checks = [
-    redisCheck(commands),
-    { name: 'worker', check: async () => void (worker.isRunning() || Promise.reject(new Error('worker not running'))) },
-  ];
+  const checks = [redisCheck(commands), workerRunningCheck(worker)];
   if (config.CHROMA_URL) checks.push(chromaCheck(config.CHROMA_URL));
   const health = createHealthServer({ port: config.HEALTH_PORT, host: config.HEALTH_HOST, checks, lifecycle, log });
   const healthPort = await health.listen();

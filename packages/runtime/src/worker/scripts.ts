@@ -16,16 +16,3 @@ export function luaScript<R = unknown>(name: string, lua: string): LuaScript<R> 
     return command.call(redis, keys.length, ...keys, ...args);
   };
 }
-
-/**
- * Appends an event and refreshes the stream's TTL in one EVALSHA: ioredis' MULTI machinery costs
- * more client CPU than the commands themselves (pnpm bench). Workers batch theirs (RunBook).
- * KEYS: events. ARGV: eventJson, ttlSeconds, maxLen. Returns the stream id.
- */
-export const appendEventScript = luaScript<string>(
-  'flotillaAppendEvent',
-  `
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'event', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return id`,
-);

@@ -14,9 +14,10 @@ import {
   uniquePrefix,
   waitFor,
 } from '@flotilla/test-utils';
-import { Queue, QueueEvents } from 'bullmq';
+import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { workerRunningCheck } from '../health/index.js';
 import { readRunLedger, readTaskEvents } from './events.js';
 
 const fixture = fileURLToPath(new URL('../../dist/worker/fixtures/sleepy-worker.js', import.meta.url));
@@ -46,6 +47,7 @@ async function startWorker(name: string, env: Record<string, string> = {}) {
       HEALTH_PORT: String(port),
       REPLICA_ID: name,
       LOG_LEVEL: 'info',
+      LLM_PROVIDER: 'offline',
       ...env,
     },
   });
@@ -136,5 +138,58 @@ describe('runWorker', () => {
     expect(await readRunLedger(redis, prefix, 'task1')).toEqual({ long: 2 });
     const finished = (await readTaskEvents(redis, prefix, 'task1')).filter((e) => e.event.type === 'subtask_finished');
     expect(finished).toHaveLength(1);
+  });
+
+  it('exits 78 with one line naming LLM_PROVIDER when no model is configured: no silent fake model', async () => {
+    const port = await freePort();
+    const proc = startProcess(process.execPath, [fixture], {
+      env: { REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, HEALTH_PORT: String(port), LLM_PROVIDER: '' },
+    });
+    procs.push(proc);
+    expect(await proc.exited).toBe(78);
+    expect(proc.stderr()).toMatch(/^config error: LLM_PROVIDER: required, but not set/m);
+    expect(proc.stderr()).not.toMatch(/^\s+at /m);
+  });
+
+  it('logs tool result samples at LOG_TOOL_RESULT_SAMPLE_RATE', async () => {
+    const markFile = join(mkdtempSync(join(tmpdir(), 'flotilla-mark-')), 'marks');
+    const samples = async (rate: string, taskId: string) => {
+      const worker = await startWorker(`w-${rate}`, { MARK_FILE: markFile, LOG_TOOL_RESULT_SAMPLE_RATE: rate });
+      const job = await queue.add('run', { ...envelope('s1', { ms: 0, label: 'sampled', mark: true }), taskId });
+      await job.waitUntilFinished(events, 15_000);
+      await waitFor(async () => worker.stdout().includes('"audit"') || undefined, { what: 'audit line' });
+      // Stopped before the next one starts, so that one is sure to take the next job.
+      worker.signal('SIGTERM');
+      await worker.exited;
+      const audits = worker
+        .stdout()
+        .split('\n')
+        .filter((line) => line.includes('"audit"'));
+      return audits.map((line) => (JSON.parse(line) as { toolResult?: { sample?: string } }).toolResult?.sample);
+    };
+    // Every result at 1: the sample carries the tool's output...
+    expect(await samples('1', 'task-all')).toEqual([JSON.stringify({ marked: 'sampled' })]);
+    // ...and none at 0 (the size alone), so the setting, not a default, decided.
+    expect(await samples('0', 'task-none')).toEqual([undefined]);
+  });
+});
+
+describe('workerRunningCheck', () => {
+  it('fails while the BullMQ worker is not fetching jobs, and passes while it is', async () => {
+    const worker = new Worker(queueNames.role('idle'), async () => null, {
+      connection: { url: redisUrl, maxRetriesPerRequest: null },
+      prefix,
+      autorun: false,
+    });
+    const check = workerRunningCheck(worker);
+    try {
+      await expect(check.check(AbortSignal.timeout(1000))).rejects.toThrow(/not running/);
+      void worker.run();
+      await waitFor(async () => worker.isRunning() || undefined, { what: 'worker running' });
+      await expect(check.check(AbortSignal.timeout(1000))).resolves.toBeUndefined();
+    } finally {
+      await worker.close();
+    }
+    await expect(check.check(AbortSignal.timeout(1000))).rejects.toThrow(/not running/);
   });
 });
