@@ -131,6 +131,7 @@ const flotilla = (round) =>
         LOG_LEVEL: 'warn',
         WORKER_CONCURRENCY: String(CONCURRENCY),
         SERVICE_NAME: 'bench',
+        LLM_PROVIDER: 'offline',
       },
     });
     return () => running.close();

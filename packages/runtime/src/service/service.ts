@@ -20,12 +20,8 @@ export interface Service<C> {
   config: C;
   log: Logger;
   lifecycle: Lifecycle;
-  /**
-   * A new Redis connection whose errors are logged and which closes in the lifecycle's close phase.
-   * `autoPipelining` turns on ioredis' enableAutoPipelining: commands issued in one event-loop turn
-   * leave in one write (for connections many concurrent jobs share).
-   */
-  redis(role: RedisRole, options?: { autoPipelining?: boolean }): Redis;
+  /** A new Redis connection whose errors are logged and which closes in the lifecycle's close phase. */
+  redis(role: RedisRole): Redis;
   /** Installs SIGTERM/SIGINT handling (unless disabled) and marks the service ready. */
   ready(): void;
 }
@@ -75,11 +71,8 @@ export function startService<S extends BaseShape>(
     config,
     log,
     lifecycle,
-    redis(role, { autoPipelining = false } = {}) {
-      const conn = new Redis(config.REDIS_URL, {
-        maxRetriesPerRequest: role === 'blocking' ? null : 1,
-        enableAutoPipelining: autoPipelining,
-      });
+    redis(role) {
+      const conn = new Redis(config.REDIS_URL, { maxRetriesPerRequest: role === 'blocking' ? null : 1 });
       conn.on('error', (err) => log.warn({ err: { message: err.message }, redis: role }, 'redis connection error'));
       connections.push(conn);
       return conn;

@@ -25,7 +25,7 @@ import { RunContext, type RunShared } from './run-context.js';
 
 export interface ProcessorDeps {
   def: WorkerDefinition;
-  /** The run book's connection, with auto-pipelining on (see RunBook). */
+  /** The connection BullMQ's Worker sends its commands on: the run book writes there (see RunBook). */
   redis: Redis;
   prefix: string;
   identity: WorkerIdentity;
@@ -174,15 +174,16 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
       cancellations.untrack(taskId, budget);
       budget.dispose();
     }
-    // The ledger must hold this run before its end: a start Redis refused throws here, and BullMQ
-    // retries the job rather than completing a run the ledger never saw.
-    await run.recorded();
+    // A start Redis already refused fails the job, so BullMQ retries it rather than complete a run
+    // the ledger never saw. One still on its way is not waited for: it went out first on the
+    // connection BullMQ completes the job on, so Redis runs it first (see RunBook).
+    if (run.startFailure !== undefined) throw run.startFailure;
 
     const ok = result.stopReason === 'finish';
     const usage = { ...budget.usage(), ms: Date.now() - startedAt };
-    // Awaited so the finished event precedes BullMQ's completion in the stream's readers' eyes. A
-    // write Redis refuses is not worth a re-run: the aggregator rebuilds the event from the result.
-    await book
+    // Not awaited, for the same reason. A write Redis refuses is not worth a re-run: the aggregator
+    // rebuilds the event from the job's result.
+    book
       .finish(taskId, subtaskId, { ok, stopReason: result.stopReason, usage })
       .catch((err: unknown) => run.log.warn({ err }, 'could not record the run end; the aggregator rebuilds it'));
     recorder.finished(result.stopReason, budget);

@@ -17,8 +17,7 @@ let prefix: string;
 let keys: ReturnType<typeof redisKeys>;
 
 beforeEach(async () => {
-  // As runWorker makes it: the book's writes of jobs that start together share one socket write.
-  redis = new Redis(redisUrl, { enableAutoPipelining: true });
+  redis = new Redis(redisUrl);
   prefix = uniquePrefix('book');
   keys = redisKeys(prefix);
 });
@@ -44,7 +43,7 @@ describe('RunBook', () => {
   it('tells each start whether its own task was cancelled, and counts every start in the ledger', async () => {
     await redis.set(keys.cancelled('gone'), '1');
     const book = new RunBook(redis, prefix, who);
-    // Started in one turn, as concurrent jobs are: one pipeline, answers still per task.
+    // Started together, as concurrent jobs are: each start still hears about its own task.
     const outcomes = await Promise.all([book.start('live', 'a'), book.start('gone', 'x'), book.start('live', 'b')]);
     expect(outcomes).toEqual(['running', 'cancelled', 'running']);
     expect(await readRunLedger(redis, prefix, 'live')).toEqual({ a: 1, b: 1 });

@@ -104,6 +104,11 @@ export class RunContext implements AgentContext {
     return { jobId: this.jobId, taskId, subtaskId, attempt };
   }
 
+  /** Why the start failed, once Redis has refused it; undefined while it is pending or after it succeeded. */
+  get startFailure(): unknown {
+    return this.#startFailure;
+  }
+
   /** Resolves once the start is recorded (and, if the task was cancelled, the budget cancelled); throws if Redis refused it. */
   async recorded(): Promise<void> {
     await this.#start;

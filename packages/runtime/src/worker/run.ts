@@ -73,9 +73,6 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
   const log = service.log.child({ role: def.role, replica: identity.replica });
   const workerConnection = service.redis('blocking');
   const commands = service.redis('commands');
-  // Every job writes its started and finished events here; auto-pipelining sends the writes of
-  // jobs that start or finish together in one socket write (see RunBook).
-  const book = service.redis('commands', { autoPipelining: true });
   const subscriber = service.redis('subscriber');
 
   const prefix = config.QUEUE_PREFIX;
@@ -105,7 +102,8 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
 
   const processor = createProcessor({
     def,
-    redis: book,
+    // Where BullMQ completes jobs: the run book's writes are ordered before each completion (see RunBook).
+    redis: workerConnection,
     prefix,
     identity,
     limits: {
