@@ -1,6 +1,6 @@
 // Starts one real Redis and one real Chroma for the whole run (or reuses REDIS_URL / CHROMA_URL),
 // so integration tests talk to the real thing and unit tests pay nothing.
-import { type ServiceHandle, startChroma, startRedis } from '../packages/test-utils/src/index.js';
+import { type ServiceHandle, startChroma, startRedis } from '../packages/devkit/src/index.js';
 
 let handles: ServiceHandle[] = [];
 

@@ -1,5 +1,5 @@
 import type { TaskEvent, TaskView } from '@flotilla/contracts';
-import { startOtlpReceiver } from '@flotilla/test-utils';
+import { startOtlpReceiver } from '@flotilla/devkit';
 import { type Mesh, startMesh } from './mesh.js';
 import { taskEvents } from './sse.js';
 

@@ -9,7 +9,7 @@ import {
   startRedis,
   stopAll,
   waitFor,
-} from '@flotilla/test-utils';
+} from '@flotilla/devkit';
 
 /** packages/, found from this file whether it runs from src (tests) or dist. */
 const packagesDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
- * Polls `probe` until it returns a truthy value or `timeoutMs` passes. Integration tests
- * wait on observable state this way instead of sleeping a guessed number of milliseconds.
+ * Polls `probe` until it returns a truthy value or `timeoutMs` passes. The local mesh and the
+ * integration tests wait on observable state this way instead of sleeping a guessed number of milliseconds.
  */
 export async function waitFor<T>(
   probe: () => Promise<T | undefined | null | false> | T | undefined | null | false,

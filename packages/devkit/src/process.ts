@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 
-/** A real child process under test, with its output kept for assertions. */
+/** A real child process (a service of the local mesh, or one under test), with its output kept. */
 export interface RunningProcess {
   child: ChildProcess;
   /** Everything written to stdout so far. */
@@ -70,7 +70,7 @@ export function startProcess(
   };
 }
 
-/** Ends every process still running: SIGTERM, then SIGKILL after `graceMs`. For afterEach. */
+/** Ends every process still running: SIGTERM, then SIGKILL after `graceMs` (a mesh's stop, a test's afterEach). */
 export async function stopAll(procs: RunningProcess[], graceMs = 5000): Promise<void> {
   await Promise.all(
     procs.map(async (p) => {

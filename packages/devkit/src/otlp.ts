@@ -22,8 +22,8 @@ const attrs = (list: OtlpAttribute[] = []) => Object.fromEntries(list.map((a) =>
 
 /**
  * A stand-in OpenTelemetry collector on loopback: accepts OTLP/HTTP JSON on /v1/traces and
- * /v1/metrics (what @opentelemetry/exporter-*-otlp-http send) and keeps what arrived, so tests
- * can follow one trace across real processes.
+ * /v1/metrics (what @opentelemetry/exporter-*-otlp-http send) and keeps what arrived, so `flotilla demo`
+ * can show a task's one trace with no collector running, and tests can follow it across real processes.
  */
 export async function startOtlpReceiver() {
   const bodies: { path: string; body: string }[] = [];
