@@ -1,6 +1,6 @@
 import type { TaskEvent, TaskView } from '@flotilla/contracts';
 import { startOtlpReceiver } from '@flotilla/devkit';
-import { type Mesh, startMesh } from './mesh.js';
+import { defaultLlmProvider, type Mesh, startMesh } from './mesh.js';
 import { taskEvents } from './sse.js';
 
 export const SAMPLE_GOAL = [
@@ -30,6 +30,19 @@ export function describeEvent(e: TaskEvent): string {
   }
 }
 
+/** The workers a mesh runs, in start order: `researcher ×3, coder ×1`. */
+export function lineup(mesh: Pick<Mesh, 'services'>): string {
+  const counts = new Map<string, number>();
+  for (const { role } of mesh.services) if (role !== 'orchestrator') counts.set(role, (counts.get(role) ?? 0) + 1);
+  return [...counts].map(([role, n]) => `${role} ×${n}`).join(', ') || 'none';
+}
+
+/** Which model the services use, for the banner. */
+const llmLabel = () =>
+  defaultLlmProvider(process.env)
+    ? 'offline demo model, not AI'
+    : (process.env.LLM_PROVIDER ?? 'from your LLM settings');
+
 /** Submits one goal to a running mesh and prints its progress live, then the answer. */
 export async function runGoal(
   url: string,
@@ -55,7 +68,7 @@ export async function runGoal(
 
 /** `pnpm demo`: the whole mesh on this machine, one sample goal, a clean shutdown (also on Ctrl-C). */
 export async function demo(goal = SAMPLE_GOAL): Promise<number> {
-  console.log('starting Redis, Chroma, the orchestrator, 3 researchers and a coder…');
+  console.log('starting Redis, Chroma, the orchestrator and every worker package…');
   let mesh: Mesh | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -75,13 +88,10 @@ export async function demo(goal = SAMPLE_GOAL): Promise<number> {
   const receiver = process.env.OTEL_EXPORTER_OTLP_ENDPOINT ? undefined : await startOtlpReceiver();
   try {
     mesh = await startMesh({
-      researchers: 3,
-      coder: true,
       env: { OTEL_EXPORTER_OTLP_ENDPOINT: process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? receiver?.url },
     });
-    console.log(
-      `orchestrator on ${mesh.url} ${dim(`(LLM: ${process.env.LLM_PROVIDER ?? 'offline demo model, not AI'})`)}`,
-    );
+    console.log(`orchestrator on ${mesh.url} ${dim(`(LLM: ${llmLabel()})`)}`);
+    console.log(`workers     ${lineup(mesh)}`);
     console.log(`goal        ${goal}`);
     const view = await runGoal(mesh.url, goal);
     console.log(`\n${view.answer ?? view.error ?? '(no answer)'}\n`);
@@ -105,8 +115,8 @@ export async function demo(goal = SAMPLE_GOAL): Promise<number> {
 
 /** `pnpm dev`: the mesh on :8080 until Ctrl-C. */
 export async function dev(port = Number(process.env.PORT ?? 8080)): Promise<void> {
-  const mesh = await startMesh({ researchers: 3, coder: true, port, output: 'inherit' });
-  console.log(`\nflotilla dev mesh ready: ${mesh.url} (Ctrl-C to stop)`);
+  const mesh = await startMesh({ port, output: 'inherit' });
+  console.log(`\nflotilla dev mesh ready: ${mesh.url} (LLM: ${llmLabel()}; workers: ${lineup(mesh)}; Ctrl-C to stop)`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -86,8 +86,8 @@ describe('the mesh', () => {
     site = await startSite();
     otlp = await startOtlpReceiver();
     mesh = await startMesh({
-      researchers: 3,
-      coder: true,
+      only: ['researcher', 'coder'],
+      replicas: { researcher: 3, coder: 1 },
       env: {
         OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
         HTTP_ALLOWLIST: '127.0.0.1',
@@ -229,8 +229,8 @@ describe('a runaway model', () => {
     // It never stops asking for a tool; only the budget can end the run.
     llm.script(fakeReply.alwaysToolCall('memory_search', { query: 'again' }));
     mesh = await startMesh({
-      researchers: 1,
-      coder: false,
+      only: ['researcher'],
+      replicas: { researcher: 1 },
       roleEnv: {
         researcher: {
           LLM_PROVIDER: 'openai-compatible',

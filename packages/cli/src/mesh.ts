@@ -10,15 +10,17 @@ import {
   stopAll,
   waitFor,
 } from '@flotilla/devkit';
+import { chooseReplicas, discoverWorkers, type ReplicaChoice } from './workers.js';
 
-/** packages/, found from this file whether it runs from src (tests) or dist. */
-const packagesDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** packages/ of this repository, found from this file whether it runs from src (tests) or dist. */
+const ownPackagesDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export interface MeshOptions {
-  /** Researcher replicas. Default 3. */
-  researchers?: number;
-  /** Start a coder. Default true. */
-  coder?: boolean;
+export interface MeshOptions extends ReplicaChoice {
+  /**
+   * Where the services run from and worker packages are discovered (each package.json with a
+   * `flotilla` field is a worker). Default: this repository's packages/.
+   */
+  packagesDir?: string;
   /** Orchestrator port; 0 picks a free one. Default 0. */
   port?: number;
   /** Extra environment for every service (LLM_PROVIDER, budgets, ...). */
@@ -47,6 +49,25 @@ export interface Mesh {
   stop(): Promise<void>;
 }
 
+/** Settings that choose a real model (each may also come from `<NAME>_FILE`). */
+const LLM_SETTINGS = [
+  'LLM_PROVIDER',
+  'LLM_BASE_URL',
+  'LLM_URL',
+  'LLM_API_KEY',
+  'ANTHROPIC_API_KEY',
+  'OPENAI_API_KEY',
+].flatMap((name) => [name, `${name}_FILE`]);
+
+/**
+ * The services run the offline model only when asked by name (LLM_PROVIDER=offline). The local mesh
+ * asks for it when nothing in `env` chooses a model, so `pnpm demo` and `pnpm dev` run with no key,
+ * and a key in the developer's environment still picks its vendor.
+ */
+export function defaultLlmProvider(env: Record<string, string | undefined>): string | undefined {
+  return LLM_SETTINGS.some((name) => env[name]) ? undefined : 'offline';
+}
+
 async function ready(url: string): Promise<boolean> {
   try {
     return (await fetch(url, { signal: AbortSignal.timeout(1000) })).ok;
@@ -57,10 +78,19 @@ async function ready(url: string): Promise<boolean> {
 
 /**
  * The whole mesh as local processes against real Redis and Chroma: what `pnpm demo`, `pnpm dev`
- * and the end-to-end tests run. Services are the built dist/ entry points, started the way their
- * images start them (`node --import @flotilla/runtime/register dist/main.js`).
+ * and the end-to-end tests run. The orchestrator, then every worker package found under packages/
+ * (see WorkerManifest), with its `devReplicas` unless `replicas`/`only` choose otherwise. Services are
+ * the built dist/ entry points, started the way their images start them
+ * (`node --import @flotilla/runtime/register dist/main.js`).
  */
 export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
+  const packagesDir = opts.packagesDir ?? ownPackagesDir;
+  // Before anything starts: a malformed manifest or an unknown role in the options stops here.
+  const workers = chooseReplicas(await discoverWorkers(packagesDir), opts);
+  const dirs = new Map<string, string>([
+    ['orchestrator', join(packagesDir, 'orchestrator')],
+    ...workers.map(({ worker }) => [worker.role, worker.dir] as const),
+  ]);
   const handles: ServiceHandle[] = [];
   const services: ServiceProcess[] = [];
   try {
@@ -73,11 +103,13 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     }) as [ServiceHandle, ServiceHandle];
     const prefix =
       (opts.env?.QUEUE_PREFIX as string | undefined) ?? `flotilla-${process.pid}-${Date.now().toString(36)}`;
+    const llmProvider = defaultLlmProvider({ ...process.env, ...opts.env });
     const shared = {
       REDIS_URL: redis.url,
       CHROMA_URL: chroma.url,
       QUEUE_PREFIX: prefix,
       LOG_LEVEL: 'info',
+      ...(llmProvider && { LLM_PROVIDER: llmProvider }),
       ...opts.env,
     };
     let counter = 0;
@@ -86,10 +118,12 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
       role: string,
       extra: Record<string, string | undefined> = {},
     ): Promise<ServiceProcess> => {
+      const cwd = dirs.get(role);
+      if (!cwd) throw new Error(`the mesh runs no role "${role}" (it runs: ${[...dirs.keys()].join(', ')})`);
       const healthPort = extra.PORT ? Number(extra.PORT) : await freePort();
       const name = `${role}-${++counter}`;
       const proc = startProcess(process.execPath, ['--import', '@flotilla/runtime/register', 'dist/main.js'], {
-        cwd: join(packagesDir, role),
+        cwd,
         ownGroup: true,
         env: {
           ...shared,
@@ -125,11 +159,10 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
 
     const port = opts.port || (await freePort());
     const orchestrator = await spawnService('orchestrator', { PORT: String(port), HEALTH_PORT: String(port) });
-    const workers = [
-      ...Array.from({ length: opts.researchers ?? 3 }, () => spawnService('researcher')),
-      ...(opts.coder === false ? [] : [spawnService('coder')]),
-    ];
-    await Promise.all([orchestrator, ...(await Promise.all(workers))].map(waitReady));
+    const replicas = workers.flatMap(({ worker, count }) =>
+      Array.from({ length: count }, () => spawnService(worker.role)),
+    );
+    await Promise.all([orchestrator, ...(await Promise.all(replicas))].map(waitReady));
 
     return {
       url: `http://127.0.0.1:${port}`,
