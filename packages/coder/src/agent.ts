@@ -1,6 +1,6 @@
 import type { AgentContext, AgentResult } from '@flotilla/runtime';
 import { z } from 'zod';
-import type { CoderInput, CoderOutput } from './index.js';
+import type { CoderInput, CoderOutput } from './schemas.js';
 import { Language } from './tools/code-run.js';
 
 const Draft = z.object({ language: Language, code: z.string().min(1) });

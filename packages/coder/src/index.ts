@@ -1,26 +1,8 @@
 import { defineWorker, loadConfigOrExit } from '@flotilla/runtime';
-import { z } from 'zod';
 import { code } from './agent.js';
-import { codeRunTool, Language, RunResult } from './tools/code-run.js';
-
-export const CoderInput = z.object({
-  task: z.string().min(1).max(4000).describe('What the program must do'),
-  language: Language.default('javascript'),
-});
-export type CoderInput = z.output<typeof CoderInput>;
-
-export const CoderOutput = z.object({
-  language: Language,
-  code: z.string(),
-  run: RunResult.optional(),
-});
-export type CoderOutput = z.output<typeof CoderOutput>;
-
-/** Where the coder finds the sandbox; unset until the sandbox service exists. */
-export const coderConfigSchema = z.object({
-  SANDBOX_URL: z.string().url().optional(),
-  SANDBOX_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
-});
+import { coderConfigSchema } from './config.js';
+import { CoderInput, CoderOutput } from './schemas.js';
+import { codeRunTool } from './tools/code-run.js';
 
 export const coder = defineWorker({
   role: 'coder',

@@ -1,6 +1,6 @@
 import type { AgentContext, AgentResult, Observation } from '@flotilla/runtime';
 import { runToolLoop } from '@flotilla/runtime';
-import type { ResearcherInput, ResearcherOutput } from './index.js';
+import type { ResearcherInput, ResearcherOutput } from './schemas.js';
 
 const SYSTEM = [
   'You are a careful research agent in a multi-agent system.',
