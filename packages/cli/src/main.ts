@@ -36,7 +36,9 @@ try {
         // Links the new package into the workspace and records it in the lockfile: one command, done.
         const install = spawnSync('pnpm', ['install'], { cwd: repoRoot, stdio: 'inherit' });
         if (install.status !== 0) throw new Error('pnpm install failed; run it yourself, then pnpm build');
-        console.log(`ready: pnpm build && pnpm --filter @flotilla/${name} start`);
+        console.log(
+          `ready: pnpm dev runs it beside the others (or pnpm build && pnpm --filter @flotilla/${name} start)`,
+        );
       }
       break;
     }

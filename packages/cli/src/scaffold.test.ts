@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { COMPOSE_MARKER, newWorker } from './scaffold.js';
+import { discoverWorkers } from './workers.js';
 
 function repo(compose?: string) {
   const root = mkdtempSync(join(tmpdir(), 'flotilla-scaffold-'));
@@ -21,10 +22,12 @@ describe('new-worker', () => {
     for (const f of [
       'package.json',
       'tsconfig.json',
+      'src/schemas.ts',
       'src/index.ts',
       'src/agent.ts',
       'src/main.ts',
-      'src/index.test.ts',
+      'src/schemas.test.ts',
+      'src/agent.test.ts',
     ]) {
       expect(existsSync(join(root, 'packages/summarizer', f)), f).toBe(true);
     }
@@ -32,6 +35,12 @@ describe('new-worker', () => {
     expect(pkg.name).toBe('@flotilla/summarizer');
     expect(pkg.scripts.start).toBe('node --import @flotilla/runtime/register dist/main.js');
     expect(readFileSync(join(root, 'packages/summarizer/src/index.ts'), 'utf8')).toContain("role: 'summarizer'");
+    // The local mesh finds it by this field, with the same role as its definition.
+    expect(await discoverWorkers(join(root, 'packages'))).toEqual([
+      { role: 'summarizer', devReplicas: 1, dir: join(root, 'packages/summarizer') },
+    ]);
+    // agent.ts and index.ts both import the schemas, never each other.
+    expect(readFileSync(join(root, 'packages/summarizer/src/agent.ts'), 'utf8')).not.toContain("'./index.js'");
     const compose = readFileSync(join(root, 'compose/compose.yaml'), 'utf8');
     expect(compose.indexOf('  summarizer:')).toBeGreaterThan(compose.indexOf('researcher'));
     expect(compose.indexOf('  summarizer:')).toBeLessThan(compose.indexOf(COMPOSE_MARKER));

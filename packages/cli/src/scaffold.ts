@@ -9,9 +9,12 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..'
 export const COMPOSE_MARKER = '# flotilla:new-workers (the scaffold inserts worker services above this line)';
 
 const pascal = (name: string) => name.replace(/(^|-)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
+const camel = (name: string) => name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
+/** The files of a new worker, in the researcher's shape: schemas, definition, agent, entry point, tests. */
 export function workerFiles(name: string, description: string): Record<string, string> {
   const Name = pascal(name);
+  const worker = camel(name);
   return {
     'package.json': `${JSON.stringify(
       {
@@ -20,6 +23,8 @@ export function workerFiles(name: string, description: string): Record<string, s
         private: true,
         description,
         type: 'module',
+        // What makes this package a worker to `flotilla dev` and `flotilla demo` (see the CLI's workers.ts).
+        flotilla: { role: name, devReplicas: 1 },
         exports: {
           '.': { '@flotilla/source': './src/index.ts', types: './dist/index.d.ts', default: './dist/index.js' },
         },
@@ -46,21 +51,25 @@ export function workerFiles(name: string, description: string): Record<string, s
       null,
       2,
     )}\n`,
-    'src/index.ts': `import { defineWorker } from '@flotilla/runtime';
-import { z } from 'zod';
-import { run } from './agent.js';
+    'src/schemas.ts': `import { z } from 'zod';
 
+/** What a ${name} subtask asks; its JSON Schema is what the planner fills in. */
 export const ${Name}Input = z.object({
   task: z.string().min(1).max(4000).describe('What to do'),
 });
 export type ${Name}Input = z.output<typeof ${Name}Input>;
 
+/** What a finished ${name} run returns. */
 export const ${Name}Output = z.object({
   answer: z.string(),
 });
 export type ${Name}Output = z.output<typeof ${Name}Output>;
+`,
+    'src/index.ts': `import { defineWorker } from '@flotilla/runtime';
+import { run } from './agent.js';
+import { ${Name}Input, ${Name}Output } from './schemas.js';
 
-export const ${name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())} = defineWorker({
+export const ${worker} = defineWorker({
   role: '${name}',
   description: ${JSON.stringify(description)},
   input: ${Name}Input,
@@ -70,7 +79,7 @@ export const ${name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())} 
 });
 `,
     'src/agent.ts': `import { type AgentContext, type AgentResult, runToolLoop } from '@flotilla/runtime';
-import type { ${Name}Input, ${Name}Output } from './index.js';
+import type { ${Name}Input, ${Name}Output } from './schemas.js';
 
 const SYSTEM = 'You are the ${name} agent. Do the task; answer in plain text.';
 
@@ -79,16 +88,33 @@ export function run(input: ${Name}Input, ctx: AgentContext): Promise<AgentResult
 }
 `,
     'src/main.ts': `import { runWorker } from '@flotilla/runtime';
-import { ${name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())} } from './index.js';
+import { ${worker} } from './index.js';
 
-await runWorker(${name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())});
+await runWorker(${worker});
 `,
-    'src/index.test.ts': `import { describe, expect, it } from 'vitest';
-import { ${Name}Input } from './index.js';
+    'src/schemas.test.ts': `import { describe, expect, it } from 'vitest';
+import { ${Name}Input } from './schemas.js';
 
 describe('${name} input', () => {
   it('rejects an empty task', () => {
     expect(${Name}Input.safeParse({ task: '' }).success).toBe(false);
+  });
+});
+`,
+    'src/agent.test.ts': `import { testAgentContext } from '@flotilla/runtime/testing';
+import { describe, expect, it } from 'vitest';
+import { run } from './agent.js';
+
+describe('${name} agent', () => {
+  it('answers its task on the offline model', async () => {
+    const ctx = testAgentContext({ role: '${name}' });
+    try {
+      const result = await run({ task: 'say hello' }, ctx);
+      expect(result).toMatchObject({ stopReason: 'finish', output: { answer: expect.stringContaining('say hello') } });
+      expect(ctx.budget.usage().steps).toBe(1);
+    } finally {
+      ctx.budget.dispose();
+    }
   });
 });
 `,
@@ -117,8 +143,9 @@ export function composeBlock(name: string): string {
 }
 
 /**
- * \`flotilla new-worker NAME\`: a new worker package in the researcher's shape, plus its one compose
- * service block. Refuses to overwrite anything.
+ * `flotilla new-worker NAME`: a new worker package in the researcher's shape, plus its one compose
+ * service block. The package's `flotilla` field is what makes `flotilla dev`/`demo` run it. Refuses to
+ * overwrite anything.
  */
 export async function newWorker(
   name: string,
