@@ -58,6 +58,8 @@ describe('flotilla demo', () => {
     const code = await demo.exited;
     const out = demo.stdout();
     expect(code, demo.stderr()).toBe(0);
+    // Every worker package, found by its package.json, at its devReplicas.
+    expect(out).toMatch(/workers +coder ×1, researcher ×3/);
     expect(out).toMatch(/planned +3 subtasks: s1→researcher, s2→researcher, s3→coder/);
     expect(out).toMatch(/started +s1 \(researcher\) on researcher-\d/);
     expect(out).toMatch(/finished +s3 on coder-\d: policy_denied/);
