@@ -3,7 +3,7 @@ import { startOtlpReceiver } from '@flotilla/devkit';
 import { defaultLlmProvider, type Mesh, startMesh } from './mesh.js';
 import { taskEvents } from './sse.js';
 
-export const SAMPLE_GOAL = [
+const SAMPLE_GOAL = [
   'Find out what BullMQ flows are used for',
   'find out how Chroma stores embeddings',
   'write code to compute the first 10 Fibonacci numbers',
@@ -11,7 +11,7 @@ export const SAMPLE_GOAL = [
 
 const dim = (s: string) => `\x1b[2m${s}\x1b[22m`;
 
-export function describeEvent(e: TaskEvent): string {
+function describeEvent(e: TaskEvent): string {
   switch (e.type) {
     case 'status':
       return `status      ${e.status}`;
@@ -31,7 +31,7 @@ export function describeEvent(e: TaskEvent): string {
 }
 
 /** The workers a mesh runs, in start order: `researcher ×3, coder ×1`. */
-export function lineup(mesh: Pick<Mesh, 'services'>): string {
+function lineup(mesh: Pick<Mesh, 'services'>): string {
   const counts = new Map<string, number>();
   for (const { role } of mesh.services) if (role !== 'orchestrator') counts.set(role, (counts.get(role) ?? 0) + 1);
   return [...counts].map(([role, n]) => `${role} ×${n}`).join(', ') || 'none';
@@ -44,7 +44,7 @@ const llmLabel = () =>
     : (process.env.LLM_PROVIDER ?? 'from your LLM settings');
 
 /** Submits one goal to a running mesh and prints its progress live, then the answer. */
-export async function runGoal(
+async function runGoal(
   url: string,
   goal: string,
   { token, out = console.log }: { token?: string; out?: (s: string) => void } = {},

@@ -12,7 +12,7 @@ const pascal = (name: string) => name.replace(/(^|-)([a-z0-9])/g, (_, __, c: str
 const camel = (name: string) => name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
 /** The files of a new worker, in the researcher's shape: schemas, definition, agent, entry point, tests. */
-export function workerFiles(name: string, description: string): Record<string, string> {
+function workerFiles(name: string, description: string): Record<string, string> {
   const Name = pascal(name);
   const worker = camel(name);
   return {
@@ -65,7 +65,7 @@ export const ${Name}Output = z.object({
 });
 export type ${Name}Output = z.output<typeof ${Name}Output>;
 `,
-    'src/index.ts': `import { defineWorker } from '@flotilla/runtime';
+    'src/index.ts': `import { defineWorker } from '@flotilla/runtime/worker';
 import { run } from './agent.js';
 import { ${Name}Input, ${Name}Output } from './schemas.js';
 
@@ -78,7 +78,7 @@ export const ${worker} = defineWorker({
   handler: run,
 });
 `,
-    'src/agent.ts': `import { type AgentContext, type AgentResult, runToolLoop } from '@flotilla/runtime';
+    'src/agent.ts': `import { type AgentContext, type AgentResult, runToolLoop } from '@flotilla/runtime/worker';
 import type { ${Name}Input, ${Name}Output } from './schemas.js';
 
 const SYSTEM = 'You are the ${name} agent. Do the task; answer in plain text.';
@@ -87,7 +87,7 @@ export function run(input: ${Name}Input, ctx: AgentContext): Promise<AgentResult
   return runToolLoop(ctx, { system: SYSTEM, user: input.task, finish: (answer) => ({ answer }) });
 }
 `,
-    'src/main.ts': `import { runWorker } from '@flotilla/runtime';
+    'src/main.ts': `import { runWorker } from '@flotilla/runtime/worker';
 import { ${worker} } from './index.js';
 
 await runWorker(${worker});
@@ -121,7 +121,7 @@ describe('${name} agent', () => {
   };
 }
 
-export function composeBlock(name: string): string {
+function composeBlock(name: string): string {
   return `  ${name}:
     <<: *flotilla-service
     image: flotilla/${name}:\${FLOTILLA_VERSION:-dev}

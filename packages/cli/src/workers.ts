@@ -10,7 +10,7 @@ import { z } from 'zod';
  * "flotilla": { "role": "researcher", "devReplicas": 3 }
  * ```
  */
-export const WorkerManifest = z.strictObject({
+const WorkerManifest = z.strictObject({
   /**
    * The role the package serves: the same string as its `defineWorker({ role })`. The mesh names the
    * replicas after it (`researcher-2`) and its options key on it.

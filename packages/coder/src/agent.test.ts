@@ -1,6 +1,7 @@
-import type { AgentContext, RunTools, ToolOutcome } from '@flotilla/runtime';
-import { createLlm } from '@flotilla/runtime';
+import type { ToolOutcome } from '@flotilla/runtime';
+import { createLlm } from '@flotilla/runtime/llm';
 import { testAgentContext } from '@flotilla/runtime/testing';
+import type { AgentContext, RunTools } from '@flotilla/runtime/worker';
 import { type FakeVendor, fakeReply, startFakeOpenAI } from '@flotilla/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { code } from './agent.js';

@@ -1,4 +1,4 @@
-import type { AgentContext, AgentResult } from '@flotilla/runtime';
+import type { AgentContext, AgentResult } from '@flotilla/runtime/worker';
 import { z } from 'zod';
 import type { CoderInput, CoderOutput } from './schemas.js';
 import { Language } from './tools/code-run.js';

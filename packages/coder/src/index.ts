@@ -1,4 +1,5 @@
-import { defineWorker, loadConfigOrExit } from '@flotilla/runtime';
+import { loadConfigOrExit } from '@flotilla/runtime';
+import { defineWorker } from '@flotilla/runtime/worker';
 import { code } from './agent.js';
 import { coderConfigSchema } from './config.js';
 import { CoderInput, CoderOutput } from './schemas.js';
@@ -16,5 +17,3 @@ export const coder = defineWorker({
   },
   handler: code,
 });
-
-export { codeRunTool, SandboxUnavailableError } from './tools/code-run.js';

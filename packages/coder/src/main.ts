@@ -1,4 +1,4 @@
-import { runWorker } from '@flotilla/runtime';
+import { runWorker } from '@flotilla/runtime/worker';
 import { coder } from './index.js';
 
 // Until the sandbox service exists, code.run stays off the allowlist unless an operator puts it

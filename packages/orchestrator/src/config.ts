@@ -1,4 +1,5 @@
-import { baseConfigSchema, llmConfigSchema, memoryConfigSchema, secret } from '@flotilla/runtime';
+import { baseConfigSchema, memoryConfigSchema, secret } from '@flotilla/runtime';
+import { llmConfigSchema } from '@flotilla/runtime/llm';
 import { z } from 'zod';
 
 const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);

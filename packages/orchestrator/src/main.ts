@@ -1,13 +1,6 @@
-import {
-  bullmqTelemetry,
-  createLlm,
-  createMemory,
-  listRoles,
-  llmConfigProblems,
-  redisCheck,
-  registerHealthRoutes,
-  startService,
-} from '@flotilla/runtime';
+import { bullmqTelemetry, createMemory, redisCheck, registerHealthRoutes, startService } from '@flotilla/runtime';
+import { createLlm, llmConfigProblems } from '@flotilla/runtime/llm';
+import { listRoles } from '@flotilla/runtime/worker';
 import type { FastifyBaseLogger } from 'fastify';
 import { buildApp } from './api/app.js';
 import { orchestratorConfigSchema } from './config.js';

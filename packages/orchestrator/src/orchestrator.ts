@@ -1,5 +1,5 @@
 import { type BudgetLimits, queueNames, type RoleInfo } from '@flotilla/contracts';
-import type { LlmClient } from '@flotilla/runtime';
+import type { LlmClient } from '@flotilla/runtime/llm';
 import { FlowProducer, type Telemetry, Worker } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';

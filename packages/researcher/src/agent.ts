@@ -1,5 +1,5 @@
-import type { AgentContext, AgentResult, Observation } from '@flotilla/runtime';
-import { runToolLoop } from '@flotilla/runtime';
+import type { AgentContext, AgentResult, Observation } from '@flotilla/runtime/worker';
+import { runToolLoop } from '@flotilla/runtime/worker';
 import type { ResearcherInput, ResearcherOutput } from './schemas.js';
 
 const SYSTEM = [

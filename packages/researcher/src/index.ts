@@ -1,4 +1,5 @@
-import { defineWorker, loadConfigOrExit } from '@flotilla/runtime';
+import { loadConfigOrExit } from '@flotilla/runtime';
+import { defineWorker } from '@flotilla/runtime/worker';
 import { research } from './agent.js';
 import { ResearcherInput, ResearcherOutput } from './schemas.js';
 import { httpConfigSchema, httpGetTool } from './tools/http-get.js';
@@ -16,5 +17,3 @@ export const researcher = defineWorker({
   ],
   handler: research,
 });
-
-export { httpConfigSchema, httpPolicy, isPrivateAddress, policedGet } from './tools/http-get.js';

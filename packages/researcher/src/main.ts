@@ -1,4 +1,4 @@
-import { runWorker } from '@flotilla/runtime';
+import { runWorker } from '@flotilla/runtime/worker';
 import { researcher } from './index.js';
 
 await runWorker(researcher);

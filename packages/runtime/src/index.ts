@@ -1,14 +1,56 @@
-// The runtime's public API. Each concern is a folder whose index.ts names what it exports;
-// anything not re-exported here is internal.
-export * from './budget/index.js';
-export * from './config/index.js';
+// The runtime's public API: the plumbing every flotilla service runs on, named one by one. Three
+// subpaths hold the rest: @flotilla/runtime/worker (defining and running workers, and the task
+// protocol around them), @flotilla/runtime/llm (model clients) and @flotilla/runtime/testing (helpers
+// for tests). Anything none of these entries exports is internal.
+export type { Budget, BudgetStopReason } from './budget/index.js';
+export { tightenLimits } from './budget/index.js';
+export {
+  type BaseConfig,
+  baseConfigSchema,
+  type ConfigProblem,
+  envField,
+  type LoadConfigOrExitOptions,
+  loadConfigOrExit,
+  secret,
+} from './config/index.js';
 export { FlotillaError, isTransientError } from './errors.js';
-export * from './health/index.js';
-export * from './lifecycle/index.js';
-export * from './llm/index.js';
-export * from './logger/index.js';
-export * from './memory/index.js';
-export * from './service/index.js';
-export * from './telemetry/index.js';
-export * from './tools/index.js';
-export * from './worker/index.js';
+export {
+  type HealthApp,
+  type HealthRoutesOptions,
+  type ReadinessCheck,
+  redisCheck,
+  registerHealthRoutes,
+} from './health/index.js';
+export type { Lifecycle, ShutdownPhase, ShutdownReport } from './lifecycle/index.js';
+export { createLogger, type Logger, type LoggerOptions, type LogLevel } from './logger/index.js';
+export {
+  type CreateMemoryOptions,
+  createMemory,
+  type Memory,
+  type MemoryConfig,
+  type MemoryDoc,
+  type MemoryHit,
+  memoryConfigSchema,
+} from './memory/index.js';
+export { type RedisRole, type Service, type StartServiceOptions, startService } from './service/index.js';
+export {
+  type BullmqTelemetryOptions,
+  bullmqTelemetry,
+  initTelemetry,
+  type TelemetryOptions,
+  withSpan,
+} from './telemetry/index.js';
+export {
+  type AnyTool,
+  createKillSwitch,
+  defineTool,
+  type KillSwitch,
+  type KillSwitchOptions,
+  type SideEffects,
+  setKillSwitch,
+  type Tool,
+  type ToolContext,
+  type ToolFailureCode,
+  type ToolOutcome,
+  type ToolSpec,
+} from './tools/index.js';

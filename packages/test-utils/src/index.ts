@@ -8,7 +8,6 @@ export {
   type RunningProcess,
   redisReachable,
   type ServiceHandle,
-  startChroma,
   startOtlpReceiver,
   startProcess,
   startRedis,

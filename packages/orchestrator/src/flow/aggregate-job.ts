@@ -1,5 +1,5 @@
 import { type PlannedSubtask, type StopReason, SubtaskResult, ZERO_USAGE } from '@flotilla/contracts';
-import type { LlmClient } from '@flotilla/runtime';
+import type { LlmClient } from '@flotilla/runtime/llm';
 import type { Processor } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { TaskRecord } from '../tasks/record.js';

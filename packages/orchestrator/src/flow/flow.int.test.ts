@@ -1,7 +1,9 @@
 // Needs a real Redis: plan and aggregate workers, BullMQ flows across role queues, events streams
 // and the cancellation channel are the things under test.
 import { queueNames, type TaskView } from '@flotilla/contracts';
-import { createMemory, type LlmClient, readTaskEvents } from '@flotilla/runtime';
+import { createMemory } from '@flotilla/runtime';
+import type { LlmClient } from '@flotilla/runtime/llm';
+import { readTaskEvents } from '@flotilla/runtime/worker';
 import { testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
 import { Queue, UnrecoverableError } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -1,6 +1,7 @@
 // Needs a real Redis: the trace has to survive the hops through BullMQ queues (plan job, flow
 // children) to show that one trace spans API -> planning -> the workers' envelopes.
-import { bullmqTelemetry, installInMemoryTracing } from '@flotilla/runtime';
+import { bullmqTelemetry } from '@flotilla/runtime';
+import { installInMemoryTracing } from '@flotilla/runtime/testing';
 import { waitFor } from '@flotilla/test-utils';
 import { trace } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';

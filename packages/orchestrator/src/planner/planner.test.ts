@@ -1,5 +1,5 @@
 import type { RoleInfo } from '@flotilla/contracts';
-import type { ChatRequest, ChatResponse, LlmClient } from '@flotilla/runtime';
+import type { ChatRequest, ChatResponse, LlmClient } from '@flotilla/runtime/llm';
 import { describe, expect, it } from 'vitest';
 import { createPlanner } from './planner.js';
 import { planResponseSchema } from './schema.js';

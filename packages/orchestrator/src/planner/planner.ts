@@ -1,5 +1,5 @@
 import type { PlannedSubtask, RoleInfo } from '@flotilla/contracts';
-import type { ChatMessage, LlmClient } from '@flotilla/runtime';
+import type { ChatMessage, LlmClient } from '@flotilla/runtime/llm';
 import { DEFAULT_MAX_SUBTASKS, planResponseSchema } from './schema.js';
 import { PlanValidator } from './validate.js';
 

@@ -1,5 +1,5 @@
 import { TASK_EVENT_FIELD } from '@flotilla/contracts';
-import { luaScript, STREAM_MAX_LEN } from '@flotilla/runtime';
+import { luaScript, STREAM_MAX_LEN } from '@flotilla/runtime/worker';
 
 /**
  * Creates a task unless its idempotency key (or id) is taken, atomically: the hash, the first

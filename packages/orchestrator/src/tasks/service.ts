@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BudgetLimits, TaskRequest, TaskView } from '@flotilla/contracts';
-import { publishCancellation, tightenLimits, withSpan } from '@flotilla/runtime';
+import { tightenLimits, withSpan } from '@flotilla/runtime';
+import { publishCancellation } from '@flotilla/runtime/worker';
 import { isSpanContextValid } from '@opentelemetry/api';
 import { ConflictError, InvalidBodyError, NotFoundError } from '../errors.js';
 import type { TaskQueues } from '../flow/queues.js';

@@ -11,7 +11,7 @@ import {
   type TaskStatus,
   type TaskView,
 } from '@flotilla/contracts';
-import { appendTaskEvent, readTaskEvents } from '@flotilla/runtime';
+import { appendTaskEvent, readTaskEvents } from '@flotilla/runtime/worker';
 import type { Redis } from 'ioredis';
 import { parseTaskRecord, type TaskRecord } from './record.js';
 import { createTaskScript, transitionScript } from './scripts.js';

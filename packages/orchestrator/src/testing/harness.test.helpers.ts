@@ -8,15 +8,9 @@ import {
   type SubtaskEnvelope,
   type SubtaskResult,
 } from '@flotilla/contracts';
-import {
-  appendTaskEvent,
-  CancellationRegistry,
-  heartbeat,
-  type LlmClient,
-  listRoles,
-  redisCheck,
-  registerHealthRoutes,
-} from '@flotilla/runtime';
+import { redisCheck, registerHealthRoutes } from '@flotilla/runtime';
+import type { LlmClient } from '@flotilla/runtime/llm';
+import { appendTaskEvent, CancellationRegistry, heartbeat, listRoles } from '@flotilla/runtime/worker';
 import { testServices, uniquePrefix } from '@flotilla/test-utils';
 import { type Telemetry, UnrecoverableError, Worker } from 'bullmq';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';

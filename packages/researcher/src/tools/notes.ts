@@ -1,7 +1,7 @@
 import { defineTool, type Memory } from '@flotilla/runtime';
 import { z } from 'zod';
 
-export const NOTES_NAMESPACE = 'notes';
+const NOTES_NAMESPACE = 'notes';
 
 /** Searches what earlier runs learned. Read-only, so the gateway may retry it freely. */
 export function memorySearchTool(memory: Memory | undefined) {

@@ -10,7 +10,7 @@ import { secretUrl } from './secret.js';
  * (an image runs from its package's folder), else "unknown". Images should set
  * SERVICE_VERSION from a build arg instead of relying on this.
  */
-export function defaultServiceVersion(cwd: string = process.cwd()): string {
+function defaultServiceVersion(cwd: string = process.cwd()): string {
   try {
     const pkg = JSON.parse(readFileSync(join(cwd, 'package.json'), 'utf8')) as { version?: unknown };
     return typeof pkg.version === 'string' && pkg.version ? pkg.version : 'unknown';

@@ -1,7 +1,6 @@
 export { chromaCheck, type ReadinessCheck, redisCheck, workerRunningCheck } from './checks.js';
 export { type HealthRoutesOptions, type NotReadyReason, registerHealthRoutes } from './routes.js';
 export {
-  buildHealthServer,
   createHealthServer,
   type HealthApp,
   type HealthServer,

@@ -19,7 +19,7 @@ export interface AnthropicSettings {
 }
 
 /** The API version this wire format was written against (tool_use/tool_result blocks). */
-export const ANTHROPIC_VERSION = '2023-06-01';
+const ANTHROPIC_VERSION = '2023-06-01';
 
 type Block =
   | { type: 'text'; text: string }
@@ -53,7 +53,7 @@ const finishReasons: Record<string, ChatResponse['finishReason']> = {
 };
 
 /** Anthropic's error body: `{ type: 'error', error: { type, message } }`. */
-export function anthropicErrorMessage(body: unknown): string | undefined {
+function anthropicErrorMessage(body: unknown): string | undefined {
   const message = (body as { error?: { message?: unknown } } | null)?.error?.message;
   return typeof message === 'string' ? message : undefined;
 }

@@ -9,7 +9,7 @@ import { openAiChat } from './openai.js';
 import type { LlmClient } from './types.js';
 
 /** Models used when LLM_MODEL is unset. An OpenAI-compatible server has no sensible default: say which. */
-export const DEFAULT_MODELS = {
+const DEFAULT_MODELS = {
   anthropic: 'claude-sonnet-4-5',
   openai: 'gpt-4o-mini',
   offline: OFFLINE_MODEL,

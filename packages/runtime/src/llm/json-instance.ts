@@ -39,7 +39,7 @@ const URL_KEYS = /^(url|uri|href|link)$|url$/i;
 const MAX_DEPTH = 12;
 
 /** URLs in the text, trailing punctuation trimmed, in order of appearance. */
-export function findUrls(text: string): string[] {
+function findUrls(text: string): string[] {
   return [...text.matchAll(URL_RE)].map((m) => m[0].replace(/[.,;:!?]+$/, ''));
 }
 
@@ -53,7 +53,7 @@ function taskOf(text: string): string {
 }
 
 /** A tiny program that prints its task, in the requested language. */
-export function tinyProgram(task: string, language: string): string {
+function tinyProgram(task: string, language: string): string {
   const literal = JSON.stringify(task);
   switch (language.toLowerCase()) {
     case 'python':

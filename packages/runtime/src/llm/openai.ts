@@ -56,7 +56,7 @@ const finishReasons: Record<string, ChatResponse['finishReason']> = {
 };
 
 /** OpenAI's error body: `{ error: { message, type, code } }`; some compatible servers send a bare string. */
-export function openAiErrorMessage(body: unknown): string | undefined {
+function openAiErrorMessage(body: unknown): string | undefined {
   const err = (body as { error?: unknown } | null)?.error;
   if (typeof err === 'string') return err;
   const message = (err as { message?: unknown } | undefined)?.message;

@@ -1,7 +1,7 @@
 import { context, trace } from '@opentelemetry/api';
 import Fastify from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { installInMemoryTracing } from '../telemetry/index.js';
+import { installInMemoryTracing } from '../testing/index.js';
 import { createLogger, type LoggerOptions } from './logger.js';
 import { clearSecretValues, REDACTED, registerSecretValue } from './redact.js';
 

@@ -12,7 +12,7 @@ export const REDACTED = '[REDACTED]';
  * Values shorter than this are not registered: replacing every "abc" or "1234" in every log
  * line would mangle unrelated text and still not protect a secret that weak.
  */
-export const MIN_SECRET_LENGTH = 6;
+const MIN_SECRET_LENGTH = 6;
 
 const registered = new Set<string>();
 let registeredPattern: RegExp | undefined;

@@ -4,7 +4,7 @@ import { redactValue } from './redact.js';
 export const DEFAULT_TOOL_RESULT_SAMPLE_RATE = 0.01;
 
 /** Longest payload excerpt a log line carries. */
-export const DEFAULT_TOOL_RESULT_MAX_CHARS = 256;
+const DEFAULT_TOOL_RESULT_MAX_CHARS = 256;
 
 /**
  * Whether this tool result's payload should be logged. Tool results are large and may carry

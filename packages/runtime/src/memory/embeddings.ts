@@ -183,7 +183,7 @@ class LazyDefaultEmbeddingFunction implements EmbeddingFunction {
   }
 }
 
-export const EMBEDDING_DEFAULTS = {
+const EMBEDDING_DEFAULTS = {
   openai: { url: 'https://api.openai.com', model: 'text-embedding-3-small' },
   ollama: { url: 'http://127.0.0.1:11434', model: 'all-minilm' },
 } as const;

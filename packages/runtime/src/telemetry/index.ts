@@ -9,4 +9,3 @@ export {
   type TelemetryOptions,
 } from './setup.js';
 export { withSpan } from './span.js';
-export { installInMemoryTracing } from './testing.js';

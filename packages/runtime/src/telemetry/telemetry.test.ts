@@ -9,12 +9,12 @@ import {
   getTracer,
   initTelemetry,
   injectTraceparent,
-  installInMemoryTracing,
   isTracing,
   renderPrometheusMetrics,
   shutdownTelemetry,
   withExtractedContext,
 } from './index.js';
+import { installInMemoryTracing } from './testing.js';
 
 describe('trace context in the SubtaskEnvelope', () => {
   it('joins the parent trace after a traceparent round-trip, across awaits', async () => {

@@ -9,7 +9,7 @@ export {
   type ToolLog,
   type ToolSpec,
 } from './define.js';
-export { IdempotencyUnavailableError, ToolAbortedError, ToolTimeoutError } from './errors.js';
+export { ToolTimeoutError } from './errors.js';
 export {
   type BreakerOptions,
   type CircuitStatus,

@@ -1,4 +1,4 @@
-export { CancellationRegistry, publishCancellation, TaskCancelledError } from './cancellation.js';
+export { CancellationRegistry, publishCancellation } from './cancellation.js';
 export {
   type AgentContext,
   type AgentResult,
@@ -7,14 +7,8 @@ export {
   type ToolDeps,
   type WorkerDefinition,
 } from './define.js';
-export {
-  appendTaskEvent,
-  readRunLedger,
-  readTaskEvents,
-  STREAM_MAX_LEN,
-  TASK_EVENTS_TTL_SECONDS,
-} from './events.js';
+export { appendTaskEvent, readTaskEvents, STREAM_MAX_LEN } from './events.js';
 export { type Observation, runToolLoop, type ToolLoopOptions } from './loop.js';
-export { DEFAULT_STALE_AFTER_MS, deregister, heartbeat, listRoles, type RoleRegistration } from './registry.js';
-export { type RunningWorker, type RunWorkerOptions, runWorker, type WorkerConfig, workerConfigSchema } from './run.js';
+export { heartbeat, listRoles, type RoleRegistration } from './registry.js';
+export { type RunningWorker, type RunWorkerOptions, runWorker, type WorkerConfig } from './run.js';
 export { type LuaScript, luaScript } from './scripts.js';
