@@ -26,6 +26,9 @@ const int = (fallback: number) => z.coerce.number().int().positive().default(fal
  * | TASK_MAX_TOOL_CALLS   | 48       | a whole task's tool calls, split across its subtasks                |
  * | TASK_MAX_SECONDS      | 300      | a task's deadline; every subtask may use what is left of it          |
  * | TASK_MAX_TOKENS       | 400000   | a whole task's tokens, split across its subtasks                    |
+ * | TASK_SWEEP_INTERVAL_MS | 5000    | how often one replica looks for stuck tasks; two small range reads when none are |
+ * | TASK_REQUEUE_AFTER_MS | 5000     | a task still queued this long gets its planning job enqueued again (a no-op if it exists); accepting takes milliseconds |
+ * | TASK_DEADLINE_GRACE_SECONDS | 60 | an unfinished task this long past its deadline fails (`deadline`): subtasks stop at the deadline on their own, the final answer is one more model call |
  *
  * A task's limits are its own (TASK_MAX_*), not a worker's per-run caps (AGENT_MAX_*): a request's
  * `budget` tightens them, the split gives each subtask a share, and each worker then tightens its
@@ -50,6 +53,9 @@ export const orchestratorConfigSchema = baseConfigSchema.extend({
   TASK_MAX_TOOL_CALLS: int(48),
   TASK_MAX_SECONDS: int(300),
   TASK_MAX_TOKENS: int(400_000),
+  TASK_SWEEP_INTERVAL_MS: int(5_000),
+  TASK_REQUEUE_AFTER_MS: int(5_000),
+  TASK_DEADLINE_GRACE_SECONDS: z.coerce.number().int().min(0).default(60),
   TRUST_PROXY: z
     .enum(['true', 'false'])
     .default('false')

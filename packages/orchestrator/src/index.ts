@@ -28,10 +28,16 @@ export {
   type SubtaskOutcome,
 } from './flow/aggregate-job.js';
 export { activeTraceContext, buildFlow, type FlowOptions } from './flow/dispatch.js';
-export { RETRY_OPTS, TaskJobData } from './flow/jobs.js';
+export { AGGREGATE_RETRY_OPTS, RETRY_OPTS, TaskJobData } from './flow/jobs.js';
 export { createPlanProcessor, type PlanJobDeps, type PlanJobResult } from './flow/plan-job.js';
 export { TaskQueues } from './flow/queues.js';
-export { createOrchestrator, type Orchestrator, type OrchestratorOptions } from './orchestrator.js';
+export { createSweepProcessor, type SweepJobDeps, type SweepJobResult } from './flow/sweep-job.js';
+export {
+  createOrchestrator,
+  type Orchestrator,
+  type OrchestratorOptions,
+  type SweepOptions,
+} from './orchestrator.js';
 export { createPlanner, type Planner, type PlannerOptions, type PlanOutcome } from './planner/planner.js';
 export { DEFAULT_MAX_SUBTASKS, planResponseSchema } from './planner/schema.js';
 export { type PlanCheck, PlanValidator } from './planner/validate.js';
