@@ -14,7 +14,10 @@ export const RETRY_OPTS = { attempts: 3, backoff: { type: 'exponential', delay: 
  * only retry keeping a completed task's answer in memory, backing off to about two minutes in all,
  * so a Chroma restart does not lose it.
  */
-export const AGGREGATE_RETRY_OPTS = { attempts: 8, backoff: { type: 'exponential', delay: 1000 } } satisfies JobsOptions;
+export const AGGREGATE_RETRY_OPTS = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 1000 },
+} satisfies JobsOptions;
 
 /** Marks the task failed (from any non-terminal status) with its reason, on the task and its stream. */
 export async function failTask(store: TaskStore, taskId: string, reason: string): Promise<boolean> {
