@@ -2,6 +2,7 @@ export * from './fake-llm/index.js';
 export { type ReceivedSpan, startOtlpReceiver } from './otlp.js';
 export { freePort } from './ports.js';
 export { type RunningProcess, startProcess, stopAll } from './process.js';
+export { type ProxyMode, startTcpProxy, type TcpProxy } from './proxy.js';
 export { chromaReachable, redisReachable, type ServiceHandle, startChroma, startRedis } from './services.js';
 export { waitFor } from './wait.js';
 
