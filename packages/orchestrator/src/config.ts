@@ -26,13 +26,18 @@ const int = (fallback: number) => z.coerce.number().int().positive().default(fal
  * | TASK_MAX_TOOL_CALLS   | 48       | a whole task's tool calls, split across its subtasks                |
  * | TASK_MAX_SECONDS      | 300      | a task's deadline; every subtask may use what is left of it          |
  * | TASK_MAX_TOKENS       | 400000   | a whole task's tokens, split across its subtasks                    |
- * | TASK_SWEEP_INTERVAL_MS | 5000    | how often one replica looks for stuck tasks; two small range reads when none are |
- * | TASK_REQUEUE_AFTER_MS | 5000     | a task still queued this long gets its planning job enqueued again (a no-op if it exists); accepting takes milliseconds |
- * | TASK_DEADLINE_GRACE_SECONDS | 60 | an unfinished task this long past its deadline fails (`deadline`): subtasks stop at the deadline on their own, the final answer is one more model call |
+ * | TASK_SWEEP_INTERVAL_MS | 5000   | one replica sweeps this often; two range reads when nothing is stuck |
+ * | TASK_REQUEUE_AFTER_MS | 5000     | accepting takes milliseconds; queued this long, planning is re-checked |
+ * | TASK_DEADLINE_GRACE_SECONDS | 60 | subtasks stop at the deadline themselves; the answer is one more call |
  *
  * A task's limits are its own (TASK_MAX_*), not a worker's per-run caps (AGENT_MAX_*): a request's
  * `budget` tightens them, the split gives each subtask a share, and each worker then tightens its
  * share again with its own AGENT_MAX_*.
+ *
+ * The sweep (flow/sweep-job.ts) enqueues planning for a task still queued after
+ * TASK_REQUEUE_AFTER_MS without a planning job (a crash between accepting and enqueueing), and
+ * fails with reason `deadline` an unfinished task TASK_DEADLINE_GRACE_SECONDS past its deadline (its
+ * workers vanished). The grace is what the final answer may take after subtasks stop at the deadline.
  */
 export const orchestratorConfigSchema = baseConfigSchema.extend({
   ...llmConfigSchema.shape,

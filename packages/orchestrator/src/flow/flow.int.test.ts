@@ -99,14 +99,9 @@ describe('fan-out and fan-in', () => {
       const taskId = await submit(h, 'lighthouses of Norway; lighthouses of Chile');
       const done = await finished(h, taskId);
       expect(done.status).toBe('completed');
-      // Memory is written after the task completes, so it may land a moment later.
-      const answers = await waitFor(
-        async () => {
-          const found = await memory.query('answers', 'lighthouses', { where: { taskId } });
-          return found.length ? found : undefined;
-        },
-        { what: 'the answer in memory' },
-      );
+      // Memory is written after the task completes, which the task's record says once it is done.
+      await waitFor(async () => (await h!.orchestrator.store.get(taskId))?.remembered, { what: 'memory written' });
+      const answers = await memory.query('answers', 'lighthouses', { where: { taskId } });
       expect(answers.map((a) => a.text)).toEqual([done.answer]);
       const notes = await memory.query('notes', 'lighthouses', { n: 5, where: { taskId } });
       expect(notes.map((n) => n.metadata.subtaskId).sort()).toEqual(['s1', 's2']);
