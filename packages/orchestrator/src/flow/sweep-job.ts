@@ -88,7 +88,7 @@ async function expireOverdue(deps: SweepJobDeps, now: number, batch: number): Pr
         await store.unindex(taskId);
         continue;
       }
-      const reason = `deadline: still ${record.status} ${graceSeconds} s after its deadline (${new Date(record.deadline).toISOString()})`;
+      const reason = `deadline: still ${record.status} more than ${graceSeconds} s after its deadline (${new Date(record.deadline).toISOString()})`;
       // Not applied: it ended since the range read, and that transition took it off the index.
       if (!(await failTask(store, taskId, reason))) continue;
       expired++;
