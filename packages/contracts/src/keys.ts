@@ -12,6 +12,8 @@ export const queueNames = {
   aggregate: 'orchestrator.aggregate',
   /** Planning jobs, so any orchestrator replica can plan a task another one accepted. */
   plan: 'orchestrator.plan',
+  /** The periodic sweep (a BullMQ job scheduler): re-enqueues planning lost in a crash, ends tasks past their deadline. */
+  sweep: 'orchestrator.sweep',
 } as const;
 
 export const redisKeys = (prefix: string = DEFAULT_PREFIX) => ({
@@ -19,6 +21,10 @@ export const redisKeys = (prefix: string = DEFAULT_PREFIX) => ({
   task: (taskId: string) => `${prefix}:task:${taskId}`,
   /** Stream: a task's progress events (TaskEvent), read by SSE clients; its subtask_started events are the execution ledger. */
   taskEvents: (taskId: string) => `${prefix}:task:${taskId}:events`,
+  /** Sorted set: taskId -> last time (epoch ms) its planning job was made sure of, for tasks still `queued`. */
+  queuedTasks: `${prefix}:tasks:queued`,
+  /** Sorted set: taskId -> deadline (epoch ms), for tasks not yet completed, failed or cancelled. */
+  openTasks: `${prefix}:tasks:open`,
   /** String: idempotency key -> taskId. */
   taskByKey: (key: string) => `${prefix}:task-key:${key}`,
   /** Set of every role that ever registered. */

@@ -27,10 +27,18 @@ const int = (fallback: number) => z.coerce.number().int().positive().default(fal
  * | TASK_MAX_TOOL_CALLS   | 48       | a whole task's tool calls, split across its subtasks                |
  * | TASK_MAX_SECONDS      | 300      | a task's deadline; every subtask may use what is left of it          |
  * | TASK_MAX_TOKENS       | 400000   | a whole task's tokens, split across its subtasks                    |
+ * | TASK_SWEEP_INTERVAL_MS | 5000   | one replica sweeps this often; two range reads when nothing is stuck |
+ * | TASK_REQUEUE_AFTER_MS | 5000     | accepting takes milliseconds; queued this long, planning is re-checked |
+ * | TASK_DEADLINE_GRACE_SECONDS | 60 | subtasks stop at the deadline themselves; the answer is one more call |
  *
  * A task's limits are its own (TASK_MAX_*), not a worker's per-run caps (AGENT_MAX_*): a request's
  * `budget` tightens them, the split gives each subtask a share, and each worker then tightens its
  * share again with its own AGENT_MAX_*.
+ *
+ * The sweep (flow/sweep-job.ts) enqueues planning for a task still queued after
+ * TASK_REQUEUE_AFTER_MS without a planning job (a crash between accepting and enqueueing), and
+ * fails with reason `deadline` an unfinished task TASK_DEADLINE_GRACE_SECONDS past its deadline (its
+ * workers vanished). The grace is what the final answer may take after subtasks stop at the deadline.
  */
 export const orchestratorConfigSchema = baseConfigSchema.extend({
   ...llmConfigSchema.shape,
@@ -51,6 +59,9 @@ export const orchestratorConfigSchema = baseConfigSchema.extend({
   TASK_MAX_TOOL_CALLS: int(48),
   TASK_MAX_SECONDS: int(300),
   TASK_MAX_TOKENS: int(400_000),
+  TASK_SWEEP_INTERVAL_MS: int(5_000),
+  TASK_REQUEUE_AFTER_MS: int(5_000),
+  TASK_DEADLINE_GRACE_SECONDS: z.coerce.number().int().min(0).default(60),
   TRUST_PROXY: z
     .enum(['true', 'false'])
     .default('false')

@@ -31,6 +31,11 @@ const orchestrator = createOrchestrator({
   taskTtlSeconds: config.TASK_TTL_SECONDS,
   planConcurrency: config.PLAN_CONCURRENCY,
   aggregateConcurrency: config.AGGREGATE_CONCURRENCY,
+  sweep: {
+    intervalMs: config.TASK_SWEEP_INTERVAL_MS,
+    requeueAfterMs: config.TASK_REQUEUE_AFTER_MS,
+    deadlineGraceMs: config.TASK_DEADLINE_GRACE_SECONDS * 1000,
+  },
   telemetry: bullmqTelemetry(),
 });
 
@@ -52,8 +57,9 @@ const app = await buildApp({
         {
           name: 'workers',
           check: async () => {
-            if (!orchestrator.planWorker.isRunning() || !orchestrator.aggregateWorker.isRunning()) {
-              throw new Error('plan/aggregate workers not running');
+            const { planWorker, aggregateWorker, sweepWorker } = orchestrator;
+            if (!planWorker.isRunning() || !aggregateWorker.isRunning() || !sweepWorker.isRunning()) {
+              throw new Error('plan/aggregate/sweep workers not running');
             }
           },
         },
@@ -71,6 +77,12 @@ lifecycle.onShutdown('drain jobs', () => orchestrator.close(), 'drain');
 
 const port = config.PORT ?? config.HEALTH_PORT;
 await app.listen({ port, host: config.HEALTH_HOST });
-await Promise.all([orchestrator.planWorker.waitUntilReady(), orchestrator.aggregateWorker.waitUntilReady()]);
+await Promise.all([
+  orchestrator.planWorker.waitUntilReady(),
+  orchestrator.aggregateWorker.waitUntilReady(),
+  orchestrator.sweepWorker.waitUntilReady(),
+]);
+// Every replica upserts the one schedule; a start without Redis fails here, as it would above.
+await orchestrator.scheduleSweeps();
 service.ready();
 log.info({ port, prefix, auth: config.API_TOKEN !== undefined }, 'orchestrator ready');

@@ -7,6 +7,7 @@ import { type AggregateJobResult, type AnswerMemory, createAggregateProcessor } 
 import type { TaskJobData } from './flow/jobs.js';
 import { createPlanProcessor, type PlanJobResult } from './flow/plan-job.js';
 import { TaskQueues } from './flow/queues.js';
+import { createSweepProcessor, type SweepJobResult } from './flow/sweep-job.js';
 import { createPlanner } from './planner/planner.js';
 import { DEFAULT_MAX_SUBTASKS } from './planner/schema.js';
 import { TaskService } from './tasks/service.js';
@@ -37,8 +38,20 @@ export interface OrchestratorOptions {
   aggregateConcurrency?: number;
   /** BullMQ telemetry (the runtime's bullmqTelemetry()), so one trace spans API -> queue -> worker. */
   telemetry?: Telemetry;
-  /** Start the plan and aggregate workers right away. Default true. */
+  /** The periodic sweep that repairs lost planning jobs and ends tasks past their deadline. */
+  sweep?: SweepOptions;
+  /** Start the plan, aggregate and sweep workers right away. Default true. */
   autorun?: boolean;
+}
+
+/** TSDoc defaults are the config's (TASK_SWEEP_INTERVAL_MS and friends in config.ts say why). */
+export interface SweepOptions {
+  /** TASK_SWEEP_INTERVAL_MS: how often one replica sweeps. Default 5000. */
+  intervalMs?: number;
+  /** TASK_REQUEUE_AFTER_MS: a task queued this long gets its planning job made sure of. Default 5000. */
+  requeueAfterMs?: number;
+  /** TASK_DEADLINE_GRACE_SECONDS, in ms: an unfinished task this long past its deadline fails. Default 60000. */
+  deadlineGraceMs?: number;
 }
 
 export interface Orchestrator {
@@ -48,7 +61,13 @@ export interface Orchestrator {
   flows: FlowProducer;
   planWorker: Worker<TaskJobData, PlanJobResult>;
   aggregateWorker: Worker<TaskJobData, AggregateJobResult>;
-  /** Stops taking new planning/aggregation jobs; running ones finish (shutdown's stop-intake step). */
+  sweepWorker: Worker<unknown, SweepJobResult>;
+  /**
+   * Registers the periodic sweep, a BullMQ job scheduler shared by every replica (see
+   * TaskQueues.scheduleSweeps). Call once at start; calling again (any replica) replaces the schedule.
+   */
+  scheduleSweeps(): Promise<void>;
+  /** Stops taking new planning/aggregation/sweep jobs; running ones finish (shutdown's stop-intake step). */
   pause(): Promise<void>;
   /** Waits for running jobs, then closes workers, queues and the flow producer. Idempotent. */
   close(): Promise<void>;
@@ -56,7 +75,8 @@ export interface Orchestrator {
 
 /**
  * Wires the orchestrator's moving parts: the task store, the queues, the flow producer, and the
- * two workers (planning and fan-in). The HTTP API is built separately from `tasks` (buildApp).
+ * three workers (planning, fan-in, and the sweep). The HTTP API is built separately from `tasks`
+ * (buildApp).
  */
 export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
   const { connection, redis, prefix, log, telemetry } = options;
@@ -86,9 +106,23 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     }),
     { ...bull, concurrency: options.aggregateConcurrency ?? 4, autorun },
   );
+  const sweepIntervalMs = options.sweep?.intervalMs ?? 5_000;
+  const sweepWorker = new Worker<unknown, SweepJobResult>(
+    queueNames.sweep,
+    createSweepProcessor({
+      store,
+      queues,
+      log: log.child({ worker: 'sweep' }),
+      requeueAfterMs: options.sweep?.requeueAfterMs ?? 5_000,
+      deadlineGraceMs: options.sweep?.deadlineGraceMs ?? 60_000,
+    }),
+    // One sweep at a time per replica; a second would only repeat the first one's reads.
+    { ...bull, concurrency: 1, autorun },
+  );
   for (const [name, w] of [
     ['plan', planWorker],
     ['aggregate', aggregateWorker],
+    ['sweep', sweepWorker],
   ] as const) {
     w.on('error', (err) => log.error({ err, worker: name }, 'worker error'));
     w.on('failed', (job, err) => log.warn({ jobId: job?.id, worker: name, reason: err.message }, 'job attempt failed'));
@@ -102,13 +136,15 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     flows,
     planWorker,
     aggregateWorker,
+    sweepWorker,
+    scheduleSweeps: () => queues.scheduleSweeps(sweepIntervalMs),
     // pause(true) returns without waiting for running jobs; draining is close()'s job.
     pause: async () => {
-      await Promise.all([planWorker.pause(true), aggregateWorker.pause(true)]);
+      await Promise.all([planWorker.pause(true), aggregateWorker.pause(true), sweepWorker.pause(true)]);
     },
     close: () => {
       closing ??= (async () => {
-        const results = await Promise.allSettled([planWorker.close(), aggregateWorker.close()]);
+        const results = await Promise.allSettled([planWorker.close(), aggregateWorker.close(), sweepWorker.close()]);
         results.push(...(await Promise.allSettled([queues.close(), flows.close()])));
         for (const r of results) if (r.status === 'rejected') log.warn({ err: r.reason }, 'close step failed');
       })();

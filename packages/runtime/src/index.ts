@@ -7,9 +7,11 @@ export { tightenLimits } from './budget/index.js';
 export {
   type BaseConfig,
   baseConfigSchema,
+  ConfigError,
   type ConfigProblem,
   envField,
   type LoadConfigOrExitOptions,
+  loadConfig,
   loadConfigOrExit,
   secret,
 } from './config/index.js';

@@ -15,4 +15,5 @@ export {
   waitFor,
 } from '@flotilla/devkit';
 export * from './fake-llm/index.js';
+export { type ProxyMode, startTcpProxy, type TcpProxy } from './proxy.js';
 export { testServices, uniquePrefix } from './services.js';

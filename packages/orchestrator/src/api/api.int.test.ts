@@ -2,7 +2,7 @@
 import { queueNames } from '@flotilla/contracts';
 import { startRedis, waitFor } from '@flotilla/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Harness, startFakeRole, startHarness } from '../testing/harness.test.helpers.js';
+import { type Harness, startHarness, startRole } from '../testing/harness.test.helpers.js';
 import { offlineLlm } from '../testing/offline.test.helpers.js';
 
 let h: Harness | undefined;
@@ -170,11 +170,7 @@ describe('auth, rate limit, roles, openapi', () => {
 
   it('lists live roles with replicas and input schemas', async () => {
     const hh = await api();
-    const role = await startFakeRole(hh, {
-      role: 'researcher',
-      replicas: ['r-1', 'r-2'],
-      handler: async () => ({ stopReason: 'finish' }),
-    });
+    const role = await startRole(hh, { role: 'researcher', replicas: ['r-1', 'r-2'] });
     try {
       const body = (await hh.app.inject({ method: 'GET', url: '/v1/roles' })).json() as { roles: unknown[] };
       expect(body.roles).toEqual([

@@ -1,10 +1,10 @@
 import { type PlannedSubtask, type StopReason, SubtaskResult, ZERO_USAGE } from '@flotilla/contracts';
 import type { LlmClient } from '@flotilla/runtime/llm';
-import type { Processor } from 'bullmq';
+import type { Job, Processor } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { TaskRecord } from '../tasks/record.js';
 import type { TaskStore } from '../tasks/store.js';
-import { failTask, isLastAttempt, isPermanent, type TaskJobData, taskIdOf } from './jobs.js';
+import { failTask, isLastAttempt, isPermanent, RETRY_OPTS, type TaskJobData, taskIdOf } from './jobs.js';
 
 /** The slice of the runtime's Memory the orchestrator writes to; Chroma-backed in production. */
 export interface AnswerMemory {
@@ -25,7 +25,8 @@ export interface AggregateJobDeps {
 }
 
 export type AggregateJobResult =
-  | { outcome: 'completed'; partial: boolean }
+  /** `remembered`: the answer and notes are in memory (false without memory, or once memory gave up). */
+  | { outcome: 'completed'; partial: boolean; remembered: boolean }
   | { outcome: 'failed'; reason: string }
   | { outcome: 'skipped'; status: string };
 
@@ -91,9 +92,14 @@ const SYSTEM_PROMPT =
 
 /**
  * Fan-in: runs as the flow's parent once every child has ended. Collects results and the
- * failures of ignored children, writes the answer with the model (no tools), stores the answer
- * and notes in memory, and completes the task (partial when any subtask did not finish ok).
- * A cancelled (or otherwise finished) task is skipped.
+ * failures of ignored children, writes the answer with the model (no tools), completes the task
+ * (partial when any subtask did not finish ok), and only then keeps the answer and notes in
+ * memory, so the answer never waits on memory and a memory outage never undoes it.
+ *
+ * The job's first RETRY_OPTS.attempts tries are for the answer; a failure in memory after the task
+ * completed throws for a retry too, and a retry (or a redelivery after a crash) that finds the task
+ * completed but not remembered only writes to memory, under the same record ids, without answering
+ * again. A cancelled (or otherwise finished) task is skipped.
  */
 export function createAggregateProcessor(deps: AggregateJobDeps): Processor<TaskJobData, AggregateJobResult> {
   const { store, llm } = deps;
@@ -103,6 +109,18 @@ export function createAggregateProcessor(deps: AggregateJobDeps): Processor<Task
 
     const record = await store.get(taskId);
     if (!record) return { outcome: 'skipped', status: 'missing' };
+    if (record.status === 'completed') {
+      if (!deps.memory || record.remembered || record.answer === undefined)
+        return { outcome: 'skipped', status: record.status };
+      const outcomes = collectOutcomes(
+        taskId,
+        record.plan,
+        await job.getChildrenValues(),
+        await job.getIgnoredChildrenFailures(),
+      );
+      const remembered = await remember(job, deps, record, record.answer, outcomes, log);
+      return { outcome: 'completed', partial: record.partial ?? false, remembered };
+    }
     if (record.status === 'running') {
       const t = await store.transition(taskId, {
         from: ['running'],
@@ -114,6 +132,7 @@ export function createAggregateProcessor(deps: AggregateJobDeps): Processor<Task
       return { outcome: 'skipped', status: record.status };
     }
 
+    let answered: { answer: string; partial: boolean; outcomes: SubtaskOutcome[] };
     try {
       const outcomes = collectOutcomes(
         taskId,
@@ -146,7 +165,6 @@ export function createAggregateProcessor(deps: AggregateJobDeps): Processor<Task
       await store.addOrchestratorTokens(taskId, res.usage.promptTokens + res.usage.completionTokens);
       const answer = res.content;
 
-      await remember(deps, record, answer, outcomes, log);
       const t = await store.transition(taskId, {
         from: ['aggregating'],
         to: 'completed',
@@ -155,9 +173,9 @@ export function createAggregateProcessor(deps: AggregateJobDeps): Processor<Task
       });
       if (!t.applied) return { outcome: 'skipped', status: t.status ?? 'missing' };
       log.info({ partial, subtasks: outcomes.length, ok: ok.length }, 'task completed');
-      return { outcome: 'completed', partial };
+      answered = { answer, partial, outcomes };
     } catch (err) {
-      if (isPermanent(err) || isLastAttempt(job)) {
+      if (isPermanent(err) || isLastAttempt(job, RETRY_OPTS.attempts)) {
         const reason = `aggregation_error: ${err instanceof Error ? err.message : String(err)}`;
         await failTask(store, taskId, reason);
         log.error({ err }, 'aggregation failed for good');
@@ -165,6 +183,10 @@ export function createAggregateProcessor(deps: AggregateJobDeps): Processor<Task
       }
       throw err;
     }
+
+    // Outside the try above: from here on the task is completed, and nothing may fail it.
+    const remembered = await remember(job, deps, record, answered.answer, answered.outcomes, log);
+    return { outcome: 'completed', partial: answered.partial, remembered };
   };
 }
 
@@ -217,17 +239,22 @@ async function recordOutcomes(
 
 /**
  * Keeps the answer (namespace 'answers') and each subtask's output (namespace 'notes') for later
- * tasks. Best effort: the answer is already computed and is the task's result, so a memory outage
- * is logged rather than failing (and re-running) the aggregation.
+ * tasks, then marks the task remembered. Record ids derive from the task and subtask ids and
+ * memory upserts, so writing again after a partial failure (or a crash) stores each record once.
+ *
+ * A failure throws, for BullMQ to retry the job with backoff (the retry only does this), unless it
+ * cannot help: on the last attempt, or when memory says retrying is pointless, it is logged and
+ * the task stays completed without memory. Returns whether the records are in memory.
  */
 async function remember(
+  job: Job,
   deps: AggregateJobDeps,
   record: TaskRecord,
   answer: string,
   outcomes: readonly SubtaskOutcome[],
   log: FastifyBaseLogger,
-): Promise<void> {
-  if (!deps.memory) return;
+): Promise<boolean> {
+  if (!deps.memory) return false;
   const taskId = record.taskId;
   try {
     await deps.memory.add('answers', [
@@ -245,7 +272,15 @@ async function remember(
         : [],
     );
     if (notes.length) await deps.memory.add('notes', notes);
+    await deps.store.markRemembered(taskId);
+    return true;
   } catch (err) {
-    log.warn({ err: { message: (err as Error).message } }, 'could not store the answer in memory');
+    const message = err instanceof Error ? err.message : String(err);
+    if (isPermanent(err) || isLastAttempt(job)) {
+      log.error({ err: { message } }, 'gave up keeping the answer in memory; the task stays completed');
+      return false;
+    }
+    log.warn({ err: { message } }, 'could not keep the answer in memory yet; the job retries that alone');
+    throw err;
   }
 }

@@ -3,7 +3,7 @@ import { context, propagation } from '@opentelemetry/api';
 import type { FlowJob } from 'bullmq';
 import { splitBudget } from '../tasks/budget.js';
 import type { TaskRecord } from '../tasks/record.js';
-import { RETRY_OPTS, type TaskJobData } from './jobs.js';
+import { AGGREGATE_RETRY_OPTS, RETRY_OPTS, type TaskJobData } from './jobs.js';
 
 /** The W3C trace context of the active span, for envelopes (workers without bullmq-otel still join the trace). */
 export function activeTraceContext(): { traceparent?: string; tracestate?: string } {
@@ -37,7 +37,7 @@ export function buildFlow(record: TaskRecord, plan: readonly PlannedSubtask[], o
     name: 'aggregate',
     queueName: queueNames.aggregate,
     data: { taskId: record.taskId } satisfies TaskJobData,
-    opts: { jobId: record.taskId, ...RETRY_OPTS, ...keep },
+    opts: { jobId: record.taskId, ...AGGREGATE_RETRY_OPTS, ...keep },
     children: plan.map((s) => {
       const envelope: SubtaskEnvelope = {
         v: 1,

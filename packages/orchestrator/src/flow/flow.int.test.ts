@@ -1,27 +1,26 @@
 // Needs a real Redis: plan and aggregate workers, BullMQ flows across role queues, events streams
-// and the cancellation channel are the things under test.
-import { queueNames, type TaskView } from '@flotilla/contracts';
+// and the cancellation channel are the things under test, with the runtime's real runWorker as the
+// role workers.
+import { queueNames, redisKeys, type TaskView } from '@flotilla/contracts';
 import { createMemory } from '@flotilla/runtime';
 import type { LlmClient } from '@flotilla/runtime/llm';
 import { readTaskEvents } from '@flotilla/runtime/worker';
 import { testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
-import { Queue, UnrecoverableError } from 'bullmq';
+import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  type FakeRole,
   type Harness,
+  Question,
   readSse,
-  startFakeRole,
   startHarness,
+  startRole,
   untilAborted,
 } from '../testing/harness.test.helpers.js';
 import { offlineLlm } from '../testing/offline.test.helpers.js';
 
 let h: Harness | undefined;
-let roles: FakeRole[] = [];
 afterEach(async () => {
-  await Promise.all(roles.map((r) => r.close()));
-  roles = [];
+  // Closes the harness's role workers too.
   await h?.close();
   h = undefined;
 });
@@ -34,6 +33,17 @@ async function submit(hh: Harness, goal: string): Promise<string> {
 
 const view = async (hh: Harness, taskId: string) =>
   (await hh.app.inject({ method: 'GET', url: `/v1/tasks/${taskId}` })).json() as TaskView;
+
+/**
+ * Takes `subtaskId`'s subtask_finished event out of the task's stream, as if Redis had refused the
+ * worker's write while its job completed.
+ */
+async function loseFinishedEvent(hh: Harness, taskId: string, subtaskId: string): Promise<void> {
+  const key = redisKeys(hh.prefix).taskEvents(taskId);
+  for (const { id, event } of await readTaskEvents(hh.redis, hh.prefix, taskId)) {
+    if (event.type === 'subtask_finished' && event.subtaskId === subtaskId) await hh.redis.xdel(key, id);
+  }
+}
 
 const finished = (hh: Harness, taskId: string, timeoutMs = 30_000) =>
   waitFor(
@@ -48,19 +58,16 @@ describe('fan-out and fan-in', () => {
   it('plans one subtask per clause, runs them on live replicas and completes with an answer', async () => {
     h = await startHarness({ llm: offlineLlm() });
     const seen: string[] = [];
-    roles.push(
-      await startFakeRole(h, {
-        role: 'researcher',
-        replicas: ['replica-a', 'replica-b'],
-        handler: async (env) => {
-          seen.push(env.subtaskId);
-          return {
-            stopReason: 'finish',
-            output: { answer: `notes on ${(env.input as { question: string }).question}` },
-          };
-        },
-      }),
-    );
+    await startRole(h, {
+      role: 'researcher',
+      replicas: ['replica-a', 'replica-b'],
+      handler: async ({ question }, ctx) => {
+        seen.push(ctx.envelope.subtaskId);
+        // One model turn's worth, so the task's usage has something of each subtask's to add up.
+        ctx.budget.chargeStep();
+        return { stopReason: 'finish', output: { answer: `notes on ${question}` } };
+      },
+    });
     const taskId = await submit(h, 'Find the capital of France; find the capital of Spain; find the capital of Italy');
     const done = await finished(h, taskId);
 
@@ -80,18 +87,15 @@ describe('fan-out and fan-in', () => {
     const memory = createMemory({ url: testServices().chromaUrl, collectionPrefix: uniquePrefix('mem') });
     try {
       h = await startHarness({ llm: offlineLlm(), memory });
-      roles.push(
-        await startFakeRole(h, {
-          role: 'researcher',
-          handler: async (env) => ({
-            stopReason: 'finish',
-            output: `note about ${(env.input as { question: string }).question}`,
-          }),
-        }),
-      );
+      await startRole(h, {
+        role: 'researcher',
+        handler: async ({ question }) => ({ stopReason: 'finish', output: `note about ${question}` }),
+      });
       const taskId = await submit(h, 'lighthouses of Norway; lighthouses of Chile');
       const done = await finished(h, taskId);
       expect(done.status).toBe('completed');
+      // Memory is written after the task completes, which the task's record says once it is done.
+      await waitFor(async () => (await h!.orchestrator.store.get(taskId))?.remembered, { what: 'memory written' });
       const answers = await memory.query('answers', 'lighthouses', { where: { taskId } });
       expect(answers.map((a) => a.text)).toEqual([done.answer]);
       const notes = await memory.query('notes', 'lighthouses', { n: 5, where: { taskId } });
@@ -105,15 +109,13 @@ describe('fan-out and fan-in', () => {
   it('gives each subtask a slice of the budget and the task deadline', async () => {
     h = await startHarness({ llm: offlineLlm() });
     const envelopes: { budget: unknown; deadline: number }[] = [];
-    roles.push(
-      await startFakeRole(h, {
-        role: 'researcher',
-        handler: async (env) => {
-          envelopes.push({ budget: env.budget, deadline: env.deadline });
-          return { stopReason: 'finish', output: 'ok' };
-        },
-      }),
-    );
+    await startRole(h, {
+      role: 'researcher',
+      handler: async (_input, { envelope }) => {
+        envelopes.push({ budget: envelope.budget, deadline: envelope.deadline });
+        return { stopReason: 'finish', output: 'ok' };
+      },
+    });
     const res = await h.app.inject({
       method: 'POST',
       url: '/v1/tasks',
@@ -128,15 +130,13 @@ describe('fan-out and fan-in', () => {
 
   it('completes with a partial result when a child fails for good', async () => {
     h = await startHarness({ llm: offlineLlm() });
-    roles.push(
-      await startFakeRole(h, {
-        role: 'researcher',
-        handler: async (env) => {
-          if (env.subtaskId === 's2') throw new UnrecoverableError('invalid_input: question: too vague');
-          return { stopReason: 'finish', output: `result ${env.subtaskId}` };
-        },
-      }),
-    );
+    // The refinement is not in the published JSON Schema, so the planner accepts what the worker then
+    // rejects: s2's input fails the worker's validation, which fails its job for good (invalid_input).
+    await startRole(h, {
+      role: 'researcher',
+      input: Question.refine(({ question }) => !question.includes('two'), { message: 'too vague' }),
+      handler: async (_input, { envelope }) => ({ stopReason: 'finish', output: `result ${envelope.subtaskId}` }),
+    });
     const taskId = await submit(h, 'research topic one; research topic two');
     const done = await finished(h, taskId);
     expect(done.status).toBe('completed');
@@ -147,15 +147,24 @@ describe('fan-out and fan-in', () => {
   });
 
   it("rebuilds a subtask_finished event a worker lost from the child's result, once", async () => {
-    h = await startHarness({ llm: offlineLlm() });
-    roles.push(
-      await startFakeRole(h, {
-        role: 'researcher',
-        handler: async (env) => ({ stopReason: 'finish', output: `result ${env.subtaskId}` }),
-        loseFinishedEvent: (subtaskId) => subtaskId === 's1',
-      }),
-    );
+    // Aggregation waits until the test has taken s1's finished event out of the stream.
+    h = await startHarness({ llm: offlineLlm(), autorun: false });
+    await startRole(h, {
+      role: 'researcher',
+      handler: async (_input, { envelope }) => ({ stopReason: 'finish', output: `result ${envelope.subtaskId}` }),
+    });
+    void h.orchestrator.planWorker.run();
     const taskId = await submit(h, 'first thing; second thing');
+    const aggregate = new Queue(queueNames.aggregate, { connection: h.connection, prefix: h.prefix });
+    try {
+      await waitFor(async () => (await aggregate.getJob(taskId))?.isWaiting(), { what: 'both children done' });
+    } finally {
+      await aggregate.close();
+    }
+    await loseFinishedEvent(h, taskId, 's1');
+    expect((await view(h, taskId)).subtasks[0]?.state).toBe('active');
+    void h.orchestrator.aggregateWorker.run();
+
     const done = await finished(h, taskId);
     expect(done.subtasks[0]).toMatchObject({ subtaskId: 's1', state: 'completed', replica: 'researcher-1' });
     const finishedIds = (await readTaskEvents(h.redis, h.prefix, taskId)).flatMap(({ event }) =>
@@ -166,15 +175,13 @@ describe('fan-out and fan-in', () => {
 
   it('marks a subtask that stopped on a limit as failed and the result partial', async () => {
     h = await startHarness({ llm: offlineLlm() });
-    roles.push(
-      await startFakeRole(h, {
-        role: 'researcher',
-        handler: async (env) =>
-          env.subtaskId === 's1'
-            ? { stopReason: 'max_steps', error: 'ran out of steps' }
-            : { stopReason: 'finish', output: 'fine' },
-      }),
-    );
+    await startRole(h, {
+      role: 'researcher',
+      handler: async (_input, { envelope }) =>
+        envelope.subtaskId === 's1'
+          ? { stopReason: 'max_steps', error: 'ran out of steps' }
+          : { stopReason: 'finish', output: 'fine' },
+    });
     const done = await finished(h, await submit(h, 'first thing; second thing'));
     expect(done).toMatchObject({ status: 'completed', partial: true, stopReasons: { s1: 'max_steps', s2: 'finish' } });
   });
@@ -189,9 +196,7 @@ describe('fan-out and fan-in', () => {
     }
     // The second replica starts its workers only once a role is live, or it would plan for no one.
     h = await startHarness({ llm: offlineLlm(), prefix: accepting.prefix, autorun: false });
-    roles.push(
-      await startFakeRole(h, { role: 'researcher', handler: async () => ({ stopReason: 'finish', output: 'done' }) }),
-    );
+    await startRole(h, { role: 'researcher', handler: async () => ({ stopReason: 'finish', output: 'done' }) });
     void h.orchestrator.planWorker.run();
     void h.orchestrator.aggregateWorker.run();
     const done = await finished(h, taskId);
@@ -211,12 +216,10 @@ describe('fan-out and fan-in', () => {
       },
     };
     h = await startHarness({ llm, autorun: false });
-    roles.push(
-      await startFakeRole(h, {
-        role: 'researcher',
-        handler: async (env) => ({ stopReason: 'finish', output: (env.input as { question: string }).question }),
-      }),
-    );
+    await startRole(h, {
+      role: 'researcher',
+      handler: async ({ question }) => ({ stopReason: 'finish', output: question }),
+    });
     const taskId = await submit(h, 'a goal the planner would split; into two');
     // What a first attempt leaves behind when it dies right after choosing a plan.
     await h.orchestrator.store.transition(taskId, { from: ['queued'], to: 'planning' });
@@ -245,16 +248,15 @@ describe('cancellation', () => {
     h = await startHarness({ llm: offlineLlm() });
     let aborted = 0;
     let started = 0;
-    roles.push(
-      await startFakeRole(h, {
-        role: 'researcher',
-        handler: async (_env, signal) => {
-          started++;
-          signal.addEventListener('abort', () => aborted++);
-          return untilAborted(signal);
-        },
-      }),
-    );
+    await startRole(h, {
+      role: 'researcher',
+      concurrency: 4,
+      handler: async (_input, { signal }) => {
+        started++;
+        signal.addEventListener('abort', () => aborted++);
+        return untilAborted(signal);
+      },
+    });
     // One replica with concurrency 4 runs four subtasks at once; five leaves one waiting.
     const taskId = await submit(h, 'a; b; c; d; e');
     await waitFor(async () => (await view(h!, taskId)).subtasks.filter((s) => s.state === 'active').length === 4, {
@@ -297,9 +299,7 @@ describe('cancellation', () => {
 
   it('refuses to cancel a completed task with 409', async () => {
     h = await startHarness({ llm: offlineLlm() });
-    roles.push(
-      await startFakeRole(h, { role: 'researcher', handler: async () => ({ stopReason: 'finish', output: 'x' }) }),
-    );
+    await startRole(h, { role: 'researcher', handler: async () => ({ stopReason: 'finish', output: 'x' }) });
     const taskId = await submit(h, 'one thing');
     await finished(h, taskId);
     const res = await h.app.inject({ method: 'DELETE', url: `/v1/tasks/${taskId}` });
@@ -314,16 +314,14 @@ describe('GET /v1/tasks/:id/events', () => {
     const gate = new Promise<void>((r) => {
       release = r;
     });
-    roles.push(
-      await startFakeRole(h, {
-        role: 'researcher',
-        replicas: ['sse-replica'],
-        handler: async () => {
-          await gate;
-          return { stopReason: 'finish', output: 'found it' };
-        },
-      }),
-    );
+    await startRole(h, {
+      role: 'researcher',
+      replicas: ['sse-replica'],
+      handler: async () => {
+        await gate;
+        return { stopReason: 'finish', output: 'found it' };
+      },
+    });
     const taskId = await submit(h, 'look up one fact; look up another fact');
     const res = await fetch(`${h.url}/v1/tasks/${taskId}/events`);
     expect(res.status).toBe(200);

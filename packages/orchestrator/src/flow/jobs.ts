@@ -9,6 +9,16 @@ export type TaskJobData = z.infer<typeof TaskJobData>;
 /** Transient failures (a Redis blip, a vendor 5xx past its own retries) get three tries, backing off from 1 s. */
 export const RETRY_OPTS = { attempts: 3, backoff: { type: 'exponential', delay: 1000 } } satisfies JobsOptions;
 
+/**
+ * The aggregation job's tries. The answer gets RETRY_OPTS.attempts of them, as any job; the rest
+ * only retry keeping a completed task's answer in memory, backing off to about two minutes in all,
+ * so a Chroma restart does not lose it.
+ */
+export const AGGREGATE_RETRY_OPTS = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 1000 },
+} satisfies JobsOptions;
+
 /** Marks the task failed (from any non-terminal status) with its reason, on the task and its stream. */
 export async function failTask(store: TaskStore, taskId: string, reason: string): Promise<boolean> {
   const t = await store.transition(taskId, {
@@ -20,9 +30,12 @@ export async function failTask(store: TaskStore, taskId: string, reason: string)
   return t.applied;
 }
 
-/** Whether this was the job's last delivery, so a failure now is final and the task must say so. */
-export function isLastAttempt(job: Job): boolean {
-  return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+/**
+ * Whether this was the job's last delivery, so a failure now is final and the task must say so.
+ * `tries` caps the job's attempts for one phase of it (the aggregation's answer).
+ */
+export function isLastAttempt(job: Job, tries = Number.POSITIVE_INFINITY): boolean {
+  return job.attemptsMade + 1 >= Math.min(tries, job.opts.attempts ?? 1);
 }
 
 /** Errors a retry cannot fix: the vendor said so (LlmError.retryable === false), or BullMQ's marker. */

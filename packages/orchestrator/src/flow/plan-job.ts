@@ -1,4 +1,4 @@
-import type { RoleInfo } from '@flotilla/contracts';
+import { type RoleInfo, TERMINAL_TASK_STATUSES } from '@flotilla/contracts';
 import type { FlowProducer, Processor } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Planner } from '../planner/planner.js';
@@ -29,7 +29,8 @@ export type PlanJobResult =
  *
  * Order matters: `running` and the `planned` event are written before the children exist, so an
  * SSE client always sees planned before any subtask event; a cancellation that lands between
- * the transition and the flow is caught by re-reading the status after dispatch.
+ * the transition and the flow (or the deadline sweep failing the task there) is caught by
+ * re-reading the status after dispatch.
  */
 export function createPlanProcessor(deps: PlanJobDeps): Processor<TaskJobData, PlanJobResult> {
   const { store, planner, flows, queues } = deps;
@@ -85,7 +86,7 @@ export function createPlanProcessor(deps: PlanJobDeps): Processor<TaskJobData, P
       const current = (await store.get(taskId)) ?? record;
       await flows.add(buildFlow(current, plan, { keepSeconds: store.ttlSeconds, trace: activeTraceContext() }));
       const after = await store.get(taskId);
-      if (after?.status === 'cancelled') await queues.removeUnstarted(after);
+      if (after && TERMINAL_TASK_STATUSES.includes(after.status)) await queues.removeUnstarted(after);
       log.info({ subtasks: plan.length, roles: [...new Set(plan.map((p) => p.role))] }, 'task dispatched');
       return { outcome: 'dispatched', subtasks: plan.length };
     } catch (err) {

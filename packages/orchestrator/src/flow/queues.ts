@@ -7,12 +7,16 @@ import { RETRY_OPTS, type TaskJobData } from './jobs.js';
 /** Job states no worker holds yet; anything else is running or has ended. */
 const UNSTARTED = new Set<string>(['waiting', 'delayed', 'prioritized', 'paused', 'wait']);
 
+/** The one job scheduler on the sweep queue; every replica upserts the same id, so there is one schedule. */
+const SWEEP_SCHEDULER_ID = 'sweep';
+
 /**
- * The queues the orchestrator adds to or removes from: planning, and each role's queue (opened on
- * first use, for cancellations). One BullMQ connection serves them all: none of them blocks.
+ * The queues the orchestrator adds to or removes from: planning, the sweep, and each role's queue
+ * (opened on first use, for cancellations). One BullMQ connection serves them all: none of them blocks.
  */
 export class TaskQueues {
   readonly plan: Queue<TaskJobData>;
+  readonly sweep: Queue;
   readonly #roles = new Map<string, Queue>();
   #closing: Promise<void> | undefined;
 
@@ -23,6 +27,8 @@ export class TaskQueues {
   ) {
     this.plan = new Queue<TaskJobData>(queueNames.plan, options);
     this.plan.on('error', (err) => log.warn({ err: { message: err.message } }, 'plan queue error'));
+    this.sweep = new Queue(queueNames.sweep, options);
+    this.sweep.on('error', (err) => log.warn({ err: { message: err.message } }, 'sweep queue error'));
   }
 
   /** Enqueues planning; the job id is the task id, so a replayed request cannot plan twice. */
@@ -36,6 +42,31 @@ export class TaskQueues {
         removeOnComplete: { age: this.keepSeconds },
         removeOnFail: { age: this.keepSeconds },
       },
+    );
+  }
+
+  /**
+   * Enqueues planning unless the task's planning job exists (in any state); true when it was missing.
+   * What the sweep calls for a task left `queued`: the job is usually there, only waiting its turn.
+   */
+  async ensurePlan(taskId: string): Promise<boolean> {
+    if (await this.plan.getJob(taskId)) return false;
+    await this.enqueuePlan(taskId);
+    return true;
+  }
+
+  /**
+   * Makes the sweep run every `everyMs` on whichever replica's sweep worker takes the job: a BullMQ
+   * job scheduler keeps one next run at a time in Redis and adds the following one when a worker
+   * starts the current run, so the schedule survives restarts and is shared by every replica.
+   * Upserting the same id again (each replica at start) replaces the schedule rather than adding one.
+   */
+  async scheduleSweeps(everyMs: number): Promise<void> {
+    await this.sweep.upsertJobScheduler(
+      SWEEP_SCHEDULER_ID,
+      { every: everyMs },
+      // One try: the next run comes soon anyway. A few failures stay inspectable on the dashboard.
+      { name: 'sweep', opts: { attempts: 1, removeOnComplete: true, removeOnFail: { count: 50 } } },
     );
   }
 
@@ -78,9 +109,11 @@ export class TaskQueues {
   }
 
   close(): Promise<void> {
-    this.#closing ??= Promise.allSettled([this.plan.close(), ...[...this.#roles.values()].map((q) => q.close())]).then(
-      () => undefined,
-    );
+    this.#closing ??= Promise.allSettled([
+      this.plan.close(),
+      this.sweep.close(),
+      ...[...this.#roles.values()].map((q) => q.close()),
+    ]).then(() => undefined);
     return this.#closing;
   }
 }

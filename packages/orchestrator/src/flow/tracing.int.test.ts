@@ -5,13 +5,11 @@ import { installInMemoryTracing } from '@flotilla/runtime/testing';
 import { waitFor } from '@flotilla/test-utils';
 import { trace } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type FakeRole, type Harness, startFakeRole, startHarness } from '../testing/harness.test.helpers.js';
+import { type Harness, startHarness, startRole } from '../testing/harness.test.helpers.js';
 import { offlineLlm } from '../testing/offline.test.helpers.js';
 
 let h: Harness | undefined;
-let role: FakeRole | undefined;
 afterEach(async () => {
-  await role?.close();
   await h?.close();
   trace.disable();
 });
@@ -21,10 +19,10 @@ describe('trace propagation', () => {
     const exporter = installInMemoryTracing();
     h = await startHarness({ llm: offlineLlm(), telemetry: bullmqTelemetry() });
     const traceparents: string[] = [];
-    role = await startFakeRole(h, {
+    await startRole(h, {
       role: 'researcher',
-      handler: async (env) => {
-        if (env.traceparent) traceparents.push(env.traceparent);
+      handler: async (_input, { envelope }) => {
+        if (envelope.traceparent) traceparents.push(envelope.traceparent);
         return { stopReason: 'finish', output: 'ok' };
       },
     });

@@ -21,6 +21,8 @@ export interface TaskRecord {
   error: string | undefined;
   /** Why subtasks that failed without a result failed (invalid input, retries exhausted). */
   subtaskErrors: Record<string, string>;
+  /** The answer and notes are in memory (written after completion, so the answer never waits on them). */
+  remembered: boolean;
   orchestratorTokens: number;
   traceId: string | undefined;
   createdAt: string;
@@ -55,6 +57,7 @@ const RecordHash = z.object({
   partial: z.enum(['0', '1']).optional(),
   error: z.string().optional(),
   subtaskErrors: json(z.record(z.string(), z.string())).optional(),
+  remembered: z.literal('1').optional(),
   orchestratorTokens: z.coerce.number().optional(),
   traceId: z.string().optional(),
   createdAt: z.string(),
@@ -82,6 +85,7 @@ export function parseTaskRecord(hash: Record<string, string>): TaskRecord | unde
     partial: h.partial === undefined ? undefined : h.partial === '1',
     error: h.error,
     subtaskErrors: h.subtaskErrors ?? {},
+    remembered: h.remembered === '1',
     orchestratorTokens: h.orchestratorTokens ?? 0,
     traceId: h.traceId,
     createdAt: h.createdAt,

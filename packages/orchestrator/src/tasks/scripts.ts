@@ -1,25 +1,30 @@
-import { TASK_EVENT_FIELD } from '@flotilla/contracts';
+import { TASK_EVENT_FIELD, TERMINAL_TASK_STATUSES } from '@flotilla/contracts';
 import { luaScript, STREAM_MAX_LEN } from '@flotilla/runtime/worker';
+
+/** A Lua table literal of the terminal statuses, so the scripts and the contracts cannot disagree. */
+const TERMINAL = `{${TERMINAL_TASK_STATUSES.map((s) => `['${s}'] = true`).join(', ')}}`;
 
 /**
  * Creates a task unless its idempotency key (or id) is taken, atomically: the hash, the first
- * event and the key mapping appear together or not at all, so two concurrent POSTs with one key
- * make one task.
- * KEYS: taskByKey (or the task key when there is no idempotency key), task, events.
- * ARGV: hasKey ('1'|'0'), taskId, ttlSeconds, eventJson, taskKeyPrefix, field, value, ...
+ * event, the key mapping and the sweep's index entries appear together or not at all, so two
+ * concurrent POSTs with one key make one task, and no task exists that the sweep cannot find.
+ * KEYS: taskByKey (or the task key when there is no idempotency key), task, events, queuedTasks, openTasks.
+ * ARGV: hasKey ('1'|'0'), taskId, ttlSeconds, eventJson, taskKeyPrefix, createdMs, deadlineMs, field, value, ...
  * Returns [1, taskId] when created, [0, existingTaskId] when the key already names a live task.
  */
 export const createTaskScript = luaScript(
   'flotillaCreateTask',
   `
-local byKey, task, events = KEYS[1], KEYS[2], KEYS[3]
+local byKey, task, events, queued, open = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local hasKey, taskId, ttl, event, taskPrefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if hasKey == '1' then
   local existing = redis.call('GET', byKey)
   if existing and redis.call('EXISTS', taskPrefix .. existing) == 1 then return {0, existing} end
 end
 if redis.call('EXISTS', task) == 1 then return {0, taskId} end
-redis.call('HSET', task, unpack(ARGV, 6))
+redis.call('HSET', task, unpack(ARGV, 8))
+redis.call('ZADD', queued, ARGV[6], taskId)
+redis.call('ZADD', open, ARGV[7], taskId)
 redis.call('EXPIRE', task, ttl)
 redis.call('XADD', events, 'MAXLEN', '~', ${STREAM_MAX_LEN}, '*', '${TASK_EVENT_FIELD}', event)
 redis.call('EXPIRE', events, ttl)
@@ -31,15 +36,17 @@ return {1, taskId}
 /**
  * Moves a task from one of the allowed statuses to another, sets fields and appends the event, in
  * one step: no reader ever sees a status without its event, and two replicas racing (an
- * aggregation finishing while a DELETE cancels) cannot both win.
- * KEYS: task, events. ARGV: allowedFrom (comma list), to, ttlSeconds, eventJson ('' for none), nowIso, field, value, ...
+ * aggregation finishing while a DELETE cancels) cannot both win. The sweep's indexes follow in the
+ * same step: a task leaves `queuedTasks` when it leaves `queued`, and `openTasks` when it ends.
+ * KEYS: task, events, queuedTasks, openTasks.
+ * ARGV: allowedFrom (comma list), to, ttlSeconds, eventJson ('' for none), nowIso, taskId, field, value, ...
  * Returns [1, previousStatus] when applied, [0, currentStatus] when not, [-1, ''] when the task is gone.
  */
 export const transitionScript = luaScript(
   'flotillaTransition',
   `
-local task, events = KEYS[1], KEYS[2]
-local allowed, to, ttl, event, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local task, events, queued, open = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local allowed, to, ttl, event, now, taskId = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local status = redis.call('HGET', task, 'status')
 if not status then return {-1, ''} end
 local ok = false
@@ -48,7 +55,9 @@ for s in string.gmatch(allowed, '[^,]+') do
 end
 if not ok then return {0, status} end
 redis.call('HSET', task, 'status', to, 'updatedAt', now)
-if #ARGV > 5 then redis.call('HSET', task, unpack(ARGV, 6)) end
+if #ARGV > 6 then redis.call('HSET', task, unpack(ARGV, 7)) end
+if to ~= 'queued' then redis.call('ZREM', queued, taskId) end
+if (${TERMINAL})[to] then redis.call('ZREM', open, taskId) end
 redis.call('EXPIRE', task, ttl)
 if event ~= '' then
   redis.call('XADD', events, 'MAXLEN', '~', ${STREAM_MAX_LEN}, '*', '${TASK_EVENT_FIELD}', event)

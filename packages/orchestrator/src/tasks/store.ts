@@ -80,7 +80,8 @@ export class TaskStore {
 
   async create(task: NewTask): Promise<CreateOutcome> {
     const { taskId, request, idempotencyKey } = task;
-    const now = new Date().toISOString();
+    const createdMs = Date.now();
+    const now = new Date(createdMs).toISOString();
     const fields: Record<string, string> = {
       taskId,
       status: 'queued',
@@ -101,13 +102,21 @@ export class TaskStore {
     const taskKey = this.keys.task(taskId);
     const [created, id] = (await createTaskScript(
       this.redis,
-      [idempotencyKey ? this.keys.taskByKey(idempotencyKey) : taskKey, taskKey, this.keys.taskEvents(taskId)],
+      [
+        idempotencyKey ? this.keys.taskByKey(idempotencyKey) : taskKey,
+        taskKey,
+        this.keys.taskEvents(taskId),
+        this.keys.queuedTasks,
+        this.keys.openTasks,
+      ],
       [
         idempotencyKey ? '1' : '0',
         taskId,
         this.ttlSeconds,
         event,
         this.keys.task(''),
+        createdMs,
+        task.deadline,
         ...Object.entries(fields).flat(),
       ],
     )) as [number, string];
@@ -129,8 +138,8 @@ export class TaskStore {
     const fields = Object.entries(t.fields ?? {}).flatMap(([k, v]) => [k, String(v)]);
     const [code, status] = (await transitionScript(
       this.redis,
-      [this.keys.task(taskId), this.keys.taskEvents(taskId)],
-      [t.from.join(','), t.to, this.ttlSeconds, event, at, ...fields],
+      [this.keys.task(taskId), this.keys.taskEvents(taskId), this.keys.queuedTasks, this.keys.openTasks],
+      [t.from.join(','), t.to, this.ttlSeconds, event, at, taskId, ...fields],
     )) as [number, string];
     return { applied: code === 1, status: code === -1 ? undefined : (status as TaskStatus) };
   }
@@ -147,6 +156,39 @@ export class TaskStore {
       .hget(key, 'plan')
       .exec()) as [[Error | null, number], [Error | null, string | null]];
     return stored ? (JSON.parse(stored) as PlannedSubtask[]) : plan;
+  }
+
+  /**
+   * Tasks still `queued` whose planning job was last made sure of at or before `before` (epoch ms),
+   * oldest first: the ones a crash between accepting and enqueueing may have left behind.
+   */
+  async queuedSince(before: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.queuedTasks, '-inf', before, 'LIMIT', 0, limit);
+  }
+
+  /**
+   * Pushes queued tasks to the back of the sweep's line once their planning job is made sure of, so
+   * a backlog larger than one sweep's batch is worked through rather than the same batch re-checked.
+   * XX: a task that left `queued` meanwhile (and so the index) is not put back.
+   */
+  async touchQueued(taskIds: readonly string[], at: number): Promise<void> {
+    if (taskIds.length === 0) return;
+    await this.redis.zadd(this.keys.queuedTasks, 'XX', ...taskIds.flatMap((id) => [at, id]));
+  }
+
+  /** Unfinished tasks whose deadline is at or before `before` (epoch ms), earliest first. */
+  async openPast(before: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.openTasks, '-inf', before, 'LIMIT', 0, limit);
+  }
+
+  /** Drops a task from the sweep's indexes: its hash expired (or was never readable), so nothing is left to sweep. */
+  async unindex(taskId: string): Promise<void> {
+    await this.redis.multi().zrem(this.keys.queuedTasks, taskId).zrem(this.keys.openTasks, taskId).exec();
+  }
+
+  /** Records that the task's answer and notes are in memory, so a retried aggregation does not write them again. */
+  async markRemembered(taskId: string): Promise<void> {
+    await this.redis.hset(this.keys.task(taskId), 'remembered', '1');
   }
 
   async addOrchestratorTokens(taskId: string, tokens: number): Promise<void> {

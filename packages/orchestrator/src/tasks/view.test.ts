@@ -22,6 +22,7 @@ const record = (over: Partial<TaskRecord> = {}): TaskRecord => ({
   partial: undefined,
   error: undefined,
   subtaskErrors: {},
+  remembered: false,
   orchestratorTokens: 7,
   traceId: undefined,
   createdAt: 'c',

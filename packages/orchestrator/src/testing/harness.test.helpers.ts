@@ -1,24 +1,26 @@
 // Test support for the orchestrator's integration tests (and the lead's end-to-end tests): a real
-// orchestrator on a unique prefix against the run's shared Redis, and tiny in-process role
-// workers that honour the worker wire contract. Not part of the runtime image (dist/**/*.test.*).
-import {
-  type BudgetLimits,
-  SubtaskEnvelope as EnvelopeSchema,
-  queueNames,
-  type SubtaskEnvelope,
-  type SubtaskResult,
-} from '@flotilla/contracts';
+// orchestrator on a unique prefix against the run's shared Redis, and role workers that are the
+// runtime's own runWorker, in-process, so the orchestrator is tested against the real worker
+// protocol rather than a second implementation of it. Not part of the runtime image (dist/**/*.test.*).
+import type { BudgetLimits } from '@flotilla/contracts';
 import { redisCheck, registerHealthRoutes } from '@flotilla/runtime';
 import type { LlmClient } from '@flotilla/runtime/llm';
-import { appendTaskEvent, CancellationRegistry, heartbeat, listRoles } from '@flotilla/runtime/worker';
+import {
+  type AgentContext,
+  type AgentResult,
+  defineWorker,
+  listRoles,
+  type RunningWorker,
+  runWorker,
+} from '@flotilla/runtime/worker';
 import { testServices, uniquePrefix } from '@flotilla/test-utils';
-import { type Telemetry, UnrecoverableError, Worker } from 'bullmq';
+import type { Telemetry } from 'bullmq';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { type AppDeps, buildApp } from '../api/app.js';
 import type { AnswerMemory } from '../flow/aggregate-job.js';
-import { createOrchestrator, type Orchestrator } from '../orchestrator.js';
+import { createOrchestrator, type Orchestrator, type SweepOptions } from '../orchestrator.js';
 
 /** A logger that drops everything; pass a real one when debugging a test. */
 export const silentLog = {
@@ -53,18 +55,31 @@ export interface HarnessOptions {
   prefix?: string;
   /** Delete every key under the prefix on close. Default true; false when another harness takes over the prefix. */
   cleanup?: boolean;
+  /** The sweep, on top of TEST_SWEEP (fast, so tests wait milliseconds rather than the defaults' seconds). */
+  sweep?: SweepOptions;
 }
+
+/**
+ * Sweeps every 200 ms and re-enqueues planning after 300 ms, so a test of either waits little; the
+ * deadline grace keeps the default, so no test's task is failed unless the test asks for it.
+ */
+export const TEST_SWEEP = { intervalMs: 200, requeueAfterMs: 300 } satisfies SweepOptions;
 
 export interface Harness {
   prefix: string;
+  redisUrl: string;
   redis: Redis;
   connection: Redis;
   orchestrator: Orchestrator;
   app: FastifyInstance;
   /** http://127.0.0.1:<port> when `listen` was set. */
   url: string;
+  /** Closes the roles started on this harness (startRole), the app and the orchestrator. Idempotent. */
   close(): Promise<void>;
 }
+
+/** The role workers started on each harness, closed with it. */
+const rolesOf = new WeakMap<Harness, Role[]>();
 
 export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const redisUrl = options.redisUrl ?? testServices().redisUrl;
@@ -83,6 +98,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     log: silentLog,
     roles,
     limits: TEST_LIMITS,
+    sweep: { ...TEST_SWEEP, ...options.sweep },
     autorun: options.autorun ?? true,
     ...(options.telemetry ? { telemetry: options.telemetry } : {}),
   });
@@ -102,20 +118,30 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   } else {
     await app.ready();
   }
-  return {
+  if (options.autorun ?? true) await orchestrator.scheduleSweeps();
+  let closing: Promise<void> | undefined;
+  const harness: Harness = {
     prefix,
+    redisUrl,
     redis,
     connection,
     orchestrator,
     app,
     url,
-    close: async () => {
-      await app.close();
-      await orchestrator.close();
-      if (options.cleanup ?? true) await deleteKeys(redis, `${prefix}:*`).catch(() => {});
-      await Promise.allSettled([redis.quit(), connection.quit()]);
+    close: () => {
+      closing ??= (async () => {
+        // Workers first, while Redis and the orchestrator are still there for their drain.
+        await Promise.allSettled((rolesOf.get(harness) ?? []).map((r) => r.close()));
+        await app.close().catch(() => {});
+        await orchestrator.close();
+        if (options.cleanup ?? true) await deleteKeys(redis, `${prefix}:*`).catch(() => {});
+        await Promise.allSettled([redis.quit(), connection.quit()]);
+      })();
+      return closing;
     },
   };
+  rolesOf.set(harness, []);
+  return harness;
 }
 
 /** Deletes the keys matching `pattern` (a test's unique prefix), so the shared Redis doesn't fill up. */
@@ -128,106 +154,80 @@ async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
   } while (cursor !== '0');
 }
 
-/** What a test role's handler returns: like AgentResult, without the runtime's budget plumbing. */
-export type FakeRun = { stopReason: SubtaskResult['stopReason']; output?: unknown; error?: string };
+/** The input of a role started without its own schema: what the offline planner fills in from a clause. */
+export const Question = z.object({ question: z.string().min(1) });
 
-export interface FakeRoleOptions {
+export interface RoleOptions<I extends z.ZodType> {
   role: string;
-  /** JSON Schema the planner must satisfy; default `{ question: string }`. */
-  inputSchema?: Record<string, unknown>;
-  /** One replica id per BullMQ worker started for this role. Default ['<role>-1']. */
+  /** The role's input schema: published for the planner, enforced by the worker. Default Question. */
+  input?: I;
+  /** One runWorker per replica id, each with its own BullMQ worker and registry entry. Default ['<role>-1']. */
   replicas?: string[];
-  handler: (envelope: SubtaskEnvelope, signal: AbortSignal) => Promise<FakeRun>;
-  /** Subtasks whose subtask_finished event this role "loses", as if Redis had refused the write. */
-  loseFinishedEvent?: (subtaskId: string) => boolean;
+  /** Jobs one replica runs at once. Default 4. */
+  concurrency?: number;
+  /** The role's handler, as in defineWorker; its output is not checked. Default: finish with the input. */
+  handler?: (input: z.output<I>, ctx: AgentContext) => Promise<AgentResult<unknown>>;
+  /** The workers' LOG_LEVEL. Default 'silent'; 'info' when debugging a test. */
+  logLevel?: string;
 }
 
-export interface FakeRole {
-  workers: Worker[];
+export interface Role {
+  workers: RunningWorker[];
+  /** Drains and stops every replica (runWorker's own graceful close). Idempotent. */
   close(): Promise<void>;
 }
 
-export const QUESTION_SCHEMA = z.toJSONSchema(z.object({ question: z.string().min(1) })) as Record<string, unknown>;
-
 /**
- * A role served by in-process BullMQ workers that keep the worker wire contract: register in the
- * role registry, append subtask_started/finished with the replica, return a SubtaskResult,
- * fail invalid input with UnrecoverableError('invalid_input: ...'), and abort on cancellation.
+ * Starts a role's replicas as the runtime's real runWorker, in-process, on the harness's Redis and
+ * prefix: registry heartbeats, the run book's events, budgets, cancellation and invalid input all
+ * behave as in a deployed worker. They close with the harness (or earlier, with close()).
  */
-export async function startFakeRole(h: Harness, options: FakeRoleOptions): Promise<FakeRole> {
+export async function startRole<I extends z.ZodType = typeof Question>(
+  h: Harness,
+  options: RoleOptions<I>,
+): Promise<Role> {
   const replicas = options.replicas ?? [`${options.role}-1`];
-  const inputSchema = options.inputSchema ?? QUESTION_SCHEMA;
-  const subscriber = h.redis.duplicate();
-  const cancellations = new CancellationRegistry();
-  await cancellations.listen(subscriber, h.prefix);
-  const keys = { cancelled: (taskId: string) => `${h.prefix}:cancelled:${taskId}` };
-
-  const workers = replicas.map((replica) => {
-    const worker = new Worker(
-      queueNames.role(options.role),
-      async (job): Promise<SubtaskResult> => {
-        const parsed = EnvelopeSchema.safeParse(job.data);
-        if (!parsed.success) throw new UnrecoverableError(`invalid_input: ${z.prettifyError(parsed.error)}`);
-        const envelope = parsed.data;
-        const { taskId, subtaskId } = envelope;
-        const identity = { role: options.role, replica, version: 'test' };
-        const finish = async (run: FakeRun): Promise<SubtaskResult> => {
-          const usage = { steps: 1, toolCalls: 0, tokens: 10, ms: 1 };
-          if (!options.loseFinishedEvent?.(subtaskId))
-            await appendTaskEvent(h.redis, h.prefix, {
-              type: 'subtask_finished',
-              taskId,
-              subtaskId,
-              role: options.role,
-              replica,
-              ok: run.stopReason === 'finish',
-              stopReason: run.stopReason,
-              usage,
-            });
-          return { v: 1, taskId, subtaskId, ok: run.stopReason === 'finish', ...run, usage, worker: identity };
-        };
-        if (await h.redis.exists(keys.cancelled(taskId))) return finish({ stopReason: 'cancelled' });
-        await appendTaskEvent(h.redis, h.prefix, {
-          type: 'subtask_started',
-          taskId,
-          subtaskId,
-          role: options.role,
-          replica,
-        });
-        const run = new AbortController();
-        const onCancel = { cancel: (reason: unknown) => run.abort(reason) };
-        cancellations.track(taskId, onCancel);
-        try {
-          return await finish(await options.handler(envelope, run.signal));
-        } catch (err) {
-          if (run.signal.aborted) return finish({ stopReason: 'cancelled' });
-          throw err;
-        } finally {
-          cancellations.untrack(taskId, onCancel);
-        }
-      },
-      { connection: h.connection, prefix: h.prefix, concurrency: 4, name: replica },
-    );
-    worker.on('error', () => {});
-    return worker;
+  const handler = options.handler ?? (async (input) => ({ stopReason: 'finish', output: input }));
+  const def = defineWorker({
+    role: options.role,
+    description: `test ${options.role}`,
+    input: (options.input ?? Question) as I,
+    output: z.unknown(),
+    concurrency: options.concurrency ?? 4,
+    handler,
   });
-  await Promise.all(workers.map((w) => w.waitUntilReady()));
-  for (const replica of replicas) {
-    await heartbeat(h.redis, h.prefix, {
-      role: options.role,
-      description: `test ${options.role}`,
-      inputSchema,
-      replica,
-      version: 'test',
-    });
-  }
-  return {
+  const workers: RunningWorker[] = [];
+  let closing: Promise<void> | undefined;
+  const role: Role = {
     workers,
-    close: async () => {
-      await Promise.allSettled(workers.map((w) => w.close()));
-      subscriber.disconnect();
+    close: () => {
+      closing ??= Promise.allSettled(workers.map((w) => w.close())).then(() => undefined);
+      return closing;
     },
   };
+  rolesOf.get(h)?.push(role);
+  for (const replica of replicas) {
+    workers.push(
+      await runWorker(def, {
+        handleSignals: false,
+        env: {
+          REDIS_URL: h.redisUrl,
+          QUEUE_PREFIX: h.prefix,
+          REPLICA_ID: replica,
+          SERVICE_VERSION: 'test',
+          // A free port each: several replicas share this process.
+          HEALTH_PORT: '0',
+          HEALTH_HOST: '127.0.0.1',
+          // The runtime's offline model; a test never reaches a vendor.
+          LLM_PROVIDER: 'offline',
+          LOG_LEVEL: options.logLevel ?? 'silent',
+          // A handler that ignores its signal must not hold a test's afterEach for the default 25 s.
+          SHUTDOWN_GRACE_MS: '5000',
+        },
+      }),
+    );
+  }
+  return role;
 }
 
 /** Resolves when `signal` aborts: a handler that runs until it is cancelled. */

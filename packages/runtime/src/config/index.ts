@@ -1,5 +1,5 @@
 export { type BaseConfig, baseConfigSchema } from './base.js';
-export type { ConfigProblem } from './errors.js';
+export { ConfigError, type ConfigProblem } from './errors.js';
 export { envField } from './fields.js';
-export { type LoadConfigOrExitOptions, loadConfigOrExit } from './load.js';
+export { type LoadConfigOrExitOptions, loadConfig, loadConfigOrExit } from './load.js';
 export { secret } from './secret.js';
