@@ -18,10 +18,10 @@ import { measureScaling } from './scaling.mjs';
 import { ms, percentile } from './stats.mjs';
 
 const QUICK = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
-// 600 sequential tasks per condition give a p99 from the 6 slowest, in about a minute here; the
+// 400 sequential tasks per condition give a p99 from the 5 slowest, in about a minute here; the
 // quick mode is for checking the harness, not for quoting.
-const TASKS = Number(process.env.BENCH_TASKS ?? (QUICK ? 60 : 600));
-const WARMUP = QUICK ? 10 : 40;
+const TASKS = Number(process.env.BENCH_TASKS ?? (QUICK ? 60 : 400));
+const WARMUP = QUICK ? 10 : 30;
 // Completions counted per replica count: 60 keeps one task's worth of jitter under 2% of the rate.
 const SCALE_TASKS = Number(process.env.BENCH_SCALE_TASKS ?? (QUICK ? 15 : 60));
 const MAX_REPLICAS = 4;
@@ -65,24 +65,18 @@ try {
 function report(overhead, scaling) {
   const bare = overhead.bare.map((r) => r.wallMs);
   const bareP50 = percentile(bare, 50);
+  const p50 = (runs, f) => percentile(runs.map(f), 50);
   const row = (label, runs) => {
     const o = runs.map((r) => r.overheadMs);
-    const p50 = percentile(o, 50);
-    return (
-      `  ${label.padEnd(24)} overhead p50 ${ms(p50)}, p99 ${ms(percentile(o, 99))} ` +
-      `(wall p50 ${ms(
-        percentile(
-          runs.map((r) => r.wallMs),
-          50,
-        ),
-      )} minus model and tools p50 ` +
-      `${ms(
-        percentile(
-          runs.map((r) => r.waitMs),
-          50,
-        ),
-      )}): ${(p50 / bareP50).toFixed(2)}x bare p50 (goal <= 1.5x)`
-    );
+    const phase = (name) => p50(runs, (r) => r.phases[name]).toFixed(1);
+    const wall = ms(p50(runs, (r) => r.wallMs));
+    const waits = ms(p50(runs, (r) => r.waitMs));
+    return [
+      `  ${label.padEnd(24)} overhead p50 ${ms(percentile(o, 50))}, p99 ${ms(percentile(o, 99))} ` +
+        `(wall p50 ${wall} minus model and tools p50 ${waits}): ${(percentile(o, 50) / bareP50).toFixed(2)}x bare p50 (goal <= 1.5x)`,
+      `  ${''.padEnd(24)} where, p50 ms: to plan call ${phase('plan')}, to subtasks ${phase('dispatch')}, ` +
+        `in subtasks ${phase('subtasks')}, to aggregate call ${phase('fanIn')}, to completed ${phase('finish')}`,
+    ];
   };
   const steps = scaling.steps
     .map((s) => `${s.replicas}: ${s.tasksPerSecond.toFixed(2)}/s ${(s.efficiency * 100).toFixed(0)}%`)
@@ -91,11 +85,11 @@ function report(overhead, scaling) {
   const failures = scaling.steps.reduce((n, s) => n + s.failed, 0);
   return [
     `flotilla bench (orchestration): API -> plan -> 3 researcher subtasks (a tool call each) -> aggregate, real processes, one Redis`,
-    `  overhead per task, ${overhead.bare.length} sequential tasks per condition after ${WARMUP} warm-up, taking turns; model and tools answer at once`,
+    `  overhead per task, ${TASKS} sequential tasks per condition (${Math.ceil(TASKS / 2)} with memory) after ${WARMUP} warm-up, taking turns; model and tools answer at once`,
     `  bare BullMQ flow         p50 ${ms(bareP50)}, p95 ${ms(percentile(bare, 95))}, p99 ${ms(percentile(bare, 99))} (plan job -> flow of 3 no-op children -> parent done)`,
-    row('flotilla', overhead.flotilla),
+    ...row('flotilla', overhead.flotilla),
     ...(overhead.memory
-      ? [row('flotilla + Chroma memory', overhead.memory)]
+      ? row('flotilla + Chroma memory', overhead.memory)
       : ['  (no Chroma: memory condition not run)']),
     ...(overhead.incomplete ? [`  ${overhead.incomplete} task(s) left out: their spans did not all arrive`] : []),
     `  scaling, --scale researcher=N, every model call ${scaling.modelMs} ms, ${scaling.concurrency} jobs per replica, ${scaling.inFlightPerReplica}N tasks in flight, rate over ${SCALE_TASKS} tasks:`,

@@ -15,9 +15,9 @@ const EXPECTED = { llm: 1 + 3 * 2 + 1, tools: 3 };
 const isWaitSpan = (name) => name === 'llm.chat' || name.startsWith('tool ');
 
 /**
- * Runs `tasks` tasks on every condition, one task at a time (latency, not load), after `warmup`
- * unmeasured ones, the conditions taking turns task by task so a busy moment of the machine falls
- * on all of them. Returns each condition's tasks: wall time, and for flotilla the time inside
+ * Runs `tasks` tasks on every condition (half as many with memory), one task at a time (latency, not
+ * load), after `warmup` unmeasured ones, the conditions taking turns task by task so a busy moment of
+ * the machine falls on all of them. Returns each condition's tasks: wall time, and for flotilla the time inside
  * model and tool calls (from the services' spans) and the difference, the overhead.
  */
 export async function measureOverhead({ redisUrl, chromaUrl, tasks, warmup, logDir }) {
@@ -43,24 +43,26 @@ export async function measureOverhead({ redisUrl, chromaUrl, tasks, warmup, logD
   try {
     const bare = await startBareFlow(redisUrl, { childConcurrency: CHILD_CONCURRENCY });
     closers.push(() => bare.close());
-    const conditions = [{ label: 'bare', run: () => bare.run() }];
+    const conditions = [{ label: 'bare', every: 1, run: () => bare.run() }];
     const stacks = [];
-    const addStack = async (label, name, extra) => {
+    const addStack = async (label, name, extra, every) => {
       const stack = await flotilla(name, extra);
       stacks.push(stack);
       closers.push(() => stack.stop());
-      conditions.push({ label, run: () => runTask(stack.api) });
+      conditions.push({ label, every, run: () => runTask(stack.api) });
     };
-    await addStack('flotilla', 'plain', {});
+    await addStack('flotilla', 'plain', {}, 1);
     // Compose gives every service Chroma memory: the aggregator then stores the answer and notes before
-    // the task completes, and the researchers' memory.search queries Chroma.
-    if (chromaUrl) await addStack('memory', 'memory', { CHROMA_URL: chromaUrl });
+    // the task completes, and the researchers' memory.search queries Chroma. Its tasks take the longest
+    // (Chroma's writes), so it takes every other turn: half the tasks, to keep the run near a minute.
+    if (chromaUrl) await addStack('memory', 'memory', { CHROMA_URL: chromaUrl }, 2);
 
     for (let i = 0; i < warmup; i++) for (const c of conditions) await c.run();
     const results = Object.fromEntries(conditions.map((c) => [c.label, []]));
     for (let i = 0; i < tasks; i++) {
-      for (let k = 0; k < conditions.length; k++) {
-        const c = conditions[(i + k) % conditions.length];
+      const turn = conditions.filter((c) => i % c.every === 0);
+      for (let k = 0; k < turn.length; k++) {
+        const c = turn[(i + k) % turn.length];
         results[c.label].push(await c.run());
       }
     }
@@ -79,14 +81,18 @@ export async function measureOverhead({ redisUrl, chromaUrl, tasks, warmup, logD
   }
 }
 
+/** Epoch ms, as span times are, with this process's sub-millisecond precision. */
+const epochNow = () => performance.timeOrigin + performance.now();
+
 /** One task through the API, timed from the POST until its terminal event arrives on the stream. */
 async function runTask(api) {
   const t0 = performance.now();
   const taskId = await api.submit('bench: three questions');
   const end = await api.ended(taskId);
   const wallMs = performance.now() - t0;
+  const endEpoch = epochNow();
   if (end !== 'completed') throw new Error(`task ${taskId} ended ${end}: ${JSON.stringify(await api.view(taskId))}`);
-  return { wallMs, taskId };
+  return { wallMs, taskId, startEpoch: endEpoch - wallMs, endEpoch };
 }
 
 /**
@@ -117,8 +123,33 @@ function subtractWaits(results, spans) {
         return [];
       }
       const waitMs = coveredMs(list.map((s) => [s.startMs, s.endMs]));
-      return [{ ...run, waitMs, overheadMs: run.wallMs - waitMs }];
+      return [{ ...run, waitMs, overheadMs: run.wallMs - waitMs, phases: phasesOf(run, list) }];
     });
   }
   return out;
+}
+
+/**
+ * Where a task's overhead went, between its waits: before the plan's model call (API, plan job,
+ * planner), from it to the first subtask's (plan stored, flow added, a researcher takes the job),
+ * between the subtasks' calls (the tool loop), from the last subtask's to the aggregation's (results
+ * back, fan-in), and after it (answer stored, completed event to the client). The phases add up to
+ * the overhead, but each one compares clocks of two processes, and span start times are whole
+ * milliseconds (OpenTelemetry JS takes them from Date.now(); durations are precise): read them to
+ * about a millisecond. The overhead itself only subtracts durations and same-process positions.
+ */
+function phasesOf(run, waits) {
+  const orchestrator = waits.filter((s) => s.service.endsWith('-orchestrator')).sort((a, b) => a.startMs - b.startMs);
+  const plan = orchestrator[0];
+  const aggregate = orchestrator[orchestrator.length - 1];
+  const research = waits.filter((s) => !s.service.endsWith('-orchestrator'));
+  const from = Math.min(...research.map((s) => s.startMs));
+  const to = Math.max(...research.map((s) => s.endMs));
+  return {
+    plan: plan.startMs - run.startEpoch,
+    dispatch: from - plan.endMs,
+    subtasks: to - from - coveredMs(research.map((s) => [s.startMs, s.endMs])),
+    fanIn: aggregate.startMs - to,
+    finish: run.endEpoch - aggregate.endMs,
+  };
 }
