@@ -26,6 +26,9 @@ const WARMUP = QUICK ? 10 : 30;
 const SCALE_TASKS = Number(process.env.BENCH_SCALE_TASKS ?? (QUICK ? 15 : 60));
 const MAX_REPLICAS = 4;
 
+// BENCH_ONLY=overhead or =scaling runs one half (development); such a run never writes the README.
+const ONLY = process.env.BENCH_ONLY;
+
 const logDir = mkdtempSync(join(tmpdir(), 'flotilla-bench-'));
 const redis = await startRedis({ reuse: false });
 // As bench/run.mjs: AOF on, as in production, but no rewrite forking Redis in the middle of a run.
@@ -35,22 +38,39 @@ admin.disconnect();
 // Compose gives the services Chroma memory; without a Chroma here (BENCH_MEMORY=0, or none installed)
 // the memory condition is left out and the report says so.
 const chroma =
-  process.env.BENCH_MEMORY === '0' ? undefined : await startChroma({ reuse: false }).catch(() => undefined);
+  process.env.BENCH_MEMORY === '0' || ONLY === 'scaling'
+    ? undefined
+    : await startChroma({ reuse: false }).catch(() => undefined);
 
 let failed = true;
 try {
-  const overhead = await measureOverhead({
-    redisUrl: redis.url,
-    chromaUrl: chroma?.url,
-    tasks: TASKS,
-    warmup: WARMUP,
-    logDir,
-  });
-  const scaling = await measureScaling({ redisUrl: redis.url, maxReplicas: MAX_REPLICAS, tasks: SCALE_TASKS, logDir });
-  const lines = report(overhead, scaling);
+  const lines = [];
+  if (ONLY !== 'scaling') {
+    const overhead = await measureOverhead({
+      redisUrl: redis.url,
+      chromaUrl: chroma?.url,
+      tasks: TASKS,
+      warmup: WARMUP,
+      logDir,
+    });
+    lines.push(...overheadLines(overhead));
+  }
+  if (ONLY !== 'overhead') {
+    const scaling = await measureScaling({
+      redisUrl: redis.url,
+      maxReplicas: MAX_REPLICAS,
+      tasks: SCALE_TASKS,
+      warmup: WARMUP,
+      logDir,
+    });
+    lines.push(...scalingLines(scaling));
+  }
+  lines.push(
+    `  machine: ${cpus().length} cores, Node ${process.versions.node}, ${new Date().toISOString().slice(0, 10)}`,
+  );
   for (const l of lines) console.log(l);
   if (process.argv.includes('--write-readme')) {
-    if (QUICK) console.log('README.md not updated: quick runs are for checking the harness');
+    if (QUICK || ONLY) console.log('README.md not updated: quick and partial runs are for checking the harness');
     else writeReadmeBlock('bench-flow', lines);
   }
   failed = false;
@@ -62,7 +82,7 @@ try {
   else rmSync(logDir, { recursive: true, force: true });
 }
 
-function report(overhead, scaling) {
+function overheadLines(overhead) {
   const bare = overhead.bare.map((r) => r.wallMs);
   const bareP50 = percentile(bare, 50);
   const p50 = (runs, f) => percentile(runs.map(f), 50);
@@ -78,11 +98,6 @@ function report(overhead, scaling) {
         `in subtasks ${phase('subtasks')}, to aggregate call ${phase('fanIn')}, to completed ${phase('finish')}`,
     ];
   };
-  const steps = scaling.steps
-    .map((s) => `${s.replicas}: ${s.tasksPerSecond.toFixed(2)}/s ${(s.efficiency * 100).toFixed(0)}%`)
-    .join(', ');
-  const idle = Math.max(...scaling.steps.map((s) => s.queueEmptyShare));
-  const failures = scaling.steps.reduce((n, s) => n + s.failed, 0);
   return [
     `flotilla bench (orchestration): API -> plan -> 3 researcher subtasks (a tool call each) -> aggregate, real processes, one Redis`,
     `  overhead per task, ${TASKS} sequential tasks per condition (${Math.ceil(TASKS / 2)} with memory) after ${WARMUP} warm-up, taking turns; model and tools answer at once`,
@@ -92,9 +107,18 @@ function report(overhead, scaling) {
       ? row('flotilla + Chroma memory', overhead.memory)
       : ['  (no Chroma: memory condition not run)']),
     ...(overhead.incomplete ? [`  ${overhead.incomplete} task(s) left out: their spans did not all arrive`] : []),
+  ];
+}
+
+function scalingLines(scaling) {
+  const steps = scaling.steps
+    .map((s) => `${s.replicas}: ${s.tasksPerSecond.toFixed(2)}/s ${(s.efficiency * 100).toFixed(0)}%`)
+    .join(', ');
+  const idle = Math.max(...scaling.steps.map((s) => s.queueEmptyShare));
+  const failures = scaling.steps.reduce((n, s) => n + s.failed, 0);
+  return [
     `  scaling, --scale researcher=N, every model call ${scaling.modelMs} ms, ${scaling.concurrency} jobs per replica, ${scaling.inFlightPerReplica}N tasks in flight, rate over ${SCALE_TASKS} tasks:`,
     `    tasks/s and efficiency vs linear (goal >= 90% at 3) ${steps}`,
     `    researcher queue empty in ${(idle * 100).toFixed(0)}% of samples at worst${failures ? `; ${failures} task(s) did not complete` : ''}`,
-    `  machine: ${cpus().length} cores, Node ${process.versions.node}, ${new Date().toISOString().slice(0, 10)}`,
   ];
 }

@@ -28,10 +28,10 @@ const IN_FLIGHT_PER_REPLICA = 6;
 /**
  * Starts the stack with no researcher, then for N = 1..maxReplicas adds one replica (a process of its
  * own) and runs a closed loop of 6N clients, each submitting a task and waiting for its end. The first
- * 6N completions fill the pipeline and are not counted; the rate is taken over the next `tasks`
- * completions. Clients stop and in-flight tasks finish before the next replica starts.
+ * 6N completions fill the pipeline and are not counted (nor `warmup` more at N = 1); the rate is taken
+ * over the next `tasks` completions. Clients stop and in-flight tasks finish before the next replica starts.
  */
-export async function measureScaling({ redisUrl, maxReplicas, tasks, logDir }) {
+export async function measureScaling({ redisUrl, maxReplicas, tasks, warmup, logDir }) {
   const vendor = await startBenchModel({ toolCall: false, delayMs: MODEL_MS });
   const prefix = 'bench-scale';
   const stack = await startStack({
@@ -47,7 +47,12 @@ export async function measureScaling({ redisUrl, maxReplicas, tasks, logDir }) {
     const steps = [];
     for (let n = 1; n <= maxReplicas; n++) {
       await stack.addResearcher();
-      steps.push({ replicas: n, ...(await closedLoop(stack.api, researcherQueue, IN_FLIGHT_PER_REPLICA * n, tasks)) });
+      const clients = IN_FLIGHT_PER_REPLICA * n;
+      // Every step starts by filling the pipeline (one completion per client, not counted); the first
+      // also warms the orchestrator up (JIT, Redis' first allocations), which every later step finds
+      // warm: a cold base would flatter every efficiency divided by it.
+      const warm = n === 1 ? clients + warmup : clients;
+      steps.push({ replicas: n, ...(await closedLoop(stack.api, researcherQueue, clients, warm, tasks)) });
     }
     const base = steps[0].tasksPerSecond;
     return {
@@ -64,7 +69,7 @@ export async function measureScaling({ redisUrl, maxReplicas, tasks, logDir }) {
   }
 }
 
-async function closedLoop(api, queue, clients, tasks) {
+async function closedLoop(api, queue, clients, warm, tasks) {
   const completions = [];
   let failed = 0;
   let stopping = false;
@@ -88,10 +93,8 @@ async function closedLoop(api, queue, clients, tasks) {
     }
   };
 
-  // The first `clients` completions fill the pipeline. While the counted ones come in: is a researcher
-  // job waiting? If it ever is not, a replica may have idled for want of work, and the figure would
-  // understate it.
-  const warm = clients;
+  // While the counted completions come in (after `warm` uncounted ones): is a researcher job waiting?
+  // If it ever is not, a replica may have idled for want of work, and the figure would understate it.
   let samples = 0;
   let empty = 0;
   let sample;
