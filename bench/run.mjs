@@ -133,6 +133,8 @@ const flotilla = (round) =>
         LOG_LEVEL: 'warn',
         WORKER_CONCURRENCY: String(CONCURRENCY),
         SERVICE_NAME: 'bench',
+        // The no-op handler never calls a model; the offline one needs no key and must be named.
+        LLM_PROVIDER: 'offline',
       },
     });
     return () => running.close();
