@@ -17,8 +17,8 @@ const isWaitSpan = (name) => name === 'llm.chat' || name.startsWith('tool ');
 /**
  * Runs `tasks` tasks on every condition (half as many with memory), one task at a time (latency, not
  * load), after `warmup` unmeasured ones, the conditions taking turns task by task so a busy moment of
- * the machine falls on all of them. Returns each condition's tasks: wall time, and for flotilla the time inside
- * model and tool calls (from the services' spans) and the difference, the overhead.
+ * the machine falls on all of them. Returns each condition's tasks: wall time, and for flotilla the
+ * time inside model and tool calls (from the services' spans) and the difference, the overhead.
  */
 export async function measureOverhead({ redisUrl, chromaUrl, tasks, warmup, logDir }) {
   const vendor = await startBenchModel({ toolCall: true });
@@ -136,7 +136,8 @@ function subtractWaits(results, spans) {
  * back, fan-in), and after it (answer stored, completed event to the client). The phases add up to
  * the overhead, but each one compares clocks of two processes, and span start times are whole
  * milliseconds (OpenTelemetry JS takes them from Date.now(); durations are precise): read them to
- * about a millisecond. The overhead itself only subtracts durations and same-process positions.
+ * about a millisecond. The overhead itself needs positions only where spans overlap, and only the
+ * subtasks' do, all in one researcher process.
  */
 function phasesOf(run, waits) {
   const orchestrator = waits.filter((s) => s.service.endsWith('-orchestrator')).sort((a, b) => a.startMs - b.startMs);
