@@ -40,7 +40,10 @@ admin.disconnect();
 const chroma =
   process.env.BENCH_MEMORY === '0' || ONLY === 'scaling'
     ? undefined
-    : await startChroma({ reuse: false }).catch(() => undefined);
+    : await startChroma({ reuse: false }).catch((err) => {
+        console.error(`bench: no Chroma, so no memory condition (${err.message.split('\n')[0]})`);
+        return undefined;
+      });
 
 let failed = true;
 try {
