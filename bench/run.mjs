@@ -1,21 +1,24 @@
 // `pnpm bench`: goals measured side by side in one run, printed as ratios. Not a test: numbers
 // vary with the machine, so nothing here passes or fails; the README quotes a run of it.
-import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { queueNames, redisKeys } from '@flotilla/contracts';
+import { startRedis } from '@flotilla/devkit';
 import { createKillSwitch, initTelemetry, setKillSwitch } from '@flotilla/runtime';
 import { defineWorker, runWorker } from '@flotilla/runtime/worker';
-import { startRedis } from '@flotilla/test-utils';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
+import { writeReadmeBlock } from './readme.mjs';
+import { median } from './stats.mjs';
 
 // Rounds of about a second on the bench machine: at 4,000 jobs a round took a sixth of a second, and
 // measured more of a worker's ramp-up (and of the scheduler) than of its steady pace.
 const JOBS = Number(process.env.BENCH_JOBS ?? 16000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 21);
+// --quick (or BENCH_QUICK=1): a few rounds, to check the harness; such a run never writes the README.
+const QUICK = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 3 : 21));
 // Subtasks per task, as a planner fans a goal out: runWorker's bookkeeping is per task (one stream,
 // which is also the ledger, and one cancelled flag), so one task for all jobs would flatter it.
 const TASK_SIZE = Number(process.env.BENCH_TASK_SIZE ?? 8);
@@ -32,7 +35,6 @@ const admin = new Redis(redis.url);
 await admin.config('SET', 'auto-aof-rewrite-percentage', '0');
 /** The id of the t-th task: the envelopes and forgetTasks must agree. */
 const taskOf = (t) => `bench-${t}`;
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const envelope = (i) => ({
   v: 1,
   taskId: taskOf(Math.floor(i / TASK_SIZE)),
@@ -132,6 +134,7 @@ const flotilla = (round) =>
         LOG_LEVEL: 'warn',
         WORKER_CONCURRENCY: String(CONCURRENCY),
         SERVICE_NAME: 'bench',
+        // The no-op handler never calls a model; the offline one needs no key and must be named.
         LLM_PROVIDER: 'offline',
       },
     });
@@ -206,24 +209,9 @@ async function report(bareRates, flotillaRates) {
     `  machine: ${cpus().length} cores, Node ${process.versions.node}, ${new Date().toISOString().slice(0, 10)}`,
   ];
   for (const l of lines) console.log(l);
-  if (process.argv.includes('--write-readme')) writeReadme(lines);
-}
-
-/**
- * Puts this run into the README's bench block, one fenced run per Node major version (the host's
- * Node and the images' Node 24 differ: scripts/bench runs both); a run replaces the last one of
- * its own major and leaves the others.
- */
-function writeReadme(lines) {
-  const readme = new URL('../README.md', import.meta.url);
-  const text = readFileSync(readme, 'utf8');
-  const major = (run) => Number(/Node (\d+)\./.exec(run)?.[1] ?? 0);
-  const old = /<!-- bench:start -->([\s\S]*)<!-- bench:end -->/.exec(text)?.[1] ?? '';
-  const runs = [...old.matchAll(/```\n([\s\S]*?)\n```/g)].map((m) => m[1]);
-  const mine = lines.join('\n');
-  const kept = runs.filter((run) => major(run) !== major(mine));
-  const fenced = [...kept, mine].sort((a, b) => major(a) - major(b)).map((run) => `\`\`\`\n${run}\n\`\`\``);
-  const block = ['<!-- bench:start -->', ...fenced, '<!-- bench:end -->'].join('\n');
-  writeFileSync(readme, text.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, block));
-  console.log('README.md updated');
+  if (!process.argv.includes('--write-readme')) return;
+  if (QUICK) console.log('README.md not updated: quick runs are for checking the harness');
+  // One fenced run per Node major: the host's Node and the images' Node 24 differ (scripts/bench runs
+  // both), and a run replaces only the last one of its own major.
+  else writeReadmeBlock('bench', lines, (run) => Number(/Node (\d+)\./.exec(run)?.[1] ?? 0));
 }

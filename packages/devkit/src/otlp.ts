@@ -10,6 +10,9 @@ export interface ReceivedSpan {
   spanId: string;
   parentSpanId: string | undefined;
   attributes: Record<string, unknown>;
+  /** Start and end, epoch milliseconds with microsecond precision (the bench subtracts model time). */
+  startMs: number;
+  endMs: number;
 }
 
 interface OtlpAttribute {
@@ -18,6 +21,8 @@ interface OtlpAttribute {
 }
 
 const attrValue = (v: Record<string, unknown>) => Object.values(v)[0];
+/** OTLP JSON sends times as nanosecond integers, in strings (uint64 is past a double's precision). */
+const epochMs = (nanos: string | number | undefined) => Number(BigInt(nanos ?? 0) / 1000n) / 1000;
 const attrs = (list: OtlpAttribute[] = []) => Object.fromEntries(list.map((a) => [a.key, attrValue(a.value)]));
 
 /**
@@ -56,6 +61,8 @@ export async function startOtlpReceiver() {
                   spanId: string;
                   parentSpanId?: string;
                   attributes?: OtlpAttribute[];
+                  startTimeUnixNano?: string | number;
+                  endTimeUnixNano?: string | number;
                 }[];
               }[];
             }[];
@@ -70,6 +77,8 @@ export async function startOtlpReceiver() {
                 spanId: s.spanId,
                 parentSpanId: s.parentSpanId || undefined,
                 attributes: attrs(s.attributes),
+                startMs: epochMs(s.startTimeUnixNano),
+                endMs: epochMs(s.endTimeUnixNano),
               })),
             );
           });

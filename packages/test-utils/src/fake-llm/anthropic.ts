@@ -1,4 +1,4 @@
-import { approxTokens, type FakeHandler, type FakeVendor, startFake } from './server.js';
+import { approxTokens, type FakeHandler, type FakeOptions, type FakeVendor, startFake } from './server.js';
 import type { FakeStep } from './steps.js';
 
 const errorTypes: Record<number, string> = {
@@ -18,7 +18,7 @@ const errorTypes: Record<number, string> = {
  * bodies. A `json` step answers with a `tool_use` of the tool named by the request's `tool_choice`,
  * which is how structured output works there. Unscripted requests get the text "ok".
  */
-export function startFakeAnthropic(handler?: FakeHandler): Promise<FakeVendor> {
+export function startFakeAnthropic(handler?: FakeHandler, options?: FakeOptions): Promise<FakeVendor> {
   return startFake(
     {
       chatPath: '/v1/messages',
@@ -76,5 +76,6 @@ export function startFakeAnthropic(handler?: FakeHandler): Promise<FakeVendor> {
       },
     },
     handler,
+    options,
   );
 }

@@ -43,6 +43,19 @@ describe('fake vendors', () => {
     }
   });
 
+  it('options: a delayed answer still arrives whole; keepRequests: false records nothing', async () => {
+    const fake = await startFakeOpenAI(undefined, { delayMs: 20, keepRequests: false });
+    try {
+      const res = (await (await post(`${fake.url}/v1/chat/completions`, { messages: [] })).json()) as {
+        choices: { message: { content: string } }[];
+      };
+      expect(res.choices[0]?.message.content).toBe('ok');
+      expect(fake.requests).toHaveLength(0);
+    } finally {
+      await fake.close();
+    }
+  });
+
   it('close() returns even while a hanging request is in flight', async () => {
     const fake = await startFakeOpenAI();
     fake.script(fakeReply.hang());

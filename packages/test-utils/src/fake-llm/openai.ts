@@ -1,4 +1,11 @@
-import { approxTokens, type FakeHandler, type FakeVendor, fakeEmbedding, startFake } from './server.js';
+import {
+  approxTokens,
+  type FakeHandler,
+  type FakeOptions,
+  type FakeVendor,
+  fakeEmbedding,
+  startFake,
+} from './server.js';
 import type { FakeStep } from './steps.js';
 
 const errorTypes: Record<number, { type: string; code: string | null }> = {
@@ -13,7 +20,7 @@ const errorTypes: Record<number, { type: string; code: string | null }> = {
  * OpenAI embeddings (POST /v1/embeddings) and Ollama's native embeddings (POST /api/embed), since
  * Ollama serves both APIs on one port. Unscripted chat requests get the text "ok".
  */
-export function startFakeOpenAI(handler?: FakeHandler): Promise<FakeVendor> {
+export function startFakeOpenAI(handler?: FakeHandler, options?: FakeOptions): Promise<FakeVendor> {
   return startFake(
     {
       chatPath: '/v1/chat/completions',
@@ -109,5 +116,6 @@ export function startFakeOpenAI(handler?: FakeHandler): Promise<FakeVendor> {
       },
     },
     handler,
+    options,
   );
 }

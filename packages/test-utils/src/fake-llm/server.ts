@@ -15,10 +15,23 @@ export interface RecordedRequest {
 /** Consulted before the script; return undefined to fall through to it. */
 export type FakeHandler = (request: RecordedRequest) => FakeStep | undefined;
 
+export interface FakeOptions {
+  /**
+   * Every chat answer is sent this many ms after its request arrived, as a vendor's model takes time
+   * to answer (the bench's scaling figure). Embeddings still answer at once. Default 0.
+   */
+  delayMs?: number;
+  /**
+   * Keep every request in `requests`. Default true; a benchmark sending thousands of requests turns it
+   * off so the fake does not grow for the whole run.
+   */
+  keepRequests?: boolean;
+}
+
 export interface FakeVendor {
   /** Base URL, `http://127.0.0.1:<port>` (no /v1). */
   url: string;
-  /** Every request received, in order (chat and embeddings). */
+  /** Every request received, in order (chat and embeddings); empty when `keepRequests` is false. */
   readonly requests: RecordedRequest[];
   /** Queues steps for the next chat requests; a step with `repeat` stays at the head. */
   script(...steps: FakeStep[]): void;
@@ -43,10 +56,13 @@ const send: Send = (res, status, body, headers = {}) => {
 };
 
 /** Loopback HTTP server with a step queue, shared by the OpenAI and Anthropic fakes. */
-export async function startFake(routes: Routes, handler?: FakeHandler): Promise<FakeVendor> {
+export async function startFake(routes: Routes, handler?: FakeHandler, options: FakeOptions = {}): Promise<FakeVendor> {
+  const { delayMs = 0, keepRequests = true } = options;
   const requests: RecordedRequest[] = [];
   const queue: FakeStep[] = [];
   let seq = 0;
+  // Delayed answers not sent yet, so close() can drop them along with their connections.
+  const pending = new Set<NodeJS.Timeout>();
 
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -63,11 +79,17 @@ export async function startFake(routes: Routes, handler?: FakeHandler): Promise<
         headers: req.headers,
         body,
       };
-      requests.push(recorded);
+      if (keepRequests) requests.push(recorded);
       if (recorded.method === 'POST' && recorded.path === routes.chatPath) {
         const step = handler?.(recorded) ??
           (queue[0]?.repeat ? queue[0] : queue.shift()) ?? { kind: 'text', text: 'ok' };
-        routes.chat(step, recorded, res, send, ++seq);
+        const n = ++seq;
+        if (delayMs === 0) return routes.chat(step, recorded, res, send, n);
+        const timer = setTimeout(() => {
+          pending.delete(timer);
+          routes.chat(step, recorded, res, send, n);
+        }, delayMs);
+        pending.add(timer);
         return;
       }
       if (routes.other?.(recorded, res, send)) return;
@@ -87,6 +109,8 @@ export async function startFake(routes: Routes, handler?: FakeHandler): Promise<
     close() {
       // A hanging response keeps its socket open forever; close() alone would wait for it.
       closing ??= new Promise<void>((resolve) => {
+        for (const timer of pending) clearTimeout(timer);
+        pending.clear();
         server.close(() => resolve());
         server.closeAllConnections();
       });
