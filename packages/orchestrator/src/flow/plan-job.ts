@@ -83,8 +83,8 @@ export function createPlanProcessor(deps: PlanJobDeps): Processor<TaskJobData, P
       });
       if (!t.applied && t.status !== 'running') return { outcome: 'skipped', status: t.status ?? 'missing' };
 
-      const current = (await store.get(taskId)) ?? record;
-      await flows.add(buildFlow(current, plan, { keepSeconds: store.ttlSeconds, trace: activeTraceContext() }));
+      // The flow needs only what planning does not change (ids, limits, deadline): no second read.
+      await flows.add(buildFlow(record, plan, { keepSeconds: store.ttlSeconds, trace: activeTraceContext() }));
       const after = await store.get(taskId);
       if (after && TERMINAL_TASK_STATUSES.includes(after.status)) await queues.removeUnstarted(after);
       log.info({ subtasks: plan.length, roles: [...new Set(plan.map((p) => p.role))] }, 'task dispatched');

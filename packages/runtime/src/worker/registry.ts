@@ -1,5 +1,5 @@
 import { type RoleInfo, redisKeys } from '@flotilla/contracts';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 
 /** How a replica announces itself; the orchestrator plans only for roles with live replicas. */
 export interface RoleRegistration {
@@ -44,14 +44,21 @@ export async function listRoles(
 ): Promise<RoleInfo[]> {
   const keys = redisKeys(prefix);
   const roles = (await redis.smembers(keys.roles)).sort();
+  // Two pipelined rounds whatever the number of roles: the planner asks on every task.
+  const liveByRole = await inPipeline(redis, roles, (p, role) =>
+    p.zrangebyscore(keys.roleReplicas(role), now - staleAfterMs, '+inf'),
+  );
+  const liveRoles = roles.flatMap((role, i) => {
+    const live = liveByRole[i] as string[];
+    return live.length ? [{ role, live }] : [];
+  });
+  const details = await inPipeline(redis, liveRoles, (p, { role, live }) =>
+    p.get(keys.roleMeta(role)).hmget(keys.roleReplicaVersions(role), ...live),
+  );
   const out: RoleInfo[] = [];
-  for (const role of roles) {
-    const live = await redis.zrangebyscore(keys.roleReplicas(role), now - staleAfterMs, '+inf');
-    if (live.length === 0) continue;
-    const [metaJson, versionsByReplica] = await Promise.all([
-      redis.get(keys.roleMeta(role)),
-      redis.hmget(keys.roleReplicaVersions(role), ...live),
-    ]);
+  liveRoles.forEach(({ role, live }, i) => {
+    const metaJson = details[2 * i] as string | null;
+    const versionsByReplica = details[2 * i + 1] as (string | null)[];
     const meta = metaJson
       ? (JSON.parse(metaJson) as { description?: string; inputSchema?: Record<string, unknown> })
       : {};
@@ -62,6 +69,22 @@ export async function listRoles(
       versions: [...new Set(versionsByReplica.filter((v): v is string => typeof v === 'string'))].sort(),
       inputSchema: meta.inputSchema ?? {},
     });
-  }
+  });
   return out;
+}
+
+/** The replies of the commands `add` queues for each item, in one pipeline; throws the first command error. */
+async function inPipeline<T>(
+  redis: Redis,
+  items: readonly T[],
+  add: (pipeline: ChainableCommander, item: T) => unknown,
+): Promise<unknown[]> {
+  if (items.length === 0) return [];
+  const pipeline = redis.pipeline();
+  for (const item of items) add(pipeline, item);
+  const replies = (await pipeline.exec()) ?? [];
+  return replies.map(([err, reply]) => {
+    if (err) throw err;
+    return reply;
+  });
 }
