@@ -112,12 +112,7 @@ export function createAggregateProcessor(deps: AggregateJobDeps): Processor<Task
     if (record.status === 'completed') {
       if (!deps.memory || record.remembered || record.answer === undefined)
         return { outcome: 'skipped', status: record.status };
-      const outcomes = collectOutcomes(
-        taskId,
-        record.plan,
-        await job.getChildrenValues(),
-        await job.getIgnoredChildrenFailures(),
-      );
+      const outcomes = await childOutcomes(job, record);
       const remembered = await remember(job, deps, record, record.answer, outcomes, log);
       return { outcome: 'completed', partial: record.partial ?? false, remembered };
     }
@@ -134,12 +129,7 @@ export function createAggregateProcessor(deps: AggregateJobDeps): Processor<Task
 
     let answered: { answer: string; partial: boolean; outcomes: SubtaskOutcome[] };
     try {
-      const outcomes = collectOutcomes(
-        taskId,
-        record.plan,
-        await job.getChildrenValues(),
-        await job.getIgnoredChildrenFailures(),
-      );
+      const outcomes = await childOutcomes(job, record);
       await recordOutcomes(store, record, outcomes);
 
       const ok = outcomes.filter((o) => o.kind === 'result' && o.result.ok);
@@ -188,6 +178,12 @@ export function createAggregateProcessor(deps: AggregateJobDeps): Processor<Task
     const remembered = await remember(job, deps, record, answered.answer, answered.outcomes, log);
     return { outcome: 'completed', partial: answered.partial, remembered };
   };
+}
+
+/** The children's results and the failures BullMQ kept for them, read side by side. */
+async function childOutcomes(job: Job<TaskJobData>, record: TaskRecord): Promise<SubtaskOutcome[]> {
+  const [values, failures] = await Promise.all([job.getChildrenValues(), job.getIgnoredChildrenFailures()]);
+  return collectOutcomes(record.taskId, record.plan, values, failures);
 }
 
 function describeOutcome(o: SubtaskOutcome): string {
