@@ -19,6 +19,11 @@ export const redisKeys = (prefix: string = DEFAULT_PREFIX) => ({
   task: (taskId: string) => `${prefix}:task:${taskId}`,
   /** Stream: a task's progress events (TaskEvent), read by SSE clients; its subtask_started events are the execution ledger. */
   taskEvents: (taskId: string) => `${prefix}:task:${taskId}:events`,
+  /**
+   * Sorted set, every score 0 so members sort as text: an owner's tasks as `<µs, 16 digits>:<taskId>`
+   * (GET /v1/tasks, newest first). Written with the task; entries whose task expired are dropped.
+   */
+  taskIndex: (owner: string) => `${prefix}:tasks:${owner}`,
   /** String: idempotency key -> taskId. */
   taskByKey: (key: string) => `${prefix}:task-key:${key}`,
   /** Set of every role that ever registered. */

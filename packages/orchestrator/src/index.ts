@@ -3,13 +3,14 @@
 export { type AppDeps, buildApp, DEFAULT_BODY_LIMIT } from './api/app.js';
 export { openApiDocument } from './api/openapi.js';
 export type { Problem } from './api/problem.js';
-export { TaskAccepted, TaskIdParam } from './api/tasks.js';
+export { TaskAccepted, TaskIdParam } from './api/schemas.js';
 export { type OrchestratorConfig, orchestratorConfigSchema } from './config.js';
 export {
   BadRequestError,
   ConflictError,
   type FieldError,
   InvalidBodyError,
+  MethodNotAllowedError,
   NotFoundError,
   PayloadTooLargeError,
   ProblemError,
@@ -40,9 +41,11 @@ export type { TaskRecord } from './tasks/record.js';
 export { type Submitted, TaskService, type TaskServiceOptions } from './tasks/service.js';
 export {
   type CreateOutcome,
+  DEFAULT_OWNER,
   DEFAULT_TASK_TTL_SECONDS,
   type NewTask,
   requestFingerprint,
+  type TaskListOptions,
   TaskStore,
 } from './tasks/store.js';
 export { buildTaskView } from './tasks/view.js';

@@ -4,11 +4,10 @@ import { type TaskEvent, TERMINAL_TASK_STATUSES } from '@flotilla/contracts';
 import { parseStreamEntry } from '@flotilla/runtime';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { z } from 'zod';
 import { NotFoundError, TooManyRequestsError } from '../errors.js';
 import type { TaskStore } from '../tasks/store.js';
-import { parsePart } from './problem.js';
-import { TaskIdParam } from './tasks.js';
+import { parsePart, toJson } from './problem.js';
+import { LastEventIdHeader, TaskIdParam } from './schemas.js';
 
 export interface EventStreamOptions {
   store: TaskStore;
@@ -19,9 +18,6 @@ export interface EventStreamOptions {
   /** Concurrent streams per replica (each holds a Redis connection). Default 500. */
   maxClients?: number;
 }
-
-/** A Redis stream id, as SSE clients send it back in Last-Event-ID. */
-const StreamId = z.string().regex(/^\d{1,20}-\d{1,20}$/, 'must be an event id this server sent (e.g. 1700000000000-0)');
 
 const TERMINAL_EVENTS = new Set<TaskEvent['type']>(['completed', 'failed', 'cancelled']);
 
@@ -40,7 +36,7 @@ export function registerEventRoutes(v1: FastifyInstance, options: EventStreamOpt
   v1.get('/tasks/:id/events', async (request, reply) => {
     const taskId = parsePart(TaskIdParam, (request.params as { id?: unknown }).id, 'path.id');
     const lastEventId = request.headers['last-event-id'];
-    const after = lastEventId === undefined ? '0-0' : parsePart(StreamId, lastEventId, 'header.last-event-id');
+    const after = lastEventId === undefined ? '0-0' : parsePart(LastEventIdHeader, lastEventId, 'header.last-event-id');
     const record = await store.get(taskId);
     if (!record) throw new NotFoundError(`task ${taskId} does not exist (or expired)`);
     if (open.size >= maxClients)
@@ -79,7 +75,7 @@ export function registerEventRoutes(v1: FastifyInstance, options: EventStreamOpt
         // it and sees the entry again, rather than miss the rest of it.
         const last = events.length - 1;
         const text = events
-          .map((e, i) => `${i === last ? `id: ${id}\n` : ''}event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`)
+          .map((e, i) => `${i === last ? `id: ${id}\n` : ''}event: ${e.type}\ndata: ${toJson(e)}\n\n`)
           .join('');
         if (text) await write(res, text, done.signal);
         return events.some((e) => TERMINAL_EVENTS.has(e.type));

@@ -4,7 +4,11 @@ import { luaScript, STREAM_MAX_LEN } from '@flotilla/runtime';
  * Creates a task unless its idempotency key (or id) is taken, atomically: the hash, the first
  * event and the key mapping appear together or not at all, so two concurrent POSTs with one key
  * make one task.
- * KEYS: taskByKey (or the task key when there is no idempotency key), task, events.
+ * The task joins its owner's index (GET /v1/tasks) in the same step: member
+ * `<µs, 16 digits>:<taskId>` with score 0, so text order is time order. The time is Redis's, one
+ * clock for every replica. The index's two oldest entries are dropped if their task expired, so
+ * it can't outgrow the live tasks while nobody lists (a listing drops what it meets).
+ * KEYS: taskByKey (or the task key when there is no idempotency key), task, events, owner's task index.
  * ARGV: hasKey ('1'|'0'), taskId, ttlSeconds, eventJson, taskKeyPrefix, field, value, ...
  * Returns [1, taskId] when created, [0, existingTaskId] when the key already names a live task.
  */
@@ -23,6 +27,11 @@ redis.call('EXPIRE', task, ttl)
 redis.call('XADD', events, 'MAXLEN', '~', ${STREAM_MAX_LEN}, '*', 'event', event)
 redis.call('EXPIRE', events, ttl)
 if hasKey == '1' then redis.call('SET', byKey, taskId, 'EX', ttl) end
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[4], 0, string.format('%016d:%s', t[1] * 1000000 + t[2], taskId))
+for _, m in ipairs(redis.call('ZRANGE', KEYS[4], 0, 1)) do
+  if redis.call('EXISTS', taskPrefix .. string.sub(m, 18)) == 0 then redis.call('ZREM', KEYS[4], m) end
+end
 return {1, taskId}
 `,
 );
@@ -30,7 +39,7 @@ return {1, taskId}
 /**
  * Moves a task from one of the allowed statuses to another, sets fields and appends the event, in
  * one step: no reader ever sees a status without its event, and two replicas racing (an
- * aggregation finishing while a DELETE cancels) cannot both win.
+ * aggregation finishing while a cancel lands) cannot both win.
  * KEYS: task, events. ARGV: allowedFrom (comma list), to, ttlSeconds, eventJson ('' for none), nowIso, field, value, ...
  * Returns [1, previousStatus] when applied, [0, currentStatus] when not, [-1, ''] when the task is gone.
  */
