@@ -67,6 +67,8 @@ describe('POST /v1/tasks and GET /v1/tasks/:id', () => {
     const bad = expectProblem(await hh.app.inject({ method: 'GET', url: '/v1/tasks/nope' }), 400);
     expect(bad.errors?.[0]?.field).toBe('path.id');
     expectProblem(await hh.app.inject({ method: 'GET', url: '/v1/nothing-here' }), 404);
+    const undecodable = expectProblem(await hh.app.inject({ method: 'GET', url: '/v1/tasks/%zz' }), 400);
+    expect(undecodable.errors?.[0]?.field).toBe('path');
   });
 
   it('422s a body that breaks the schema, naming each field', async () => {

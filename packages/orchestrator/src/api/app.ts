@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { RoleInfo } from '@flotilla/contracts';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { TooManyRequestsError } from '../errors.js';
+import { BadRequestError, TooManyRequestsError } from '../errors.js';
 import type { TaskService } from '../tasks/service.js';
 import { bearerAuth } from './auth.js';
 import { type EventStreamOptions, registerEventRoutes } from './events.js';
@@ -67,6 +67,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // HEAD twin of each GET would be neither, and on the event stream it would hold a connection
     // open with no body to send.
     exposeHeadRoutes: false,
+    // A URL the router can't decode (`/v1/tasks/%zz`) is refused before any route or error handler;
+    // this keeps that refusal a problem document too.
+    frameworkErrors: (err, request, reply) =>
+      sendProblem(
+        reply,
+        request,
+        new BadRequestError(`the URL is not valid: ${err.message}`.slice(0, 300), [
+          { field: 'path', message: 'is not a valid URL (bad percent-encoding?)' },
+        ]),
+      ),
   });
   app.setReplySerializer((payload) => toJson(payload));
 

@@ -57,7 +57,7 @@ const queryInteger = (min: number, max: number) =>
 export const TaskListQuery = {
   limit: queryInteger(1, MAX_PAGE_SIZE)
     .optional()
-    .meta({ description: `Tasks per page, at most ${MAX_PAGE_SIZE}. Default ${DEFAULT_PAGE_SIZE}.` }),
+    .meta({ description: `Tasks per page, at most ${MAX_PAGE_SIZE}`, default: DEFAULT_PAGE_SIZE }),
   cursor: z
     .string()
     .regex(TASK_CURSOR, 'must be a nextCursor this server returned')
