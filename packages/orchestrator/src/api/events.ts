@@ -44,6 +44,8 @@ export function registerEventRoutes(v1: FastifyInstance, options: EventStreamOpt
 
     reply.hijack();
     const res = reply.raw;
+    // What hooks set on the reply (the rate limiter's headers) still goes out after the hijack.
+    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value);
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',

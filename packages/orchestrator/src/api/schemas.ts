@@ -106,5 +106,5 @@ export const TaskEventMessage = z.object({
   id: StreamId.optional().describe(
     'Sent with the last event of each stream entry; events without one keep the last id received (the SSE last-event-id buffer)',
   ),
-  retry: z.number().int().optional(),
+  retry: z.number().int().nonnegative().optional(),
 });
