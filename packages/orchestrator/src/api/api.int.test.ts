@@ -1,4 +1,6 @@
 // Needs a real Redis: task state, idempotency keys, the plan queue and the rate limiter all live there.
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { queueNames } from '@flotilla/contracts';
 import { startRedis, waitFor } from '@flotilla/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -279,6 +281,45 @@ describe('a Redis outage', () => {
     } finally {
       await redis.stop();
     }
+  });
+});
+
+describe('a replica shutting down', () => {
+  it('answers /v1 requests that still reach it 503 with a problem and Retry-After', async () => {
+    const hh = await startHarness({ llm: offlineLlm(), autorun: false, listen: true });
+    h = hh;
+    const port = Number(new URL(hh.url).port);
+    // A connection the server can't drop as idle while it closes: a request whose body has not
+    // arrived yet (the 100 Continue proves the server is reading it). The second request, sent
+    // behind that body once the server stops accepting connections, reaches a closing server.
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (d: Buffer) => {
+      received += d.toString();
+    });
+    const ended = once(socket, 'close');
+    const body = JSON.stringify({ goal: 'x' });
+    socket.write(
+      `POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`,
+    );
+    await waitFor(() => received.includes('100 Continue'), { what: 'the server to read the first request' });
+    const closed = hh.app.close();
+    await waitFor(
+      () =>
+        new Promise<boolean>((resolve) => {
+          const probe = connect(port, '127.0.0.1');
+          probe.on('connect', () => resolve(false)).on('error', () => resolve(true));
+          probe.on('connect', () => probe.destroy());
+        }),
+      { what: 'the server to stop accepting connections' },
+    );
+    socket.write(`${body}GET /v1/roles HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await Promise.all([closed, ended]);
+    const second = received.slice(received.lastIndexOf('HTTP/1.1 '));
+    expect(second).toMatch(/^HTTP\/1\.1 503 /);
+    expect(second).toMatch(/content-type: application\/problem\+json/i);
+    expect(second).toMatch(/retry-after: 2/i);
+    expect(second).toContain('"code":"FLOTILLA_UNAVAILABLE"');
   });
 });
 

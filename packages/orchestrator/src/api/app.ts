@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { RoleInfo } from '@flotilla/contracts';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { BadRequestError, TooManyRequestsError } from '../errors.js';
+import { BadRequestError, ServiceUnavailableError, TooManyRequestsError } from '../errors.js';
 import type { TaskService } from '../tasks/service.js';
 import { bearerAuth } from './auth.js';
 import { type EventStreamOptions, registerEventRoutes } from './events.js';
@@ -58,7 +58,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Reject both prototype-pollution vectors in JSON bodies outright (400) instead of stripping them.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    return503OnClosing: true,
+    // Fastify's own drain answer is a bare JSON 503; /v1 answers a problem with Retry-After instead
+    // (below), and the probes keep answering truthfully (readiness already says "draining").
+    return503OnClosing: false,
     // A client that never finishes sending its request (slowloris, a lying Content-Length) is cut
     // off; SSE responses are unaffected (this bounds receiving the request, not the response).
     requestTimeout: deps.requestTimeoutMs ?? 30_000,
@@ -109,6 +111,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const auth = bearerAuth(deps.apiToken);
   let streams: { closeAll(): void } | undefined;
+  let closing = false;
   await app.register(
     async (v1) => {
       if (deps.rateLimit !== false) {
@@ -127,6 +130,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
             ),
         });
       }
+      v1.addHook('onRequest', async () => {
+        if (closing)
+          throw new ServiceUnavailableError('this replica is shutting down; retry (another one will answer)');
+      });
       v1.addHook('onRequest', auth.hook);
       registerTaskRoutes(v1, deps.tasks, deps.roles, auth.ownerOf);
       streams = registerEventRoutes(v1, { store: deps.tasks.store, redis: deps.redis, ...deps.events });
@@ -143,6 +150,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // Open event streams would hold server.close() open forever; end them first.
   app.addHook('preClose', async () => {
+    closing = true;
     streams?.closeAll();
   });
   return app;

@@ -102,10 +102,10 @@ describe('the API against its OpenAPI document', () => {
         // resources readable.
         '--checks',
         'all',
-        // Bounded so the run takes well under a minute on two busy cores; a failure prints its
-        // seed and a curl line to replay it.
+        // Bounded so the run takes well under a minute on two busy cores (about 20 s idle); a
+        // failure prints its seed and a curl line to replay it.
         '--max-examples',
-        '100',
+        '200',
         '--workers',
         '1',
         // Streams of unfinished tasks are cut here, which schemathesis reads as "cut short", not as a failure.

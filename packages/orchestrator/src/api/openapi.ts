@@ -39,7 +39,9 @@ const v1Problems = {
   '401': problem('Missing or wrong bearer token', { 'WWW-Authenticate': header('WWWAuthenticate') }),
   '429': problem('Rate limit exceeded (per client, shared by every replica)', { 'Retry-After': header('RetryAfter') }),
   '500': problem('A bug: the error was logged, its details are not sent'),
-  '503': problem('Redis is unreachable; retry after Retry-After seconds', { 'Retry-After': header('RetryAfter') }),
+  '503': problem('Redis is unreachable, or this replica is shutting down; retry after Retry-After seconds', {
+    'Retry-After': header('RetryAfter'),
+  }),
 };
 
 /** Request bodies: what fastify's JSON parser and the body limit refuse before any handler runs. */
@@ -121,7 +123,8 @@ const DESCRIPTION = `Submit goals, follow their progress, cancel them.
 - A method a path does not list answers **405** with \`Allow\`; a path not listed here answers **404**. HEAD and OPTIONS are not served (405).
 - \`Accept\` is not negotiated: each response has the one media type listed here (no 406).
 - Request bodies are UTF-8 JSON. A lone surrogate in a string (\`"\\ud800"\`, valid JSON but not Unicode) is accepted and replaced by U+FFFD, as WebIDL's USVString does; every JSON response is I-JSON (RFC 7493).
-- /v1 requires \`Authorization: Bearer <token>\` when the server has API_TOKEN set, and is rate limited per client; the probes and this document are open.`;
+- /v1 requires \`Authorization: Bearer <token>\` when the server has API_TOKEN set, and is rate limited per client; the probes and this document are open.
+- Node's HTTP server itself answers what never reaches the API, without a problem body: malformed HTTP (400), headers over 16 KiB (431), a request not received within the request timeout, 30 s by default (408).`;
 
 /**
  * The API's OpenAPI 3.2 document, built from the same zod schemas the handlers parse with, so the
