@@ -159,7 +159,7 @@ describe('the mesh', () => {
       what: 'subtask running',
     });
     await waitFor(() => site.hits.some((h) => h === '/hold/cancel-me'), { what: 'fetch in flight' });
-    const res = await fetch(`${mesh.url}/v1/tasks/${taskId}`, { method: 'DELETE' });
+    const res = await fetch(`${mesh.url}/v1/tasks/${taskId}/cancel`, { method: 'POST' });
     expect(res.status).toBeLessThan(300);
     const view = await settle(mesh, taskId);
     expect(view.status).toBe('cancelled');

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { decodeTaskEventEntry, encodeTaskEvent, SubtaskEnvelope, TASK_EVENT_FIELD, TaskRequest } from './index.js';
+import { z } from 'zod';
+import {
+  decodeTaskEventEntry,
+  encodeTaskEvent,
+  SubtaskEnvelope,
+  TASK_EVENT_FIELD,
+  TaskRequest,
+  text,
+} from './index.js';
 
 describe('contracts', () => {
   it('defaults the contract version and rejects unknown request fields', () => {
@@ -26,6 +34,32 @@ describe('contracts', () => {
         .success,
     ).toBe(true);
     expect(SubtaskEnvelope.safeParse({ ...base, traceparent: 'nope' }).success).toBe(false);
+  });
+
+  describe('text', () => {
+    const short = text({ min: 1, max: 3 });
+
+    it('counts code points, as the JSON Schema it documents does', () => {
+      expect(short.safeParse('😀😀😀').success).toBe(true);
+      expect(short.safeParse('😀😀😀😀').success).toBe(false);
+      expect(short.safeParse('').success).toBe(false);
+      expect(z.toJSONSchema(short)).toMatchObject({ type: 'string', minLength: 1, maxLength: 3 });
+    });
+
+    it('turns lone surrogates into U+FFFD, each one character', () => {
+      expect(short.parse('a\ud800b')).toBe('a\ufffdb');
+      expect(short.parse('\udc00\ud800\udc00')).toBe('\ufffd\ud800\udc00');
+    });
+
+    it('reports one problem per value, and documents what it forbids', () => {
+      const key = text({ min: 1, max: 64, forbidden: ['__proto__'] });
+      expect(key.safeParse('__proto__').error?.issues).toHaveLength(1);
+      expect(z.toJSONSchema(key)).toMatchObject({ not: { enum: ['__proto__'] } });
+      const goal = TaskRequest.shape.goal;
+      expect(goal.safeParse('').error?.issues).toHaveLength(1);
+      expect(goal.safeParse(' \u00a0\n').error?.issues[0]?.message).toBe('must not be blank');
+      expect(goal.parse('  do it  ')).toBe('do it');
+    });
   });
 });
 

@@ -22,10 +22,13 @@ export {
   PlannedSubtask,
   SubtaskState,
   SubtaskView,
+  TaskPage,
   TaskRequest,
   type TaskRequestInput,
   TaskStatus,
+  TaskSummary,
   TaskView,
   TERMINAL_TASK_STATUSES,
 } from './task.js';
+export { NON_BLANK, type TextOptions, text } from './text.js';
 export { CONTRACT_VERSION, contractVersion } from './version.js';

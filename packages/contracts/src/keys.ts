@@ -25,6 +25,11 @@ export const redisKeys = (prefix: string = DEFAULT_PREFIX) => ({
   queuedTasks: `${prefix}:tasks:queued`,
   /** Sorted set: taskId -> deadline (epoch ms), for tasks not yet completed, failed or cancelled. */
   openTasks: `${prefix}:tasks:open`,
+  /**
+   * Sorted set, every score 0 so members sort as text: an owner's tasks as `<µs, 16 digits>:<taskId>`
+   * (GET /v1/tasks, newest first). Written with the task; entries whose task expired are dropped.
+   */
+  taskIndex: (owner: string) => `${prefix}:tasks-by-owner:${owner}`,
   /** String: idempotency key -> taskId. */
   taskByKey: (key: string) => `${prefix}:task-key:${key}`,
   /** Set of every role that ever registered. */

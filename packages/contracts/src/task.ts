@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { TaskBudget, Usage } from './budget.js';
 import { StopReason } from './stop-reason.js';
+import { NON_BLANK, text } from './text.js';
 import { contractVersion } from './version.js';
 
 /** Caller-chosen key: the same key always yields the same task. */
@@ -10,17 +11,26 @@ export const IdempotencyKey = z
   .max(200)
   .regex(/^[A-Za-z0-9._:-]+$/, 'only letters, digits and . _ : -');
 
-const metadataValue = z.union([z.string().max(1000), z.number(), z.boolean()]);
+const metadataValue = z.union([text({ max: 1000 }), z.number(), z.boolean()]);
+const MAX_METADATA_KEYS = 32;
 
 export const TaskRequest = z
   .object({
     v: contractVersion,
-    goal: z.string().trim().min(1).max(8000),
+    goal: text({
+      min: 1,
+      max: 8000,
+      pattern: { regex: NON_BLANK, message: 'must not be blank' },
+      trim: true,
+    }).describe('What to achieve; leading and trailing whitespace is dropped'),
     budget: TaskBudget.optional(),
     idempotencyKey: IdempotencyKey.optional(),
     metadata: z
-      .record(z.string().min(1).max(64), metadataValue)
-      .refine((m) => Object.keys(m).length <= 32, 'at most 32 keys')
+      // The JSON body parser refuses a `__proto__` key anywhere (prototype poisoning), so the
+      // schema says so rather than promise a key the server answers with 400.
+      .record(text({ min: 1, max: 64, forbidden: ['__proto__'] }), metadataValue)
+      .refine((m) => Object.keys(m).length <= MAX_METADATA_KEYS, `at most ${MAX_METADATA_KEYS} keys`)
+      .meta({ maxProperties: MAX_METADATA_KEYS, description: 'Caller labels, kept with the task' })
       .optional(),
   })
   .strict();
@@ -72,3 +82,21 @@ export const TaskView = z.object({
   updatedAt: z.string(),
 });
 export type TaskView = z.infer<typeof TaskView>;
+
+/** One task in GET /v1/tasks: enough to pick it out; its TaskView has the rest. */
+export const TaskSummary = z.object({
+  taskId: z.string(),
+  status: TaskStatus,
+  goal: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type TaskSummary = z.infer<typeof TaskSummary>;
+
+/** A page of GET /v1/tasks, newest first. */
+export const TaskPage = z.object({
+  tasks: z.array(TaskSummary),
+  /** Pass as `cursor` for the next page; null when there is none. A page may be short (even empty) while this is set. */
+  nextCursor: z.string().nullable(),
+});
+export type TaskPage = z.infer<typeof TaskPage>;

@@ -64,6 +64,19 @@ export class NotFoundError extends ProblemError {
   }
 }
 
+/** 405: the path exists, the method doesn't; Allow lists the ones that do (RFC 9110 §15.5.6). */
+export class MethodNotAllowedError extends ProblemError {
+  constructor(method: string, allowed: readonly string[]) {
+    super(
+      'FLOTILLA_METHOD_NOT_ALLOWED',
+      405,
+      'Method not allowed',
+      `${method.slice(0, 20)} is not allowed here; use ${allowed.join(', ')}`,
+      { headers: { allow: allowed.join(', ') } },
+    );
+  }
+}
+
 /** 409: an idempotency key reused with a different request, or an action the task's state forbids. */
 export class ConflictError extends ProblemError {
   constructor(code: string, detail: string, errors?: FieldError[]) {

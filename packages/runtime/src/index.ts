@@ -19,9 +19,12 @@ export { FlotillaError, isTransientError } from './errors.js';
 export {
   type HealthApp,
   type HealthRoutesOptions,
+  LivezBody,
   type ReadinessCheck,
+  ReadyzBody,
   redisCheck,
   registerHealthRoutes,
+  StartupzBody,
 } from './health/index.js';
 export type { Lifecycle, ShutdownPhase, ShutdownReport } from './lifecycle/index.js';
 export { createLogger, type Logger, type LoggerOptions, type LogLevel } from './logger/index.js';

@@ -2,12 +2,13 @@ import rateLimit from '@fastify/rate-limit';
 import type { RoleInfo } from '@flotilla/contracts';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { NotFoundError, TooManyRequestsError } from '../errors.js';
+import { BadRequestError, ServiceUnavailableError, TooManyRequestsError } from '../errors.js';
 import type { TaskService } from '../tasks/service.js';
 import { bearerAuth } from './auth.js';
 import { type EventStreamOptions, registerEventRoutes } from './events.js';
-import { openApiDocument } from './openapi.js';
-import { sendProblem, toProblem } from './problem.js';
+import { notFoundHandler } from './not-found.js';
+import { openApiDocument, routeDrift } from './openapi.js';
+import { sendProblem, toJson, toProblem } from './problem.js';
 import { registerTaskRoutes } from './tasks.js';
 
 export interface AppDeps {
@@ -29,7 +30,10 @@ export interface AppDeps {
   rateLimit?: { max: number; timeWindowMs: number } | false;
   /** SSE heartbeat and client cap. Defaults: 15000 ms, 500 streams. */
   events?: Pick<EventStreamOptions, 'heartbeatMs' | 'maxClients'>;
-  /** Registers /livez, /readyz, /startupz, /metrics (the runtime's registerHealthRoutes); they stay unauthenticated. */
+  /**
+   * Registers /livez, /readyz, /startupz, /metrics (the runtime's registerHealthRoutes); they stay
+   * unauthenticated, and /openapi.json describes them only when this is set.
+   */
   registerHealth?: (app: FastifyInstance) => void | Promise<void>;
   /** Reported in /openapi.json. Default 'unknown'. */
   version?: string;
@@ -54,41 +58,60 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Reject both prototype-pollution vectors in JSON bodies outright (400) instead of stripping them.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    return503OnClosing: true,
+    // Fastify's own drain answer is a bare JSON 503; /v1 answers a problem with Retry-After instead
+    // (below), and the probes keep answering truthfully (readiness already says "draining").
+    return503OnClosing: false,
     // A client that never finishes sending its request (slowloris, a lying Content-Length) is cut
     // off; SSE responses are unaffected (this bounds receiving the request, not the response).
     requestTimeout: deps.requestTimeoutMs ?? 30_000,
     routerOptions: { maxParamLength: 200 },
+    // Every method a path answers is in the OpenAPI document and in Allow. Fastify's automatic
+    // HEAD twin of each GET would be neither, and on the event stream it would hold a connection
+    // open with no body to send.
+    exposeHeadRoutes: false,
+    // A URL the router can't decode (`/v1/tasks/%zz`) is refused before any route or error handler;
+    // this keeps that refusal a problem document too.
+    frameworkErrors: (err, request, reply) =>
+      sendProblem(
+        reply,
+        request,
+        new BadRequestError(`the URL is not valid: ${err.message}`.slice(0, 300), [
+          { field: 'path', message: 'is not a valid URL (bad percent-encoding?)' },
+        ]),
+      ),
+  });
+  app.setReplySerializer((payload) => toJson(payload));
+
+  // Every route, as registered; checked against the OpenAPI document once all are in (onReady).
+  const routes: { method: string; url: string }[] = [];
+  app.addHook('onRoute', ({ method, url }) => {
+    for (const m of [method].flat()) routes.push({ method: m, url });
   });
 
   // Only JSON bodies: fastify's text/plain parser would hand a string to the schema, which then
   // reads as a 422 about the body instead of the honest 415 about its type.
   app.removeContentTypeParser('text/plain');
 
+  const notFound = notFoundHandler(app);
   app.setErrorHandler((err, request, reply) => {
+    // A request no route took fails on its method or path, not on what it carried: fastify parses
+    // (and may refuse) the body before the not-found handler runs, but 404/405 is the answer.
+    if (request.is404) return notFound(request, reply);
     const problem = toProblem(err, request, bodyLimit);
     if (problem.statusCode >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ code: problem.code, status: problem.statusCode }, 'request rejected');
     return sendProblem(reply, request, problem);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(
-      reply,
-      request,
-      new NotFoundError(`no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`),
-    ),
-  );
+  app.setNotFoundHandler(notFound);
 
   if (deps.registerHealth) await deps.registerHealth(app);
 
-  let openapi: Record<string, unknown> | undefined;
-  app.get('/openapi.json', async () => {
-    openapi ??= openApiDocument(deps.version ?? 'unknown');
-    return openapi;
-  });
+  const openapi = openApiDocument(deps.version ?? 'unknown', { probes: deps.registerHealth !== undefined });
+  app.get('/openapi.json', async () => openapi);
 
   const auth = bearerAuth(deps.apiToken);
   let streams: { closeAll(): void } | undefined;
+  let closing = false;
   await app.register(
     async (v1) => {
       if (deps.rateLimit !== false) {
@@ -107,15 +130,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
             ),
         });
       }
+      v1.addHook('onRequest', async () => {
+        if (closing)
+          throw new ServiceUnavailableError('this replica is shutting down; retry (another one will answer)');
+      });
       v1.addHook('onRequest', auth.hook);
-      registerTaskRoutes(v1, deps.tasks, deps.roles);
+      registerTaskRoutes(v1, deps.tasks, deps.roles, auth.ownerOf);
       streams = registerEventRoutes(v1, { store: deps.tasks.store, redis: deps.redis, ...deps.events });
     },
     { prefix: '/v1' },
   );
 
+  // A route the document doesn't describe (or the reverse) is a bug the contract test would find
+  // later; refuse to start instead.
+  app.addHook('onReady', async () => {
+    const drift = routeDrift(openapi, routes);
+    if (drift.length) throw new Error(`routes and /openapi.json disagree:\n${drift.join('\n')}`);
+  });
+
   // Open event streams would hold server.close() open forever; end them first.
   app.addHook('preClose', async () => {
+    closing = true;
     streams?.closeAll();
   });
   return app;

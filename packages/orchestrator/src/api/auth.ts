@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { UnauthorizedError } from '../errors.js';
+import { DEFAULT_OWNER } from '../tasks/store.js';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -27,6 +28,11 @@ export function bearerAuth(token: string | undefined) {
     hook: async (request: FastifyRequest) => {
       if (expected && validToken(request) === undefined) throw new UnauthorizedError();
     },
+    /**
+     * Whose tasks a request sees (GET /v1/tasks) and creates. One deployment token today, so one
+     * owner; per-tenant API keys map each key to its tenant here.
+     */
+    ownerOf: (_request: FastifyRequest): string => DEFAULT_OWNER,
     /** A rate-limit key: the token's hash for authenticated clients (one budget per client), else the IP. */
     clientKey: (request: FastifyRequest): string => {
       const t = validToken(request);

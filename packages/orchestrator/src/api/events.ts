@@ -3,11 +3,10 @@ import type { ServerResponse } from 'node:http';
 import { decodeTaskEventEntry, type TaskEvent, TERMINAL_TASK_STATUSES } from '@flotilla/contracts';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { z } from 'zod';
 import { NotFoundError, TooManyRequestsError } from '../errors.js';
 import type { TaskStore } from '../tasks/store.js';
-import { parsePart } from './problem.js';
-import { TaskIdParam } from './tasks.js';
+import { parsePart, toJson } from './problem.js';
+import { LastEventIdHeader, TaskIdParam } from './schemas.js';
 
 export interface EventStreamOptions {
   store: TaskStore;
@@ -18,9 +17,6 @@ export interface EventStreamOptions {
   /** Concurrent streams per replica (each holds a Redis connection). Default 500. */
   maxClients?: number;
 }
-
-/** A Redis stream id, as SSE clients send it back in Last-Event-ID. */
-const StreamId = z.string().regex(/^\d{1,20}-\d{1,20}$/, 'must be an event id this server sent (e.g. 1700000000000-0)');
 
 const TERMINAL_EVENTS = new Set<TaskEvent['type']>(['completed', 'failed', 'cancelled']);
 
@@ -39,7 +35,7 @@ export function registerEventRoutes(v1: FastifyInstance, options: EventStreamOpt
   v1.get('/tasks/:id/events', async (request, reply) => {
     const taskId = parsePart(TaskIdParam, (request.params as { id?: unknown }).id, 'path.id');
     const lastEventId = request.headers['last-event-id'];
-    const after = lastEventId === undefined ? '0-0' : parsePart(StreamId, lastEventId, 'header.last-event-id');
+    const after = lastEventId === undefined ? '0-0' : parsePart(LastEventIdHeader, lastEventId, 'header.last-event-id');
     const record = await store.get(taskId);
     if (!record) throw new NotFoundError(`task ${taskId} does not exist (or expired)`);
     if (open.size >= maxClients)
@@ -47,6 +43,8 @@ export function registerEventRoutes(v1: FastifyInstance, options: EventStreamOpt
 
     reply.hijack();
     const res = reply.raw;
+    // What hooks set on the reply (the rate limiter's headers) still goes out after the hijack.
+    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value);
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
@@ -75,7 +73,7 @@ export function registerEventRoutes(v1: FastifyInstance, options: EventStreamOpt
         cursor = id;
         const event = decodeTaskEventEntry(fields);
         if (!event) return false;
-        await write(res, `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`, done.signal);
+        await write(res, `id: ${id}\nevent: ${event.type}\ndata: ${toJson(event)}\n\n`, done.signal);
         return TERMINAL_EVENTS.has(event.type);
       };
       // A finished task gets no new decisions: replay what the client hasn't seen and end, rather than

@@ -14,7 +14,7 @@ afterAll(async () => {
 });
 
 interface FuzzRequest {
-  method: 'POST' | 'GET' | 'DELETE' | 'PUT';
+  method: 'POST' | 'GET' | 'DELETE' | 'PUT' | 'PATCH' | 'OPTIONS';
   path: string;
   contentType: string | undefined;
   body: string | undefined;
@@ -92,6 +92,13 @@ const path = fc.oneof(
   fc.uuid().map((id) => `/v1/tasks/${id}`),
   fc.string({ maxLength: 300 }).map((s) => `/v1/tasks/${encodeURIComponent(s)}`),
   fc.string({ maxLength: 40 }).map((s) => `/v1/tasks/${encodeURIComponent(s)}/events`),
+  fc.uuid().map((id) => `/v1/tasks/${id}/cancel`),
+  fc
+    .tuple(fc.string({ maxLength: 30 }), fc.string({ maxLength: 80 }), fc.string({ maxLength: 20 }))
+    .map(
+      ([limit, cursor, status]) =>
+        `/v1/tasks?limit=${encodeURIComponent(limit)}&cursor=${encodeURIComponent(cursor)}&status=${encodeURIComponent(status)}`,
+    ),
   fc.string({ maxLength: 40 }).map((s) => `/${encodeURIComponent(s)}`),
   fc.constant('/v1/tasks?x=%zz&x[]=1'),
 );
@@ -103,7 +110,7 @@ const headers = fc.dictionary(
   { maxKeys: 3 },
 );
 const request: fc.Arbitrary<FuzzRequest> = fc.record({
-  method: fc.constantFrom('POST', 'POST', 'POST', 'GET', 'DELETE', 'PUT'),
+  method: fc.constantFrom('POST', 'POST', 'POST', 'GET', 'GET', 'DELETE', 'PUT', 'PATCH', 'OPTIONS'),
   path,
   contentType,
   body,

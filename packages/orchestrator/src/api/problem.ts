@@ -1,6 +1,6 @@
 import { isTransientError } from '@flotilla/runtime';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import type { z } from 'zod';
+import { z } from 'zod';
 import {
   BadRequestError,
   type FieldError,
@@ -11,16 +11,9 @@ import {
   UnsupportedMediaTypeError,
 } from '../errors.js';
 
-/** RFC 9457 problem document, as every error response carries it. */
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  instance: string;
-  code: string;
-  errors?: FieldError[];
-}
+import type { Problem } from './schemas.js';
+
+export type { Problem } from './schemas.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -39,6 +32,28 @@ export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.outp
   const r = schema.safeParse(body);
   if (!r.success) throw new InvalidBodyError(fieldErrors(r.error));
   return r.data;
+}
+
+/** Parses the query string against one schema per parameter; a mismatch is a 400 naming each (`query.limit`). */
+export function parseQuery<T extends z.ZodRawShape>(shape: T, query: unknown): z.output<z.ZodObject<T>> {
+  const r = z.object(shape).safeParse(query ?? {});
+  if (!r.success) throw new BadRequestError('the query string is invalid', fieldErrors(r.error, 'query'));
+  return r.data;
+}
+
+/**
+ * JSON that is also I-JSON (RFC 7493): a lone surrogate in a string or key (an LLM's answer cut
+ * mid-pair, a caller's field name echoed in an error) leaves as U+FFFD, not as a `\ud800` escape
+ * that strict parsers refuse. Every JSON response and SSE data line goes through here.
+ */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v === 'string') return v.toWellFormed();
+    if (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).some((k) => !k.isWellFormed())) {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k.toWellFormed(), x]));
+    }
+    return v;
+  });
 }
 
 /** Parses a path parameter or header; a mismatch is a 400 naming it (`path.id`, `header.idempotency-key`). */

@@ -1,19 +1,8 @@
-import { IdempotencyKey, type RoleInfo, TaskRequest, type TaskStatus } from '@flotilla/contracts';
-import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
+import { type RoleInfo, TaskRequest, type TaskStatus } from '@flotilla/contracts';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TaskService } from '../tasks/service.js';
-import { parseBody, parsePart } from './problem.js';
-
-/** Task ids are the UUIDs this API hands out. */
-export const TaskIdParam = z.uuid({ message: 'must be a task id (a UUID)' });
-
-/** POST /v1/tasks's answer: where to look next. */
-export const TaskAccepted = z.object({
-  taskId: z.string(),
-  status: z.string(),
-  links: z.object({ self: z.string(), events: z.string() }),
-});
-export type TaskAccepted = z.infer<typeof TaskAccepted>;
+import { parseBody, parsePart, parseQuery } from './problem.js';
+import { DEFAULT_PAGE_SIZE, IdempotencyKeyHeader, type TaskAccepted, TaskIdParam, TaskListQuery } from './schemas.js';
 
 const accepted = (taskId: string, status: TaskStatus): TaskAccepted => ({
   taskId,
@@ -21,12 +10,21 @@ const accepted = (taskId: string, status: TaskStatus): TaskAccepted => ({
   links: { self: `/v1/tasks/${taskId}`, events: `/v1/tasks/${taskId}/events` },
 });
 
-export function registerTaskRoutes(v1: FastifyInstance, tasks: TaskService, roles: () => Promise<RoleInfo[]>): void {
+const taskIdOf = (request: FastifyRequest) =>
+  parsePart(TaskIdParam, (request.params as { id?: unknown }).id, 'path.id');
+
+export function registerTaskRoutes(
+  v1: FastifyInstance,
+  tasks: TaskService,
+  roles: () => Promise<RoleInfo[]>,
+  ownerOf: (request: FastifyRequest) => string,
+): void {
   v1.post('/tasks', async (request, reply) => {
     const header = request.headers['idempotency-key'];
-    const headerKey = header === undefined ? undefined : parsePart(IdempotencyKey, header, 'header.idempotency-key');
+    const headerKey =
+      header === undefined ? undefined : parsePart(IdempotencyKeyHeader, header, 'header.idempotency-key');
     const body = parseBody(TaskRequest, request.body);
-    const { record, created } = await tasks.submit(body, headerKey);
+    const { record, created } = await tasks.submit(body, headerKey, ownerOf(request));
     const location = `/v1/tasks/${record.taskId}`;
     // 202 for a new task; 200 for an identical replay of an idempotency key, which did no new work.
     reply.code(created ? 202 : 200).header('location', location);
@@ -34,14 +32,21 @@ export function registerTaskRoutes(v1: FastifyInstance, tasks: TaskService, role
     return accepted(record.taskId, record.status);
   });
 
-  v1.get('/tasks/:id', async (request) => {
-    const taskId = parsePart(TaskIdParam, (request.params as { id?: unknown }).id, 'path.id');
-    return tasks.get(taskId);
+  v1.get('/tasks', async (request) => {
+    const query = parseQuery(TaskListQuery, request.query);
+    return tasks.list(ownerOf(request), {
+      limit: query.limit ?? DEFAULT_PAGE_SIZE,
+      cursor: query.cursor,
+      statuses: query.status,
+    });
   });
 
-  v1.delete('/tasks/:id', async (request, reply) => {
-    const taskId = parsePart(TaskIdParam, (request.params as { id?: unknown }).id, 'path.id');
-    const view = await tasks.cancel(taskId);
+  v1.get('/tasks/:id', async (request) => tasks.get(taskIdOf(request)));
+
+  // A POST to a sub-resource, not DELETE: cancelling keeps the task (its status, answer so far and
+  // events stay readable until its TTL), and DELETE would promise the resource is gone.
+  v1.post('/tasks/:id/cancel', async (request, reply) => {
+    const view = await tasks.cancel(taskIdOf(request));
     // 202: running subtasks are still winding down when this returns.
     reply.code(202);
     return view;

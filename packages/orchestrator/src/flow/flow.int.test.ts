@@ -263,7 +263,7 @@ describe('cancellation', () => {
       what: 'four subtasks running',
     });
 
-    const res = await h.app.inject({ method: 'DELETE', url: `/v1/tasks/${taskId}` });
+    const res = await h.app.inject({ method: 'POST', url: `/v1/tasks/${taskId}/cancel` });
     expect(res.statusCode).toBe(202);
     expect((res.json() as TaskView).status).toBe('cancelled');
 
@@ -280,7 +280,7 @@ describe('cancellation', () => {
     expect(await h.orchestrator.queues.role('researcher').getJob(`${taskId}.s5`)).toBeUndefined();
 
     // Cancelling again is a no-op; the aggregation that runs after the last child skips the task.
-    expect((await h.app.inject({ method: 'DELETE', url: `/v1/tasks/${taskId}` })).statusCode).toBe(202);
+    expect((await h.app.inject({ method: 'POST', url: `/v1/tasks/${taskId}/cancel` })).statusCode).toBe(202);
     const aggregate = new Queue(queueNames.aggregate, { connection: h.connection, prefix: h.prefix });
     try {
       const job = await waitFor(
@@ -302,7 +302,7 @@ describe('cancellation', () => {
     await startRole(h, { role: 'researcher', handler: async () => ({ stopReason: 'finish', output: 'x' }) });
     const taskId = await submit(h, 'one thing');
     await finished(h, taskId);
-    const res = await h.app.inject({ method: 'DELETE', url: `/v1/tasks/${taskId}` });
+    const res = await h.app.inject({ method: 'POST', url: `/v1/tasks/${taskId}/cancel` });
     expect(res.statusCode).toBe(409);
   });
 });

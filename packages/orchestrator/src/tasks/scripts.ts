@@ -6,16 +6,22 @@ const TERMINAL = `{${TERMINAL_TASK_STATUSES.map((s) => `['${s}'] = true`).join('
 
 /**
  * Creates a task unless its idempotency key (or id) is taken, atomically: the hash, the first
- * event, the key mapping and the sweep's index entries appear together or not at all, so two
- * concurrent POSTs with one key make one task, and no task exists that the sweep cannot find.
- * KEYS: taskByKey (or the task key when there is no idempotency key), task, events, queuedTasks, openTasks.
+ * event, the key mapping, the sweep's index entries and the owner's index entry appear together or
+ * not at all, so two concurrent POSTs with one key make one task, and no task exists that the sweep
+ * or a listing cannot find.
+ * The owner's index (GET /v1/tasks) holds members `<µs, 16 digits>:<taskId>` with score 0, so text
+ * order is time order. The time is Redis's, one clock for every replica. The index's two oldest
+ * entries are dropped if their task expired, so it can't outgrow the live tasks while nobody lists
+ * (a listing drops what it meets).
+ * KEYS: taskByKey (or the task key when there is no idempotency key), task, events, queuedTasks,
+ * openTasks, the owner's task index.
  * ARGV: hasKey ('1'|'0'), taskId, ttlSeconds, eventJson, taskKeyPrefix, createdMs, deadlineMs, field, value, ...
  * Returns [1, taskId] when created, [0, existingTaskId] when the key already names a live task.
  */
 export const createTaskScript = luaScript(
   'flotillaCreateTask',
   `
-local byKey, task, events, queued, open = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local byKey, task, events, queued, open, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local hasKey, taskId, ttl, event, taskPrefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if hasKey == '1' then
   local existing = redis.call('GET', byKey)
@@ -29,6 +35,11 @@ redis.call('EXPIRE', task, ttl)
 redis.call('XADD', events, 'MAXLEN', '~', ${STREAM_MAX_LEN}, '*', '${TASK_EVENT_FIELD}', event)
 redis.call('EXPIRE', events, ttl)
 if hasKey == '1' then redis.call('SET', byKey, taskId, 'EX', ttl) end
+local t = redis.call('TIME')
+redis.call('ZADD', index, 0, string.format('%016d:%s', t[1] * 1000000 + t[2], taskId))
+for _, m in ipairs(redis.call('ZRANGE', index, 0, 1)) do
+  if redis.call('EXISTS', taskPrefix .. string.sub(m, 18)) == 0 then redis.call('ZREM', index, m) end
+end
 return {1, taskId}
 `,
 );
@@ -36,7 +47,7 @@ return {1, taskId}
 /**
  * Moves a task from one of the allowed statuses to another, sets fields and appends the event, in
  * one step: no reader ever sees a status without its event, and two replicas racing (an
- * aggregation finishing while a DELETE cancels) cannot both win. The sweep's indexes follow in the
+ * aggregation finishing while a cancel lands) cannot both win. The sweep's indexes follow in the
  * same step: a task leaves `queuedTasks` when it leaves `queued`, and `openTasks` when it ends.
  * KEYS: task, events, queuedTasks, openTasks.
  * ARGV: allowedFrom (comma list), to, ttlSeconds, eventJson ('' for none), nowIso, taskId, field, value, ...

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { BudgetLimits, TaskRequest, TaskView } from '@flotilla/contracts';
+import type { BudgetLimits, TaskPage, TaskRequest, TaskView } from '@flotilla/contracts';
 import { tightenLimits, withSpan } from '@flotilla/runtime';
-import { publishCancellation } from '@flotilla/runtime/worker';
 import { isSpanContextValid } from '@opentelemetry/api';
-import { ConflictError, InvalidBodyError, NotFoundError } from '../errors.js';
+import { ConflictError, NotFoundError } from '../errors.js';
 import type { TaskQueues } from '../flow/queues.js';
+import { stopTaskWork } from '../flow/stop.js';
 import type { TaskRecord } from './record.js';
-import type { TaskStore } from './store.js';
+import { DEFAULT_OWNER, type TaskListOptions, type TaskStore } from './store.js';
 
 export interface TaskServiceOptions {
   store: TaskStore;
@@ -36,12 +36,16 @@ export class TaskService {
    * Accepts a task. The same idempotency key (body field or Idempotency-Key header) always names
    * the same task: an identical replay returns it (created: false) without new work; a different
    * request under a used key is a 409, since silently returning the old task would hide the change.
+   * A header and a body key that differ are a 409 too: each is valid alone, the pair is contradictory
+   * (a 422 would claim the body breaks its schema, which it doesn't).
    */
-  async submit(request: TaskRequest, headerKey?: string): Promise<Submitted> {
+  async submit(request: TaskRequest, headerKey?: string, owner = DEFAULT_OWNER): Promise<Submitted> {
     if (request.idempotencyKey && headerKey && request.idempotencyKey !== headerKey) {
-      throw new InvalidBodyError([
-        { field: 'idempotencyKey', message: 'differs from the Idempotency-Key header; send one or make them equal' },
-      ]);
+      throw new ConflictError(
+        'FLOTILLA_IDEMPOTENCY_CONFLICT',
+        'the Idempotency-Key header and the body field idempotencyKey differ; send one, or make them equal',
+        [{ field: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }],
+      );
     }
     const idempotencyKey = request.idempotencyKey ?? headerKey;
     return withSpan('task submit', {}, async (span) => {
@@ -54,6 +58,7 @@ export class TaskService {
         limits,
         deadline: Date.now() + limits.maxSeconds * 1000,
         traceId: isSpanContextValid(ctx) ? ctx.traceId : undefined,
+        owner,
       });
       span.setAttribute('flotilla.task_id', outcome.record.taskId);
       if (!outcome.created && !outcome.sameRequest) {
@@ -69,6 +74,11 @@ export class TaskService {
         await this.options.queues.enqueuePlan(outcome.record.taskId);
       return { record: outcome.record, created: outcome.created };
     });
+  }
+
+  /** An owner's tasks, newest first, a page at a time. */
+  async list(owner: string, options: TaskListOptions): Promise<TaskPage> {
+    return this.options.store.list(owner, options);
   }
 
   async get(taskId: string): Promise<TaskView> {
@@ -96,13 +106,7 @@ export class TaskService {
         `task ${taskId} already ${t.status}; only unfinished tasks can be cancelled`,
       );
     }
-    // Order matters. The cancelled key first, so a worker taking a job from now on stops at once;
-    // then the jobs nobody took are removed, before the abort frees busy workers to take them;
-    // then the message that aborts the running ones.
-    await store.redis.set(store.keys.cancelled(taskId), '1', 'EX', store.ttlSeconds);
-    const record = await store.get(taskId);
-    if (record) await queues.removeUnstarted(record);
-    await publishCancellation(store.redis, store.prefix, taskId, store.ttlSeconds);
+    await stopTaskWork(store, queues, taskId);
     return this.get(taskId);
   }
 }

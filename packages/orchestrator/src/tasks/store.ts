@@ -7,8 +7,10 @@ import {
   redisKeys,
   type TaskEvent,
   type TaskEventBody,
+  type TaskPage,
   type TaskRequest,
   type TaskStatus,
+  TaskSummary,
   type TaskView,
 } from '@flotilla/contracts';
 import { appendTaskEvent, readTaskEvents } from '@flotilla/runtime/worker';
@@ -20,6 +22,23 @@ import { buildTaskView } from './view.js';
 /** Task state outlives the task by a week unless TASK_TTL_SECONDS says otherwise. */
 export const DEFAULT_TASK_TTL_SECONDS = 7 * 24 * 3600;
 
+/**
+ * Whose tasks these are. One deployment token today, so everything belongs to this owner;
+ * per-tenant API keys will pass their tenant (see the API's ownerOf).
+ */
+export const DEFAULT_OWNER = 'default';
+
+/** Entries of the task index examined per GET /v1/tasks, so a filter that matches nothing stays cheap. */
+const MAX_INDEX_SCAN = 1000;
+
+export interface TaskListOptions {
+  limit: number;
+  /** A nextCursor from an earlier page (an index member): continue after it. */
+  cursor: string | undefined;
+  /** Only these statuses; all when undefined. */
+  statuses: readonly TaskStatus[] | undefined;
+}
+
 export interface NewTask {
   taskId: string;
   request: TaskRequest;
@@ -28,6 +47,8 @@ export interface NewTask {
   limits: BudgetLimits;
   deadline: number;
   traceId: string | undefined;
+  /** Whose task this is (the index GET /v1/tasks reads). Default DEFAULT_OWNER. */
+  owner?: string;
 }
 
 export type CreateOutcome =
@@ -61,6 +82,9 @@ export function requestFingerprint(request: TaskRequest): string {
     .update(JSON.stringify(canonical({ goal, budget: budget ?? null, metadata: metadata ?? null })))
     .digest('hex');
 }
+
+/** The task id of a task index member (`<µs, 16 digits>:<taskId>`, written by the create script). */
+const taskIdOfMember = (member: string) => member.slice(17);
 
 /**
  * Tasks in Redis: a hash per task plus its event stream, both with a TTL. Nothing lives in process
@@ -108,6 +132,7 @@ export class TaskStore {
         this.keys.taskEvents(taskId),
         this.keys.queuedTasks,
         this.keys.openTasks,
+        this.keys.taskIndex(task.owner ?? DEFAULT_OWNER),
       ],
       [
         idempotencyKey ? '1' : '0',
@@ -129,6 +154,54 @@ export class TaskStore {
 
   async get(taskId: string): Promise<TaskRecord | undefined> {
     return parseTaskRecord(await this.redis.hgetall(this.keys.task(taskId)));
+  }
+
+  /**
+   * An owner's tasks, newest first, from the index the create script writes. Entries whose task
+   * expired are skipped and removed. With a status filter a page may come back short (even empty)
+   * with a nextCursor, once MAX_INDEX_SCAN entries were examined: a bounded request, not a full scan.
+   */
+  async list(owner: string, { limit, cursor, statuses }: TaskListOptions): Promise<TaskPage> {
+    const index = this.keys.taskIndex(owner);
+    const wanted = statuses ? new Set(statuses) : undefined;
+    const tasks: TaskPage['tasks'] = [];
+    const gone: string[] = [];
+    let after = cursor;
+    let scanned = 0;
+    let more = true;
+    while (more && tasks.length < limit && scanned < MAX_INDEX_SCAN) {
+      const batch = Math.min(wanted ? 100 : limit - tasks.length, MAX_INDEX_SCAN - scanned);
+      const members = await this.redis.zrange(index, after ? `(${after}` : '+', '-', 'BYLEX', 'REV', 'LIMIT', 0, batch);
+      more = members.length === batch;
+      const pipeline = this.redis.pipeline();
+      for (const m of members)
+        pipeline.hmget(this.keys.task(taskIdOfMember(m)), 'status', 'goal', 'createdAt', 'updatedAt');
+      const rows = (await pipeline.exec()) ?? [];
+      for (const [i, m] of members.entries()) {
+        after = m;
+        scanned++;
+        const [err, values] = rows[i] ?? [];
+        if (err) throw err;
+        const [status, goal, createdAt, updatedAt] = values as (string | null)[];
+        const summary = TaskSummary.safeParse({ taskId: taskIdOfMember(m), status, goal, createdAt, updatedAt });
+        if (!summary.success) {
+          if (status === null) gone.push(m);
+          continue;
+        }
+        if (wanted && !wanted.has(summary.data.status)) continue;
+        tasks.push(summary.data);
+        if (tasks.length === limit) {
+          more = more || i < members.length - 1;
+          break;
+        }
+      }
+    }
+    if (gone.length) await this.redis.zrem(index, ...gone);
+    // A full page may have been the last one: look for one older entry, so the common end of a
+    // listing is nextCursor null rather than one more request for an empty page.
+    if (more && after && tasks.length === limit)
+      more = (await this.redis.zrange(index, `(${after}`, '-', 'BYLEX', 'REV', 'LIMIT', 0, 1)).length > 0;
+    return { tasks, nextCursor: more && after ? after : null };
   }
 
   async transition(taskId: string, t: Transition): Promise<{ applied: boolean; status: TaskStatus | undefined }> {

@@ -7,10 +7,16 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
+import type { z } from 'zod';
 import type { Lifecycle } from '../lifecycle/index.js';
 import { redactText } from '../logger/index.js';
 import { renderPrometheusMetrics } from '../telemetry/index.js';
 import type { ReadinessCheck } from './checks.js';
+import type { LivezBody, ReadyzBody, StartupzBody } from './schemas.js';
+
+type Livez = z.output<typeof LivezBody>;
+type Startupz = z.output<typeof StartupzBody>;
+type Readyz = z.output<typeof ReadyzBody>;
 
 export interface HealthRoutesOptions {
   /** Readiness checks, run in parallel on every GET /readyz. */
@@ -79,25 +85,28 @@ export function registerHealthRoutes<Logger extends FastifyBaseLogger, TypeProvi
     const p99Ms = loopDelay.count > 0 ? loopDelay.percentile(99) / 1e6 : 0;
     loopDelay.reset();
     const eventLoopDelayMs = Math.round(p99Ms);
-    if (p99Ms > maxEventLoopDelayMs) return reply.code(503).send({ status: 'unhealthy', eventLoopDelayMs });
-    return { status: 'ok', eventLoopDelayMs };
+    if (p99Ms > maxEventLoopDelayMs)
+      return reply.code(503).send({ status: 'unhealthy', eventLoopDelayMs } satisfies Livez);
+    return { status: 'ok', eventLoopDelayMs } satisfies Livez;
   });
 
   app.get('/startupz', async (_req, reply) => {
-    if (lifecycle && !lifecycle.started) return reply.code(503).send({ status: 'starting' });
-    return { status: 'started' };
+    if (lifecycle && !lifecycle.started) return reply.code(503).send({ status: 'starting' } satisfies Startupz);
+    return { status: 'started' } satisfies Startupz;
   });
 
   app.get('/readyz', async (_req, reply) => {
     if (lifecycle && lifecycle.state !== 'ready') {
-      return reply
-        .code(503)
-        .send({ status: 'not_ready', reasons: [{ check: 'lifecycle', error: `service is ${lifecycle.state}` }] });
+      return reply.code(503).send({
+        status: 'not_ready',
+        reasons: [{ check: 'lifecycle', error: `service is ${lifecycle.state}` }],
+      } satisfies Readyz);
     }
     if (isDraining?.()) {
-      return reply
-        .code(503)
-        .send({ status: 'not_ready', reasons: [{ check: 'lifecycle', error: 'service is draining' }] });
+      return reply.code(503).send({
+        status: 'not_ready',
+        reasons: [{ check: 'lifecycle', error: 'service is draining' }],
+      } satisfies Readyz);
     }
     const errors = await Promise.all(checks.map((c) => runCheck(c, checkTimeoutMs)));
     const results: Record<string, 'ok' | 'failed'> = {};
@@ -107,8 +116,9 @@ export function registerHealthRoutes<Logger extends FastifyBaseLogger, TypeProvi
       results[c.name] = error === undefined ? 'ok' : 'failed';
       if (error !== undefined) reasons.push({ check: c.name, error });
     });
-    if (reasons.length > 0) return reply.code(503).send({ status: 'not_ready', reasons, checks: results });
-    return { status: 'ready', checks: results };
+    if (reasons.length > 0)
+      return reply.code(503).send({ status: 'not_ready', reasons, checks: results } satisfies Readyz);
+    return { status: 'ready', checks: results } satisfies Readyz;
   });
 
   app.get('/metrics', async (_req, reply) => {

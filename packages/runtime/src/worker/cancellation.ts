@@ -2,7 +2,7 @@ import { redisKeys } from '@flotilla/contracts';
 import type { Redis } from 'ioredis';
 
 /**
- * Running subtasks by task id, so a cancellation published once (DELETE /v1/tasks/:id) aborts
+ * Running subtasks by task id, so a cancellation published once (POST /v1/tasks/:id/cancel) aborts
  * every run of that task on this replica. A run that starts after the message checks the
  * task's `cancelled` key instead, so neither order loses a cancel.
  */
@@ -60,7 +60,7 @@ export class TaskCancelledError extends Error {
   }
 }
 
-/** Marks a task cancelled and tells every replica; what the orchestrator's DELETE calls. */
+/** Marks a task cancelled and tells every replica; what the orchestrator's cancel (POST /v1/tasks/:id/cancel) calls. */
 export async function publishCancellation(redis: Redis, prefix: string, taskId: string, ttlSeconds = 7 * 24 * 3600) {
   const keys = redisKeys(prefix);
   await redis.set(keys.cancelled(taskId), '1', 'EX', ttlSeconds);

@@ -1,0 +1,20 @@
+import { z } from 'zod';
+
+// The bodies of the probe routes, as schemas: routes.ts builds its replies against these types,
+// and services with an OpenAPI document describe their probes with them.
+
+/** GET /livez: 200 `ok`, or 503 `unhealthy` when the event loop lags (p99 delay since the last probe). */
+export const LivezBody = z.object({
+  status: z.enum(['ok', 'unhealthy']),
+  eventLoopDelayMs: z.number().int().nonnegative(),
+});
+
+/** GET /startupz: 200 `started`, 503 `starting`. */
+export const StartupzBody = z.object({ status: z.enum(['started', 'starting']) });
+
+/** GET /readyz: 200 `ready` with each check's result, or 503 `not_ready` with the reasons. */
+export const ReadyzBody = z.object({
+  status: z.enum(['ready', 'not_ready']),
+  checks: z.record(z.string(), z.enum(['ok', 'failed'])).optional(),
+  reasons: z.array(z.object({ check: z.string(), error: z.string() })).optional(),
+});
