@@ -9,6 +9,7 @@ import { testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  aggregationResult,
   type Harness,
   Question,
   readSse,
@@ -281,19 +282,7 @@ describe('cancellation', () => {
 
     // Cancelling again is a no-op; the aggregation that runs after the last child skips the task.
     expect((await h.app.inject({ method: 'POST', url: `/v1/tasks/${taskId}/cancel` })).statusCode).toBe(202);
-    const aggregate = new Queue(queueNames.aggregate, { connection: h.connection, prefix: h.prefix });
-    try {
-      const job = await waitFor(
-        async () => {
-          const j = await aggregate.getJob(taskId);
-          return j?.finishedOn ? j : undefined;
-        },
-        { what: 'the aggregation to run' },
-      );
-      expect(job.returnvalue).toEqual({ outcome: 'skipped', status: 'cancelled' });
-    } finally {
-      await aggregate.close();
-    }
+    expect(await aggregationResult(h, taskId)).toEqual({ outcome: 'skipped', status: 'cancelled' });
     expect((await view(h, taskId)).status).toBe('cancelled');
   });
 

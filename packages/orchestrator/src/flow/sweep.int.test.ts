@@ -5,11 +5,12 @@ import { randomUUID } from 'node:crypto';
 import { queueNames, redisKeys, TaskRequest, type TaskView } from '@flotilla/contracts';
 import { heartbeat } from '@flotilla/runtime/worker';
 import { waitFor } from '@flotilla/test-utils';
-import { Queue, QueueEvents } from 'bullmq';
+import { QueueEvents } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { SweepJobResult } from '../flow/sweep-job.js';
 import {
+  aggregationResult,
   type Harness,
   Question,
   readSse,
@@ -140,19 +141,7 @@ describe('a task whose workers vanished', () => {
       expect(await h.redis.exists(redisKeys(h.prefix).cancelled(taskId))).toBe(1);
       expect(await indexed(h, taskId)).toEqual({ queued: false, open: false });
       // Removing the last child released the aggregation, which found the task failed.
-      const aggregate = new Queue(queueNames.aggregate, { connection: h.connection, prefix: h.prefix });
-      try {
-        const job = await waitFor(
-          async () => {
-            const j = await aggregate.getJob(taskId);
-            return j?.finishedOn ? j : undefined;
-          },
-          { what: 'the aggregation to run' },
-        );
-        expect(job.returnvalue).toEqual({ outcome: 'skipped', status: 'failed' });
-      } finally {
-        await aggregate.close();
-      }
+      expect(await aggregationResult(h, taskId)).toEqual({ outcome: 'skipped', status: 'failed' });
     } finally {
       subscriber.disconnect();
     }

@@ -2,7 +2,7 @@
 // orchestrator on a unique prefix against the run's shared Redis, and role workers that are the
 // runtime's own runWorker, in-process, so the orchestrator is tested against the real worker
 // protocol rather than a second implementation of it. Not part of the runtime image (dist/**/*.test.*).
-import type { BudgetLimits } from '@flotilla/contracts';
+import { type BudgetLimits, queueNames } from '@flotilla/contracts';
 import { redisCheck, registerHealthRoutes } from '@flotilla/runtime';
 import type { LlmClient } from '@flotilla/runtime/llm';
 import {
@@ -13,8 +13,8 @@ import {
   type RunningWorker,
   runWorker,
 } from '@flotilla/runtime/worker';
-import { testServices, uniquePrefix } from '@flotilla/test-utils';
-import type { Telemetry } from 'bullmq';
+import { testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
+import { Queue, type Telemetry } from 'bullmq';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -272,4 +272,21 @@ export async function readSse(
     }
   }
   return out;
+}
+
+/** What the task's aggregation job returned, once it has run (it runs after the last child ends). */
+export async function aggregationResult(h: Harness, taskId: string): Promise<unknown> {
+  const aggregate = new Queue(queueNames.aggregate, { connection: h.connection, prefix: h.prefix });
+  try {
+    const job = await waitFor(
+      async () => {
+        const j = await aggregate.getJob(taskId);
+        return j?.finishedOn ? j : undefined;
+      },
+      { what: 'the aggregation to run' },
+    );
+    return job.returnvalue;
+  } finally {
+    await aggregate.close();
+  }
 }
