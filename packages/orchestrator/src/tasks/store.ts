@@ -146,7 +146,8 @@ export class TaskStore {
       ],
     )) as [number, string];
 
-    const record = await this.get(id);
+    // A new task is exactly the fields just written: no second read on the submit path.
+    const record = created === 1 ? parseTaskRecord(fields) : await this.get(id);
     if (!record) throw new Error(`task ${id} vanished right after it was ${created ? 'created' : 'found'}`);
     if (created === 1) return { created: true, record };
     return { created: false, record, sameRequest: record.requestHash === fields.requestHash };
