@@ -152,15 +152,17 @@ export function createAggregateProcessor(deps: AggregateJobDeps): Processor<Task
         },
         jobSignal ? { signal: jobSignal } : {},
       );
-      await store.addOrchestratorTokens(taskId, res.usage.promptTokens + res.usage.completionTokens);
       const answer = res.content;
-
-      const t = await store.transition(taskId, {
-        from: ['aggregating'],
-        to: 'completed',
-        fields: { answer, partial: partial ? '1' : '0' },
-        event: { type: 'completed', taskId, answer, partial },
-      });
+      // Side by side, one round trip: the tokens are bookkeeping, and one connection keeps their order.
+      const [, t] = await Promise.all([
+        store.addOrchestratorTokens(taskId, res.usage.promptTokens + res.usage.completionTokens),
+        store.transition(taskId, {
+          from: ['aggregating'],
+          to: 'completed',
+          fields: { answer, partial: partial ? '1' : '0' },
+          event: { type: 'completed', taskId, answer, partial },
+        }),
+      ]);
       if (!t.applied) return { outcome: 'skipped', status: t.status ?? 'missing' };
       log.info({ partial, subtasks: outcomes.length, ok: ok.length }, 'task completed');
       answered = { answer, partial, outcomes };

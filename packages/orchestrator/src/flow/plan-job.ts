@@ -66,14 +66,15 @@ export function createPlanProcessor(deps: PlanJobDeps): Processor<TaskJobData, P
             return { ok: false as const, reason: 'max_seconds: the task deadline passed while planning', tokens: 0 };
           throw err;
         });
-        await store.addOrchestratorTokens(taskId, outcome.tokens);
+        const tokens = store.addOrchestratorTokens(taskId, outcome.tokens);
         if (!outcome.ok) {
-          await failTask(store, taskId, outcome.reason);
+          await Promise.all([tokens, failTask(store, taskId, outcome.reason)]);
           log.warn({ reason: outcome.reason }, 'planning failed');
           return { outcome: 'failed', reason: outcome.reason };
         }
         if (outcome.repaired) log.info('plan repaired after one invalid attempt');
-        plan = await store.savePlan(taskId, outcome.subtasks);
+        // Side by side, one round trip: the tokens are bookkeeping, and one connection keeps their order.
+        [, plan] = await Promise.all([tokens, store.savePlan(taskId, outcome.subtasks)]);
       }
 
       const t = await store.transition(taskId, {
