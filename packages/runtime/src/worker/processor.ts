@@ -175,17 +175,19 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
       budget.dispose();
     }
     // A start Redis already refused fails the job, so BullMQ retries it rather than complete a run
-    // the ledger never saw. One still on its way is not waited for: it went out first on the
-    // connection BullMQ completes the job on, so Redis runs it first (see RunBook).
+    // the ledger never saw. One still on its way is not waited for: it goes out ahead of the job's
+    // completion on the same connection, so Redis runs it first (see RunBook).
     if (run.startFailure !== undefined) throw run.startFailure;
 
     const ok = result.stopReason === 'finish';
     const usage = { ...budget.usage(), ms: Date.now() - startedAt };
-    // Not awaited, for the same reason. A write Redis refuses is not worth a re-run: the aggregator
-    // rebuilds the event from the job's result.
-    book
-      .finish(taskId, subtaskId, { ok, stopReason: result.stopReason, usage })
-      .catch((err: unknown) => run.log.warn({ err }, 'could not record the run end; the aggregator rebuilds it'));
+    const end = book.finish(taskId, subtaskId, { ok, stopReason: result.stopReason, usage });
+    // A write Redis refuses is not worth a re-run: the aggregator rebuilds the event from the result.
+    end.recorded.catch((err: unknown) =>
+      run.log.warn({ err }, 'could not record the run end; the aggregator rebuilds it'),
+    );
+    // On the connection before the processor returns, so before BullMQ completes the job.
+    await end.sent;
     recorder.finished(result.stopReason, budget);
     if (baseLog.isLevelEnabled('info')) {
       baseLog.info({ ...run.bindings(), stopReason: result.stopReason, usage }, 'subtask finished');

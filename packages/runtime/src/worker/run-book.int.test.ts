@@ -28,7 +28,7 @@ describe('RunBook', () => {
   it('records a run as one started and one finished event, in order, each a TaskEvent of its own entry', async () => {
     const book = new RunBook(redis, prefix, who);
     expect(await book.start('t1', 's1')).toBe('running');
-    await book.finish('t1', 's1', end);
+    await book.finish('t1', 's1', end).recorded;
 
     const entries = await redis.xrange(keys.taskEvents('t1'), '-', '+');
     expect(entries.map(([, fields]) => fields[0])).toEqual([TASK_EVENT_FIELD, TASK_EVENT_FIELD]);
@@ -55,7 +55,18 @@ describe('RunBook', () => {
     await redis.set(keys.taskEvents('broken'), 'not a stream');
     const book = new RunBook(redis, prefix, who);
     await expect(book.start('broken', 's1')).rejects.toThrow(/WRONGTYPE/);
-    await expect(book.finish('broken', 's1', end)).rejects.toThrow(/WRONGTYPE/);
+    const { sent, recorded } = book.finish('broken', 's1', end);
+    await sent;
+    await expect(recorded).rejects.toThrow(/WRONGTYPE/);
+  });
+
+  it('sends a finished event ahead of the next command on its connection, without awaiting a reply', async () => {
+    const book = new RunBook(redis, prefix, who);
+    const { sent } = book.finish('t3', 's1', end);
+    await sent;
+    // Issued after the event was sent and before any reply was awaited: as BullMQ's completion of
+    // the job is. Redis runs one connection's commands in order, so this read already sees it.
+    expect(await redis.xlen(keys.taskEvents('t3'))).toBe(1);
   });
 });
 
@@ -66,7 +77,7 @@ describe('task event streams', () => {
     await redis.xadd(key, '*', TASK_EVENT_FIELD, 'not json');
     await redis.xadd(key, '*', TASK_EVENT_FIELD, JSON.stringify({ type: 'nonsense', taskId: 'mixed' }));
     await redis.xadd(key, '*', 'other-field', encodeTaskEvent({ type: 'cancelled', taskId: 'mixed' }));
-    await new RunBook(redis, prefix, who).finish('mixed', 's1', end);
+    await new RunBook(redis, prefix, who).finish('mixed', 's1', end).recorded;
     await appendTaskEvent(redis, prefix, { type: 'cancelled', taskId: 'mixed' });
 
     const events = await readTaskEvents(redis, prefix, 'mixed');

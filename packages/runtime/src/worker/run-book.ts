@@ -7,21 +7,38 @@ import {
   type WorkerIdentity,
 } from '@flotilla/contracts';
 import type { Redis } from 'ioredis';
-import { appendTaskEvent, STREAM_MAX_LEN, TASK_EVENTS_TTL_SECONDS } from './events.js';
+import { STREAM_MAX_LEN, TASK_EVENTS_TTL_SECONDS } from './events.js';
 import { luaScript } from './scripts.js';
 
 /**
- * A run's start in one command: its started event (appended as appendTaskEvent does), and whether
- * the task had been cancelled by then.
- * KEYS: events, cancelled. ARGV: field, event JSON, ttlSeconds, maxLen. Returns 1 if cancelled.
+ * One batch of run events, appended in order as one stream entry each (as appendTaskEvent does),
+ * with each start told whether its task had been cancelled.
+ * KEYS: per op, its task's event stream, then its task's cancelled key.
+ * ARGV: field, ttlSeconds, maxLen, then per op: '1' for a start (read the cancelled key) else '0', event JSON.
+ * Returns per op: 1 when a start found its task cancelled, else 0.
  */
-const startScript = luaScript<number>(
-  'flotillaRunStart',
+const bookScript = luaScript<number[]>(
+  'flotillaRunBook',
   `
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return redis.call('EXISTS', KEYS[2])`,
+local field, ttl, maxlen = ARGV[1], ARGV[2], ARGV[3]
+local out = {}
+for i = 1, #KEYS / 2 do
+  local events = KEYS[2 * i - 1]
+  redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', field, ARGV[2 * i + 3])
+  redis.call('EXPIRE', events, ttl)
+  out[i] = ARGV[2 * i + 2] == '1' and redis.call('EXISTS', KEYS[2 * i]) or 0
+end
+return out`,
 );
+
+/** One queued write: a start hears back whether its task was cancelled; every op hears of a failure. */
+interface Op {
+  taskId: string;
+  start: boolean;
+  event: string;
+  done: (cancelled: boolean) => void;
+  failed: (err: Error) => void;
+}
 
 /** How a run's start went: recorded and free to act, or its task had been cancelled by then. */
 export type StartOutcome = 'running' | 'cancelled';
@@ -38,18 +55,24 @@ export interface RunEnd {
  * started events are the execution ledger; see readRunLedger) and `subtask_finished` before
  * BullMQ completes the job, so a reader of the stream never sees a subtask finish out of order.
  *
- * Give it the connection the BullMQ Worker sends its commands on (runWorker creates it and hands
- * it to both). Redis runs one connection's commands in the order they were sent, so a finished
- * event sent before the processor returns is in the stream before BullMQ's completion of the job,
- * without the job waiting for a reply: a run's bookkeeping adds commands, not round trips.
+ * The writes of every run that starts or ends in one turn of the event loop go out together, as
+ * one script call, at the end of that turn (setImmediate): a worker running many jobs pays one
+ * command per turn, not two per job.
+ *
+ * Give it the connection the BullMQ Worker completes jobs on (runWorker creates it and hands it
+ * to both). Redis runs one connection's commands in the order they were sent, so a processor that
+ * awaits `finish(...).sent` before it returns has its finished event in the stream ahead of
+ * BullMQ's completion of its job, without waiting for a reply.
  */
 export class RunBook {
   readonly #keys: ReturnType<typeof redisKeys>;
+  #ops: Op[] = [];
+  #sent: Promise<void> | undefined;
 
   /** `ttlSeconds` is the events': they live as long as the task. */
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     private readonly who: Pick<WorkerIdentity, 'role' | 'replica'>,
     private readonly ttlSeconds = TASK_EVENTS_TTL_SECONDS,
   ) {
@@ -57,28 +80,68 @@ export class RunBook {
   }
 
   /**
-   * Appends a run's started event and reads whether the task had been cancelled, in one command.
-   * Rejects with Redis's error: a run the ledger did not record must not act.
+   * Appends a run's started event and reads whether the task had been cancelled. Rejects with
+   * Redis's error: a run the ledger did not record must not act.
    */
-  async start(taskId: string, subtaskId: string): Promise<StartOutcome> {
+  start(taskId: string, subtaskId: string): Promise<StartOutcome> {
     const { role, replica } = this.who;
-    const event = encodeTaskEvent({ type: 'subtask_started', taskId, subtaskId, role, replica });
-    const cancelled = await startScript(
-      this.redis,
-      [this.#keys.taskEvents(taskId), this.#keys.cancelled(taskId)],
-      [TASK_EVENT_FIELD, event, this.ttlSeconds, STREAM_MAX_LEN],
-    );
-    return cancelled ? 'cancelled' : 'running';
+    return new Promise((resolve, reject) => {
+      this.#enqueue({
+        taskId,
+        start: true,
+        event: encodeTaskEvent({ type: 'subtask_started', taskId, subtaskId, role, replica }),
+        done: (cancelled) => resolve(cancelled ? 'cancelled' : 'running'),
+        failed: reject,
+      });
+    });
   }
 
-  /** Appends a run's finished event; sent at once, in order with whatever is sent on the connection next. */
-  async finish(taskId: string, subtaskId: string, end: RunEnd): Promise<void> {
+  /**
+   * Appends a run's finished event. `sent` resolves once the write is on the connection (what
+   * must precede the job's completion); `recorded` once Redis has answered.
+   */
+  finish(taskId: string, subtaskId: string, end: RunEnd): { sent: Promise<void>; recorded: Promise<void> } {
     const { role, replica } = this.who;
-    await appendTaskEvent(
-      this.redis,
-      this.prefix,
-      { type: 'subtask_finished', taskId, subtaskId, role, replica, ...end },
-      this.ttlSeconds,
+    const recorded = new Promise<void>((resolve, reject) => {
+      this.#enqueue({
+        taskId,
+        start: false,
+        event: encodeTaskEvent({ type: 'subtask_finished', taskId, subtaskId, role, replica, ...end }),
+        done: () => resolve(),
+        failed: reject,
+      });
+    });
+    return { sent: this.#sent as Promise<void>, recorded };
+  }
+
+  #enqueue(op: Op): void {
+    this.#ops.push(op);
+    this.#sent ??= new Promise((sent) =>
+      setImmediate(() => {
+        this.#flush();
+        sent();
+      }),
+    );
+  }
+
+  #flush(): void {
+    const ops = this.#ops;
+    this.#ops = [];
+    this.#sent = undefined;
+    const keys: string[] = [];
+    const args: string[] = [TASK_EVENT_FIELD, String(this.ttlSeconds), String(STREAM_MAX_LEN)];
+    for (const op of ops) {
+      keys.push(this.#keys.taskEvents(op.taskId), this.#keys.cancelled(op.taskId));
+      args.push(op.start ? '1' : '0', op.event);
+    }
+    bookScript(this.redis, keys, args).then(
+      (cancelled) => {
+        for (const [i, op] of ops.entries()) op.done(cancelled[i] === 1);
+      },
+      (err: unknown) => {
+        const error = err instanceof Error ? err : new Error(String(err));
+        for (const op of ops) op.failed(error);
+      },
     );
   }
 }
