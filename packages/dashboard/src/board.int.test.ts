@@ -71,7 +71,7 @@ describe('the dashboard', () => {
 
     const queues = await listQueues(d, `Bearer ${TOKEN}`);
     expect(queues.map((q) => q.name).sort()).toEqual(
-      [queueNames.role('researcher'), queueNames.plan, queueNames.aggregate].sort(),
+      [queueNames.role('researcher'), queueNames.plan, queueNames.aggregate, queueNames.sweep].sort(),
     );
     const shown = queues.find((q) => q.name === queueNames.role('researcher'));
     expect(shown?.counts).toMatchObject({ waiting: 1, delayed: 1 });

@@ -37,7 +37,7 @@ export interface Dashboard {
 }
 
 /**
- * bull-board over every flotilla queue (each `role.*`, orchestrator.plan, orchestrator.aggregate),
+ * bull-board over every flotilla queue (each `role.*`, orchestrator.plan, orchestrator.aggregate, orchestrator.sweep),
  * behind the API token. Built, not listening (fastify's testing guide); call `refresh()` once before
  * serving and again whenever new roles may have registered.
  */

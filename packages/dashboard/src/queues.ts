@@ -8,5 +8,5 @@ import type { Redis } from 'ioredis';
  */
 export async function flotillaQueueNames(redis: Redis, prefix: string): Promise<string[]> {
   const roles = (await redis.smembers(redisKeys(prefix).roles)).sort();
-  return [...roles.map(queueNames.role), queueNames.plan, queueNames.aggregate];
+  return [...roles.map(queueNames.role), queueNames.plan, queueNames.aggregate, queueNames.sweep];
 }
