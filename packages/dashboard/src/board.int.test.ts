@@ -62,7 +62,7 @@ describe('the dashboard', () => {
     }
   });
 
-  it("lists every role's queue and the orchestrator's two, with live counts, for a bearer or Basic client", async () => {
+  it("lists every role's queue and the orchestrator's three, with live counts, for a bearer or Basic client", async () => {
     const researcher = new Queue(queueNames.role('researcher'), { connection: redis, prefix });
     producers.push(researcher);
     await researcher.add('subtask', { question: 'q' });
@@ -76,7 +76,7 @@ describe('the dashboard', () => {
     const shown = queues.find((q) => q.name === queueNames.role('researcher'));
     expect(shown?.counts).toMatchObject({ waiting: 1, delayed: 1 });
     expect(shown?.readOnlyMode).toBe(true);
-    expect((await listQueues(d, basic(TOKEN))).length).toBe(3);
+    expect((await listQueues(d, basic(TOKEN))).length).toBe(4);
 
     const page = await d.app.inject({ method: 'GET', url: '/', headers: { authorization: basic(TOKEN) } });
     expect(page.statusCode).toBe(200);
@@ -132,7 +132,7 @@ describe('the dashboard', () => {
 
   it('serves under a base path', async () => {
     const d = await build({ basePath: '/queues/' });
-    expect((await listQueues(d, `Bearer ${TOKEN}`, '/queues/api/queues')).length).toBe(3);
+    expect((await listQueues(d, `Bearer ${TOKEN}`, '/queues/api/queues')).length).toBe(4);
     expect((await d.app.inject({ method: 'GET', url: '/queues/api/queues' })).statusCode).toBe(401);
   });
 });
