@@ -43,12 +43,12 @@ export interface InputFile {
   content: Buffer;
 }
 
-/** A run's launch: argv, the launcher's own environment, and what to write on fds 4, 5, ... */
+/** A run's launch: argv, the launcher's own environment, and what to write on fds 5, 6, ... */
 export interface SandboxCommand {
   file: string;
   args: string[];
   env: Record<string, string>;
-  /** Contents bubblewrap copies into the run's directory, fd 4 onwards, in order. */
+  /** Contents bubblewrap copies into the run's directory, fd 5 onwards, in order. */
   inputs: Buffer[];
 }
 
@@ -60,7 +60,12 @@ export const MAIN_FILE: Record<SandboxLanguage, string> = { python: 'main.py', j
 const INNER_ID = '1000';
 /** fd on which the wrapper writes a tar of out/ after the program ended. */
 export const OUT_FD = 3;
-const FIRST_INPUT_FD = 4;
+/**
+ * fd on which bubblewrap reports the sandbox's PID 1 (`{"child-pid": n}`) once it exists and the
+ * exit status at the end; the sandbox itself never sees it.
+ */
+export const STATUS_FD = 4;
+const FIRST_INPUT_FD = 5;
 
 /** The run's whole environment: nothing of the service's (no tokens, no *_FILE paths). */
 export const RUN_ENV: Readonly<Record<string, string>> = {
@@ -116,6 +121,7 @@ export function buildCommand(
     ...(mode === 'userns' ? ['--unshare-user', '--uid', INNER_ID, '--gid', INNER_ID, '--disable-userns'] : []),
     ...['--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try'],
     ...['--hostname', 'sandbox', '--die-with-parent', '--new-session', '--clearenv'],
+    ...['--json-status-fd', String(STATUS_FD)],
     ...Object.entries(RUN_ENV).flatMap(([k, v]) => ['--setenv', k, v]),
     // Directories bubblewrap creates are 0700 and root's in root mode; the program must traverse them.
     ...(rootOwned ? ['--perms', '0755', '--dir', '/etc'] : []),

@@ -89,9 +89,10 @@ export class Runner {
     const started = performance.now();
     const child = spawn(cmd.file, cmd.args, {
       env: cmd.env,
-      // 0 stdin, 1 stdout, 2 stderr, 3 the out/ tar, 4... the input files bubblewrap copies in.
+      // 0 stdin, 1 stdout, 2 stderr, 3 the out/ tar, 4 bubblewrap's status, 5... the input files.
       stdio: [
         input.stdin === undefined ? 'ignore' : 'pipe',
+        'pipe',
         'pipe',
         'pipe',
         'pipe',
@@ -102,16 +103,36 @@ export class Runner {
     });
 
     let stopped: StopReason | undefined;
-    const kill = (reason: StopReason) => {
-      stopped ??= reason;
-      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    // The sandbox's PID 1, as bubblewrap reports it once the namespaces exist.
+    let sandboxPid: number | undefined;
+    let forceTimer: NodeJS.Timeout | undefined;
+    const exited = () => child.exitCode !== null || child.signalCode !== null;
+    const killGroup = () => {
+      if (child.pid === undefined || exited()) return;
       try {
-        // The group: the launcher. Its death kills the sandbox's PID 1 (--die-with-parent), and
-        // with it every process of the run's PID namespace, however they regrouped.
         process.kill(-child.pid, 'SIGKILL');
       } catch {
         // already gone
       }
+    };
+    const kill = (reason: StopReason) => {
+      stopped ??= reason;
+      if (child.pid === undefined || exited()) return;
+      if (sandboxPid === undefined) {
+        killGroup(); // still setting up: the launcher is all there is
+        return;
+      }
+      try {
+        // The PID namespace's init: the kernel kills every process of the namespace with it,
+        // however they regrouped or daemonized, and bubblewrap reaps it and exits. It is
+        // bubblewrap's unreaped child while bubblewrap lives, so the pid cannot be another's.
+        process.kill(sandboxPid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      // Should bubblewrap itself hang, its group goes too (the run's processes die with it:
+      // --die-with-parent).
+      forceTimer ??= setTimeout(killGroup, 1_000);
     };
     const killForShutdown = () => kill('aborted');
     this.#running.add(killForShutdown);
@@ -127,14 +148,15 @@ export class Runner {
     input.signal?.addEventListener('abort', onAbort, { once: true });
     if (input.signal?.aborted) onAbort();
 
-    const [stdinPipe, stdoutPipe, stderrPipe, tarPipe, ...inputPipes] = child.stdio as unknown as [
+    const [stdinPipe, stdoutPipe, stderrPipe, tarPipe, statusPipe, ...inputPipes] = child.stdio as unknown as [
       Writable | null,
+      Readable,
       Readable,
       Readable,
       Readable,
       ...Writable[],
     ];
-    const streams = [stdinPipe, stdoutPipe, stderrPipe, tarPipe, ...inputPipes];
+    const streams = [stdinPipe, stdoutPipe, stderrPipe, tarPipe, statusPipe, ...inputPipes];
     // A program that never reads stdin, or a launcher that died early, closes these pipes under us.
     for (const s of streams) s?.on('error', () => {});
     stdoutPipe.on('data', (c: Buffer) => {
@@ -145,6 +167,17 @@ export class Runner {
     });
     tarPipe.on('data', (c: Buffer) => {
       if (!tar.push(c)) tarPipe.destroy();
+    });
+    // Written by bubblewrap alone (the sandbox never has this fd): JSON objects, the first with child-pid.
+    let status = '';
+    statusPipe.on('data', (c: Buffer) => {
+      if (status.length > 4096) return;
+      status += c.toString('utf8');
+      const pid = /"child-pid"\s*:\s*(\d+)/.exec(status)?.[1];
+      if (sandboxPid === undefined && pid !== undefined) {
+        sandboxPid = Number(pid);
+        if (stopped !== undefined) kill(stopped); // a stop that came during set-up
+      }
     });
     cmd.inputs.forEach((content, i) => {
       inputPipes[i]?.end(content);
@@ -158,6 +191,12 @@ export class Runner {
       });
       const durationMs = Math.round((performance.now() - started) * 10) / 10;
       await closed(child, streams);
+      if (sandboxPid === undefined && stopped === undefined) {
+        // The sandbox never came up: bubblewrap's complaint is on stderr. The host's fault, not the program's.
+        throw new SandboxRunError(
+          `the sandbox did not start: ${stderr.text().trim().slice(0, 500) || `exit ${exit.code}`}`,
+        );
+      }
 
       const exitCode = exit.code ?? 128 + (exit.signal ? constants.signals[exit.signal] : 0);
       const timedOut = stopped === 'timeout' || (stopped === undefined && exitCode === CPU_LIMIT_STATUS);
@@ -179,6 +218,7 @@ export class Runner {
       };
     } finally {
       clearTimeout(timer);
+      clearTimeout(forceTimer);
       input.signal?.removeEventListener('abort', onAbort);
       kill('aborted');
       this.#running.delete(killForShutdown);
