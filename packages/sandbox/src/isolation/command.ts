@@ -131,7 +131,9 @@ export function buildCommand(
     ),
     ...ETC_FILES.flatMap((f) => ['--ro-bind-try', f, f]),
     ...['--proc', '/proc', '--dev', '/dev'],
+    // /tmp and /dev/shm (python's multiprocessing needs it) are the run's own, capped like /work.
     ...['--perms', '1777', '--size', String(limits.diskMb * 1024 * 1024), '--tmpfs', '/tmp'],
+    ...['--perms', '1777', '--size', String(limits.diskMb * 1024 * 1024), '--tmpfs', '/dev/shm'],
     ...['--perms', rootOwned ? '0777' : '0755', '--size', String(limits.diskMb * 1024 * 1024), '--tmpfs', WORK_DIR],
   ];
 
@@ -143,7 +145,8 @@ export function buildCommand(
   run.files.forEach((f, i) => {
     bwrap.push('--perms', rootOwned ? '0666' : '0644', '--file', String(FIRST_INPUT_FD + i), `${WORK_DIR}/${f.path}`);
   });
-  bwrap.push('--remount-ro', '/', '--chdir', WORK_DIR);
+  // The root and /dev are bubblewrap's own tmpfs, writable and uncapped until made read-only.
+  bwrap.push('--remount-ro', '/dev', '--remount-ro', '/', '--chdir', WORK_DIR);
   if (mode === 'root') bwrap.push('--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID');
 
   const cpuSeconds = Math.max(1, Math.ceil(limits.timeoutMs / 1000));

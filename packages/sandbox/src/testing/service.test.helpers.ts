@@ -54,11 +54,20 @@ export interface RunningSandbox {
 }
 
 /**
- * Starts dist/main.js with its token in a file (SANDBOX_TOKEN_FILE, mode 0600) and `env` on top,
- * waits for /readyz. `secretEnv` is put in the service's environment too, for tests that look for
- * it where it must not be.
+ * Starts dist/main.js with its token in a file (SANDBOX_TOKEN_FILE, mode 0600) and `env` on top
+ * (the test's own environment below both), and waits for /readyz.
  */
-export async function startSandbox(setting: SandboxSetting, env: Record<string, string> = {}): Promise<RunningSandbox> {
+export async function startSandbox(
+  setting: SandboxSetting,
+  env: Record<string, string> = {},
+  options: {
+    /**
+     * Start the service with its token file open on this descriptor, as a careless parent might.
+     * Pick one above libuv's own (node's spawn happens to overwrite low numbers): 100.
+     */
+    inheritTokenFd?: number;
+  } = {},
+): Promise<RunningSandbox> {
   const port = await freePort();
   const token = randomBytes(24).toString('hex');
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-sandbox-test-'));
@@ -70,9 +79,13 @@ export async function startSandbox(setting: SandboxSetting, env: Record<string, 
   }
   // As the package's start script: --import resolves from the package's folder.
   const node = [process.execPath, '--import', '@flotilla/runtime/register', 'dist/main.js'];
-  const [command, ...args] = setting.nonRoot
+  const asUser = setting.nonRoot
     ? ['/usr/bin/setpriv', `--reuid=${SERVICE_UID}`, `--regid=${SERVICE_UID}`, '--clear-groups', '--', ...node]
     : node;
+  const [command, ...args] =
+    options.inheritTokenFd === undefined
+      ? asUser
+      : ['/bin/bash', '-c', `exec "$@" ${options.inheritTokenFd}<"$0"`, tokenFile, ...asUser];
   const proc = startProcess(command as string, args, {
     cwd: packageDir,
     env: {
