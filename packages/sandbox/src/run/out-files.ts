@@ -14,7 +14,7 @@ function field(header: Buffer, offset: number, length: number): string {
 }
 
 /**
- * Reads the tar (POSIX ustar or GNU, as `tar -cf` writes) the run's wrapper made of out/. The
+ * Reads the tar (ustar, GNU or POSIX pax, as `tar -cf` writes) the run's wrapper made of out/. The
  * bytes come from inside the sandbox, so they are hostile: only regular files are kept, names are
  * plain keys (nothing reaches a disk), content stops at `cap` bytes in all, a size field that is not
  * plain octal ends the read, and whatever follows a malformed header is dropped, not guessed at.
@@ -46,6 +46,11 @@ export function readOutFiles(tar: Buffer, cap: number, archiveTruncated: boolean
     if (type === 'L') {
       // GNU long name: the next header's name.
       longName = content.toString('utf8').replace(/\0.*$/s, '');
+    } else if (type === 'x') {
+      // POSIX extended header: "<length> path=<name>\n" records; only the name matters here.
+      longName = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(content.toString('utf8'))?.[1] ?? longName;
+    } else if (type === 'g') {
+      // A global extended header says nothing about any one file.
     } else {
       const ustar = field(header, 257, 6) === 'ustar';
       const prefix = ustar ? field(header, 345, 155) : '';
