@@ -1,4 +1,4 @@
-import { defineWorker, loadConfigOrExit } from '@flotilla/runtime';
+import { defineWorker, loadConfigOrExit, secret } from '@flotilla/runtime';
 import { z } from 'zod';
 import { code } from './agent.js';
 import { codeRunTool, Language, RunResult } from './tools/code-run.js';
@@ -16,9 +16,18 @@ export const CoderOutput = z.object({
 });
 export type CoderOutput = z.output<typeof CoderOutput>;
 
-/** Where the coder finds the sandbox; unset until the sandbox service exists. */
+/**
+ * Where the coder finds the sandbox. Defaults:
+ *
+ * | variable               | default | why                                                              |
+ * |------------------------|---------|------------------------------------------------------------------|
+ * | SANDBOX_URL            | unset   | no sandbox: code.run fails with sandbox_unavailable              |
+ * | SANDBOX_TOKEN(_FILE)   | unset   | the sandbox's own token; required with SANDBOX_URL (it is closed by default) |
+ * | SANDBOX_TIMEOUT_MS     | 30000   | one run's round trip; the sandbox's own wall-time limit is 10 s     |
+ */
 export const coderConfigSchema = z.object({
   SANDBOX_URL: z.string().url().optional(),
+  SANDBOX_TOKEN: secret(z.string().min(16, 'must be at least 16 characters').optional()),
   SANDBOX_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
 });
 
@@ -29,10 +38,29 @@ export const coder = defineWorker({
   output: CoderOutput,
   concurrency: 1,
   tools: ({ env }) => {
-    const config = loadConfigOrExit(coderConfigSchema, { env });
-    return [codeRunTool(config.SANDBOX_URL, config.SANDBOX_TIMEOUT_MS)];
+    const config = loadConfigOrExit(coderConfigSchema, {
+      env,
+      check: (c) =>
+        c.SANDBOX_URL && !c.SANDBOX_TOKEN
+          ? [
+              {
+                variable: 'SANDBOX_TOKEN',
+                message: 'required with SANDBOX_URL (set SANDBOX_TOKEN or SANDBOX_TOKEN_FILE)',
+              },
+            ]
+          : [],
+    });
+    return [
+      codeRunTool({ url: config.SANDBOX_URL, token: config.SANDBOX_TOKEN, timeoutMs: config.SANDBOX_TIMEOUT_MS }),
+    ];
   },
   handler: code,
 });
 
-export { codeRunTool, SandboxUnavailableError } from './tools/code-run.js';
+export {
+  CodeRunInput,
+  type CodeRunOptions,
+  codeRunTool,
+  SandboxError,
+  SandboxUnavailableError,
+} from './tools/code-run.js';
