@@ -3,6 +3,7 @@
 // its image. What stops them is the kernel (namespaces, uids, mounts), so only real processes on a
 // real kernel can show it. Every network target is on loopback and belongs to this test: a Redis
 // the test run started, the sandbox's own port, and a listener this file opens.
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -172,6 +173,54 @@ print(json.dumps({
     } finally {
       listener.close();
     }
+  });
+
+  it('cannot make namespaces, mount, trace, or reach bpf, keys or perf events; threads and children still work', async () => {
+    const probe = `
+import ctypes, json, os, subprocess, threading
+libc = ctypes.CDLL(None, use_errno=True)
+def call(name, *args):
+    return "ok" if getattr(libc, name)(*args) >= 0 else os.strerror(ctypes.get_errno())
+def syscall(name):
+    import platform
+    nr = {"x86_64": {"bpf": 321, "keyctl": 250, "perf_event_open": 298}, "aarch64": {"bpf": 280, "keyctl": 219, "perf_event_open": 241}}[platform.machine()][name]
+    return call("syscall", nr, 0, 0, 0, 0)
+result = {
+    "user namespace": call("unshare", 0x10000000),
+    "network namespace": call("unshare", 0x40000000),
+    "mount": call("mount", b"none", b"/tmp", b"tmpfs", 0, None),
+    "ptrace": call("ptrace", 16, os.getppid(), 0, 0),
+    "bpf": syscall("bpf"),
+    "keyctl": syscall("keyctl"),
+    "perf_event_open": syscall("perf_event_open"),
+}
+t = threading.Thread(target=lambda: None)
+t.start()
+t.join()
+result["thread"] = "ok"
+result["child"] = subprocess.run(["/bin/echo", "ok"], capture_output=True, text=True).stdout.strip()
+print(json.dumps(result))
+`;
+    const { result } = await report(sandbox, probe);
+    expect(result).toEqual({
+      'user namespace': 'Operation not permitted',
+      'network namespace': 'Operation not permitted',
+      mount: 'Operation not permitted',
+      ptrace: 'Operation not permitted',
+      bpf: 'Operation not permitted',
+      keyctl: 'Operation not permitted',
+      perf_event_open: 'Operation not permitted',
+      thread: 'ok',
+      child: 'ok',
+    });
+    // Control: on the host the same unshare call succeeds (as root, or with user namespaces on).
+    // Only that call: the rest of the probe (mount, ptrace of PID 1) must never run on the host.
+    const host = execFileSync(
+      'python3',
+      ['-c', 'import ctypes; print(ctypes.CDLL(None, use_errno=True).unshare(0x10000000))'],
+      { encoding: 'utf8' },
+    );
+    expect(host.trim()).toBe('0');
   });
 
   it('sees only its own processes and cannot signal the service', async () => {

@@ -94,6 +94,7 @@ log.info(
   {
     port,
     isolation: platform.mode,
+    seccomp: platform.seccomp !== undefined,
     uid: process.geteuid?.(),
     interpreters: platform.interpreters,
     maxConcurrent: config.SANDBOX_MAX_CONCURRENT,

@@ -67,6 +67,14 @@ describe('buildCommand', () => {
     expect(cmd.inputs.map(String)).toEqual(['print(1)', 'x']);
   });
 
+  it('hands bubblewrap the seccomp filter first when there is one, the files after it', () => {
+    const filter = Buffer.from('filter');
+    const cmd = buildCommand(platform({ seccomp: filter }), { language: 'python', limits, slot: 0, files });
+    expect(after(cmd.args, '--seccomp')).toEqual(['5']);
+    expect(after(cmd.args, '--file', 2)).toEqual(['6 /work/main.py', '7 /work/data/in/x.txt']);
+    expect(cmd.inputs[0]).toBe(filter);
+  });
+
   it('sets every limit on the program', () => {
     const { args } = buildCommand(platform(), { language: 'python', limits, slot: 0, files });
     for (const limit of [

@@ -20,6 +20,8 @@ export interface Platform {
   tools: { bwrap: string; prlimit: string; setpriv: string; choom: string; sh: string; tar: string };
   /** Absolute, symlink-free interpreter paths. */
   interpreters: Record<SandboxLanguage, string>;
+  /** The run's seccomp filter (seccomp.ts), unless this architecture has no table. */
+  seccomp?: Buffer;
   /** Host directories bound read-only at the same path: /usr, interpreters' prefixes outside it. */
   readOnly: string[];
   /** Top-level merged-/usr entries (`/bin` -> `usr/bin`) recreated as symlinks, else bound read-only. */
@@ -48,7 +50,7 @@ export interface SandboxCommand {
   file: string;
   args: string[];
   env: Record<string, string>;
-  /** Contents bubblewrap copies into the run's directory, fd 5 onwards, in order. */
+  /** What to write on fd 5 onwards, in order: the seccomp filter (if any), then the input files. */
   inputs: Buffer[];
 }
 
@@ -65,7 +67,8 @@ export const OUT_FD = 3;
  * exit status at the end; the sandbox itself never sees it.
  */
 export const STATUS_FD = 4;
-const FIRST_INPUT_FD = 5;
+/** The first fd bubblewrap reads data from: the seccomp filter, then the input files. */
+const FIRST_DATA_FD = 5;
 
 /** The run's whole environment: nothing of the service's (no tokens, no *_FILE paths). */
 export const RUN_ENV: Readonly<Record<string, string>> = {
@@ -142,9 +145,21 @@ export function buildCommand(
     for (let d = posix.dirname(f.path); d !== '.' && !dirs.has(d); d = posix.dirname(d)) dirs.add(d);
   }
   for (const d of [...dirs].sort()) bwrap.push(...(rootOwned ? ['--perms', '0777'] : []), '--dir', `${WORK_DIR}/${d}`);
-  run.files.forEach((f, i) => {
-    bwrap.push('--perms', rootOwned ? '0666' : '0644', '--file', String(FIRST_INPUT_FD + i), `${WORK_DIR}/${f.path}`);
-  });
+  const inputs: Buffer[] = [];
+  if (platform.seccomp) {
+    bwrap.push('--seccomp', String(FIRST_DATA_FD + inputs.length));
+    inputs.push(platform.seccomp);
+  }
+  for (const f of run.files) {
+    bwrap.push(
+      '--perms',
+      rootOwned ? '0666' : '0644',
+      '--file',
+      String(FIRST_DATA_FD + inputs.length),
+      `${WORK_DIR}/${f.path}`,
+    );
+    inputs.push(f.content);
+  }
   // The root and /dev are bubblewrap's own tmpfs, writable and uncapped until made read-only.
   bwrap.push('--remount-ro', '/dev', '--remount-ro', '/', '--chdir', WORK_DIR);
   if (mode === 'root') bwrap.push('--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID');
@@ -196,7 +211,7 @@ export function buildCommand(
     file,
     args: [...rest, ...bwrap, '--', ...prlimit, ...dropInside, ...shell, ...program],
     env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-    inputs: run.files.map((f) => f.content),
+    inputs,
   };
 }
 

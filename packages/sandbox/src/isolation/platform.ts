@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { SandboxLanguage } from '@flotilla/contracts';
 import { SandboxSetupError } from '../errors.js';
 import { type IsolationMode, interpreterPrefix, type Platform } from './command.js';
+import { seccompProgram } from './seccomp.js';
 
 /**
  * Where tools are looked up: the system's directories only, never the service's PATH (a PATH
@@ -84,5 +85,15 @@ export function detectPlatform(options: PlatformOptions): Platform {
       // absent on this system
     }
   }
-  return { mode: options.mode, root, uidBase: options.uidBase, tools, interpreters, readOnly, topLevel };
+  const seccomp = seccompProgram();
+  return {
+    mode: options.mode,
+    root,
+    uidBase: options.uidBase,
+    tools,
+    interpreters,
+    readOnly,
+    topLevel,
+    ...(seccomp ? { seccomp } : {}),
+  };
 }
