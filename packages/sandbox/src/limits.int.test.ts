@@ -149,3 +149,26 @@ describe('a run within its limits', () => {
     expect(body.outputTruncated).toBe(true);
   });
 });
+
+describe('shutdown', () => {
+  it('on SIGTERM lets the run in flight finish and answer, then exits 0', async () => {
+    const own = await startSandbox({ name: 'shutdown', isolation: 'auto' });
+    try {
+      const marker = `drain-${randomUUID().slice(0, 8)}`;
+      const running = own.run({
+        language: 'python',
+        code: `import os, sys\nos.execv(sys.executable, [sys.executable, "-u", "${marker}.py"])`,
+        files: { [`${marker}.py`]: 'import time\ntime.sleep(1.5)\nprint("finished")' },
+      });
+      await waitFor(() => processesWith(marker).length > 0, { what: 'the run in flight' });
+      own.proc.signal('SIGTERM');
+      const { status, body } = await running;
+      expect(status).toBe(200);
+      expect(body).toMatchObject({ stdout: 'finished\n', exitCode: 0 });
+      expect(await own.proc.exited).toBe(0);
+      expect(own.proc.jsonLines().some((l) => l.msg === 'shutdown complete' && l.clean === true)).toBe(true);
+    } finally {
+      await own.stop();
+    }
+  });
+});

@@ -88,6 +88,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ),
   );
 
+  // While closing, every response ends its connection: a kept-alive connection that only goes idle
+  // after close() began (a run answered during the drain) would otherwise hold the server open
+  // until its keep-alive timeout. Connections idle at close() are closed by fastify itself.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+
   if (deps.registerHealth) await deps.registerHealth(app);
 
   const schema = runRequestSchema(deps.limits);
