@@ -26,7 +26,7 @@ const MiB = 1024 * 1024;
  * | SANDBOX_MAX_FILES_BYTES    | 1048576        | all input files together                                              |
  * | SANDBOX_ISOLATION          | auto           | auto picks userns, else root; see the README's isolation section      |
  * | SANDBOX_UID_BASE           | 2000000        | root mode: run slot n runs as uid/gid BASE+n, far from login users (1000-59999), systemd's DynamicUser (61184-65519) and /etc/subuid ranges (100000+) |
- * | SANDBOX_PYTHON             | python3 on /usr/local/bin:/usr/bin:/bin | an interpreter every uid can read; a pyenv shim under /root is not |
+ * | SANDBOX_PYTHON             | python3 on /usr/local/bin:/usr/bin:/bin | not the service's PATH: a pyenv shim is a script. In userns mode the run's uid binds it, so it must be readable by any uid; one under /root works in root mode only |
  * | SANDBOX_NODE               | node on that PATH, else this process's node | same                                  |
  */
 export const sandboxConfigSchema = baseConfigSchema.extend({

@@ -120,6 +120,9 @@ describe('buildCommand', () => {
       '--',
     ]);
     expect(after(args, '--cap-add')).toEqual(['CAP_SETUID', 'CAP_SETGID']);
+    // The program's uid must traverse the directories bubblewrap creates as root: /etc, /opt.
+    expect(after(args, '--dir').slice(0, 2)).toEqual(['/etc', '/opt']);
+    expect(after(args, '--perms').slice(0, 2)).toEqual(['0755', '0755']);
     expect(sep).toBeGreaterThan(0);
   });
 

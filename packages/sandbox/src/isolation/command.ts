@@ -126,8 +126,9 @@ export function buildCommand(
     ...['--hostname', 'sandbox', '--die-with-parent', '--new-session', '--clearenv'],
     ...['--json-status-fd', String(STATUS_FD)],
     ...Object.entries(RUN_ENV).flatMap(([k, v]) => ['--setenv', k, v]),
-    // Directories bubblewrap creates are 0700 and root's in root mode; the program must traverse them.
-    ...(rootOwned ? ['--perms', '0755', '--dir', '/etc'] : []),
+    // Directories bubblewrap creates are 0700 and root's in root mode; the program must traverse
+    // them: /etc, and the parents of an interpreter prefix such as /opt/python/3.12.
+    ...(rootOwned ? parentsOf(['/etc/x', ...platform.readOnly]).flatMap((d) => ['--perms', '0755', '--dir', d]) : []),
     ...platform.readOnly.flatMap((dir) => ['--ro-bind', dir, dir]),
     ...platform.topLevel.flatMap((t) =>
       t.symlink !== undefined ? ['--symlink', t.symlink, t.path] : ['--ro-bind', t.path, t.path],
@@ -213,6 +214,18 @@ export function buildCommand(
     env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
     inputs,
   };
+}
+
+/** Every ancestor directory of the paths, parents first, without `/`. */
+function parentsOf(paths: string[]): string[] {
+  const dirs = new Set<string>();
+  for (const p of paths) {
+    const parts = p.split('/').filter(Boolean).slice(0, -1);
+    parts.forEach((_, i) => {
+      dirs.add(`/${parts.slice(0, i + 1).join('/')}`);
+    });
+  }
+  return [...dirs];
 }
 
 /** The read-only binds an interpreter outside /usr needs: its installation prefix. */
