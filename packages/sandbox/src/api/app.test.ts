@@ -86,6 +86,13 @@ describe('POST /v1/run', () => {
     expect((await server.inject(post({ language: 'python', code: '1' }))).statusCode).toBe(200);
   });
 
+  it('gives the slot back after a rejected body', async () => {
+    const server = await app(async () => result(), 1);
+    expect((await server.inject(post({ language: 'ruby', code: '1' }))).statusCode).toBe(422);
+    expect((await server.inject({ ...post({}), payload: '{"language":' })).statusCode).toBe(400);
+    expect((await server.inject(post({ language: 'python', code: '1' }))).statusCode).toBe(200);
+  });
+
   it('checks the token before anything else', async () => {
     const server = await app(async () => result());
     expect((await server.inject(post({ language: 'ruby' }, null))).statusCode).toBe(401);

@@ -1,5 +1,5 @@
 import { getMetrics } from '@flotilla/runtime';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { InvalidBodyError, ProblemError, SandboxBusyError } from '../errors.js';
 import type { RunInput, RunResult } from '../run/runner.js';
 import { bearerAuth } from './auth.js';
@@ -107,47 +107,76 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(
     async (v1) => {
+      // A run slot is taken before the body is read, so a full server refuses at once without
+      // buffering bodies it will not run. It is given back when the run has ended (never while a
+      // killed run may still be dying: its uid is the slot's), or with the response when no run
+      // began, or when the client leaves before one began.
+      const held = new WeakMap<FastifyRequest, number>();
+      const started = new WeakSet<FastifyRequest>();
+      const release = (request: FastifyRequest) => {
+        const slot = held.get(request);
+        if (slot === undefined) return;
+        held.delete(request);
+        slots.release(slot);
+      };
+
       v1.addHook('onRequest', bearerAuth(deps.token));
-      v1.post('/run', async (request, reply) => {
-        const parsed = schema.safeParse(request.body);
-        if (!parsed.success) throw new InvalidBodyError(fieldErrors(parsed.error));
-        const body = parsed.data;
-        const slot = slots.acquire();
-        if (slot === undefined) {
-          metrics.sandboxRuns.add(1, { language: body.language, outcome: 'refused' });
-          throw new SandboxBusyError(slots.size);
-        }
-        // A caller that hangs up does not get to keep a run going.
-        const abort = new AbortController();
-        const onClose = () => {
-          if (!reply.raw.writableFinished) abort.abort();
-        };
-        reply.raw.once('close', onClose);
-        try {
-          const { outcome, ...result } = await deps.run({
-            language: body.language,
-            code: body.code,
-            stdin: body.stdin,
-            files: body.files,
-            limits: runLimits(body, deps.limits.max),
-            slot,
-            signal: abort.signal,
-          });
-          metrics.sandboxRuns.add(1, { language: body.language, outcome });
-          metrics.sandboxRunDuration.record(result.durationMs / 1000, { language: body.language, outcome });
-          request.log.info(
-            { language: body.language, outcome, exitCode: result.exitCode, durationMs: result.durationMs, slot },
-            'run finished',
-          );
-          return result;
-        } catch (err) {
-          metrics.sandboxRuns.add(1, { language: body.language, outcome: 'error' });
-          throw err;
-        } finally {
-          reply.raw.off('close', onClose);
-          slots.release(slot);
-        }
-      });
+      v1.post(
+        '/run',
+        {
+          preParsing: async (request, _reply, payload) => {
+            const slot = slots.acquire();
+            if (slot === undefined) {
+              metrics.sandboxRuns.add(1, { language: 'unknown', outcome: 'refused' });
+              throw new SandboxBusyError(slots.size);
+            }
+            held.set(request, slot);
+            return payload;
+          },
+          onResponse: async (request) => release(request),
+          onRequestAbort: async (request) => {
+            if (!started.has(request)) release(request);
+          },
+        },
+        async (request, reply) => {
+          const parsed = schema.safeParse(request.body);
+          if (!parsed.success) throw new InvalidBodyError(fieldErrors(parsed.error));
+          const body = parsed.data;
+          const slot = held.get(request);
+          if (slot === undefined) throw new SandboxBusyError(slots.size); // the client left meanwhile
+          started.add(request);
+          // A caller that hangs up does not get to keep a run going.
+          const abort = new AbortController();
+          const onClose = () => {
+            if (!reply.raw.writableFinished) abort.abort();
+          };
+          reply.raw.once('close', onClose);
+          try {
+            const { outcome, ...result } = await deps.run({
+              language: body.language,
+              code: body.code,
+              stdin: body.stdin,
+              files: body.files,
+              limits: runLimits(body, deps.limits.max),
+              slot,
+              signal: abort.signal,
+            });
+            metrics.sandboxRuns.add(1, { language: body.language, outcome });
+            metrics.sandboxRunDuration.record(result.durationMs / 1000, { language: body.language, outcome });
+            request.log.info(
+              { language: body.language, outcome, exitCode: result.exitCode, durationMs: result.durationMs, slot },
+              'run finished',
+            );
+            return result;
+          } catch (err) {
+            metrics.sandboxRuns.add(1, { language: body.language, outcome: 'error' });
+            throw err;
+          } finally {
+            reply.raw.off('close', onClose);
+            release(request);
+          }
+        },
+      );
     },
     { prefix: '/v1' },
   );
