@@ -25,7 +25,15 @@ function gatewayAnswering(outcome: ToolOutcome) {
   return { tools, calls };
 }
 
-const ran: RunResult = { exitCode: 0, stdout: '0 1 1 2 3 5 8 13 21 34\n', stderr: '', timedOut: false };
+const ran: RunResult = {
+  exitCode: 0,
+  stdout: '0 1 1 2 3 5 8 13 21 34\n',
+  stderr: '',
+  timedOut: false,
+  memoryExceeded: false,
+  outputTruncated: false,
+  durationMs: 12,
+};
 const denied: ToolOutcome = {
   ok: false,
   stopReason: 'policy_denied',

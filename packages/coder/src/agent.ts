@@ -7,7 +7,8 @@ const Draft = z.object({ language: Language, code: z.string().min(1) });
 
 const SYSTEM = [
   'You are a coding agent. Write one small, self-contained program that does the task and prints its result.',
-  'It will run in an isolated sandbox with no network and no files beyond /tmp. Reply with JSON only.',
+  'It will run in an isolated sandbox with no network, in its own directory /work; files it writes to out/ come back.',
+  'Reply with JSON only.',
 ].join(' ');
 
 /**

@@ -1,7 +1,7 @@
 import { loadConfigOrExit } from '@flotilla/runtime';
 import { defineWorker } from '@flotilla/runtime/worker';
 import { code } from './agent.js';
-import { coderConfigSchema } from './config.js';
+import { coderConfigSchema, sandboxTokenCheck } from './config.js';
 import { CoderInput, CoderOutput } from './schemas.js';
 import { codeRunTool } from './tools/code-run.js';
 
@@ -12,8 +12,10 @@ export const coder = defineWorker({
   output: CoderOutput,
   concurrency: 1,
   tools: ({ env }) => {
-    const config = loadConfigOrExit(coderConfigSchema, { env });
-    return [codeRunTool(config.SANDBOX_URL, config.SANDBOX_TIMEOUT_MS)];
+    const config = loadConfigOrExit(coderConfigSchema, { env, check: sandboxTokenCheck });
+    return [
+      codeRunTool({ url: config.SANDBOX_URL, token: config.SANDBOX_TOKEN, timeoutMs: config.SANDBOX_TIMEOUT_MS }),
+    ];
   },
   handler: code,
 });

@@ -9,6 +9,12 @@ export {
 } from './events.js';
 export { DEFAULT_PREFIX, queueNames, type RedisKeys, redisKeys, subtaskJobId } from './keys.js';
 export { RoleInfo } from './roles.js';
+export {
+  SandboxFileName,
+  SandboxLanguage,
+  SandboxRunRequest,
+  SandboxRunResult,
+} from './sandbox.js';
 export { BUDGET_STOP_REASONS, StopReason } from './stop-reason.js';
 export {
   SubtaskEnvelope,

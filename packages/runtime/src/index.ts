@@ -9,6 +9,7 @@ export {
   baseConfigSchema,
   ConfigError,
   type ConfigProblem,
+  EX_CONFIG,
   envField,
   type LoadConfigOrExitOptions,
   loadConfig,
@@ -41,6 +42,7 @@ export { type RedisRole, type Service, type StartServiceOptions, startService } 
 export {
   type BullmqTelemetryOptions,
   bullmqTelemetry,
+  getMetrics,
   initTelemetry,
   type TelemetryOptions,
   withSpan,

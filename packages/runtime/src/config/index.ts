@@ -1,5 +1,5 @@
 export { type BaseConfig, baseConfigSchema } from './base.js';
 export { ConfigError, type ConfigProblem } from './errors.js';
 export { envField } from './fields.js';
-export { type LoadConfigOrExitOptions, loadConfig, loadConfigOrExit } from './load.js';
+export { EX_CONFIG, type LoadConfigOrExitOptions, loadConfig, loadConfigOrExit } from './load.js';
 export { secret } from './secret.js';

@@ -16,6 +16,10 @@ export interface FlotillaMetrics {
   budgetUsed: Histogram<{ role: string; kind: string }>;
   /** LLM tokens, by provider and direction (prompt | completion). */
   llmTokens: Counter<{ provider: string; direction: string }>;
+  /** Sandbox runs, by language and outcome (ok | error | timeout | memory | refused). */
+  sandboxRuns: Counter<{ language: string; outcome: string }>;
+  /** Wall time of sandbox runs in seconds, by language and outcome. */
+  sandboxRunDuration: Histogram<{ language: string; outcome: string }>;
 }
 
 let cached: { provider: unknown; value: FlotillaMetrics } | undefined;
@@ -34,6 +38,13 @@ export function getMetrics(): FlotillaMetrics {
       advice: { explicitBucketBoundaries: [0.1, 0.25, 0.5, 0.75, 0.9, 1] },
     }),
     llmTokens: meter.createCounter('flotilla_llm_tokens', { description: 'LLM tokens used' }),
+    sandboxRuns: meter.createCounter('flotilla_sandbox_runs', { description: 'Sandbox runs, by outcome' }),
+    sandboxRunDuration: meter.createHistogram('flotilla_sandbox_run_duration', {
+      description: 'Wall time of sandbox runs',
+      unit: 's',
+      // From a bare interpreter start (~0.05 s) to the longest wall-time limit a deployment would set.
+      advice: { explicitBucketBoundaries: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] },
+    }),
   };
   cached = { provider, value };
   return value;
