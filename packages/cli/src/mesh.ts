@@ -211,9 +211,7 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     const replicas = workers.flatMap(({ worker, count }) =>
       Array.from({ length: count }, () => spawnService(worker.role)),
     );
-    await Promise.all(
-      [...(sandbox ? [sandbox] : []), orchestrator, ...(await Promise.all(replicas))].map(waitReady),
-    );
+    await Promise.all([...(sandbox ? [sandbox] : []), orchestrator, ...(await Promise.all(replicas))].map(waitReady));
 
     return {
       url: `http://127.0.0.1:${port}`,

@@ -35,7 +35,8 @@ describe('worker discovery', () => {
       scratch: undefined,
     });
     expect(await discoverWorkers(dir)).toEqual([
-      { role: 'summarizer', devReplicas: 1, sandbox: false, dir: join(dir, 'summarizer') }]);
+      { role: 'summarizer', devReplicas: 1, sandbox: false, dir: join(dir, 'summarizer') },
+    ]);
   });
 
   it('rejects a malformed field and a role served twice, naming the file', async () => {
