@@ -54,16 +54,19 @@ describe('flotilla demo', () => {
     });
     await meshUp(demo);
     const started = children(demo.child.pid as number);
-    expect(started.length).toBeGreaterThanOrEqual(7); // redis, chroma, orchestrator, 3 researchers, coder
+    expect(started.length).toBeGreaterThanOrEqual(8); // redis, chroma, sandbox, orchestrator, 3 researchers, coder
     const code = await demo.exited;
     const out = demo.stdout();
     expect(code, demo.stderr()).toBe(0);
     // Every worker package, found by its package.json, at its devReplicas.
     expect(out).toMatch(/workers +coder ×1, researcher ×3/);
+    // The sandbox beside them, on loopback; its token is never printed.
+    expect(out).toMatch(/sandbox +http:\/\/127\.0\.0\.1:\d+ /);
     expect(out).toMatch(/planned +3 subtasks: s1→researcher, s2→researcher, s3→coder/);
     expect(out).toMatch(/started +s1 \(researcher\) on researcher-\d/);
-    expect(out).toMatch(/finished +s3 on coder-\d: policy_denied/);
-    expect(out).toMatch(/status completed \(partial\) · trace id [0-9a-f]{32}/);
+    // The offline model's program ran in the sandbox: the coder finishes, and no subtask fell short.
+    expect(out).toMatch(/finished +s3 on coder-\d: finish /);
+    expect(out).toMatch(/status completed · trace id [0-9a-f]{32}/);
     expect(out).toMatch(/trace +\d+ spans from coder, orchestrator, researcher/);
     expect(alive(started)).toEqual([]);
   });

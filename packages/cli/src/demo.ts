@@ -37,6 +37,13 @@ function lineup(mesh: Pick<Mesh, 'services'>): string {
   return [...counts].map(([role, n]) => `${role} ×${n}`).join(', ') || 'none';
 }
 
+/** The sandbox line of the banner: where it runs and who may call it, or why it is not there. */
+function sandboxLine(mesh: Pick<Mesh, 'sandbox'>): string {
+  return mesh.sandbox
+    ? `${mesh.sandbox.url} ${dim('(code.run for the coder; a fresh token for this mesh)')}`
+    : 'not running (no worker asks for it)';
+}
+
 /** Which model the services use, for the banner. */
 const llmLabel = () =>
   defaultLlmProvider(process.env)
@@ -68,7 +75,7 @@ async function runGoal(
 
 /** `pnpm demo`: the whole mesh on this machine, one sample goal, a clean shutdown (also on Ctrl-C). */
 export async function demo(goal = SAMPLE_GOAL): Promise<number> {
-  console.log('starting Redis, Chroma, the orchestrator and every worker package…');
+  console.log('starting Redis, Chroma, the sandbox, the orchestrator and every worker package…');
   let mesh: Mesh | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -92,6 +99,7 @@ export async function demo(goal = SAMPLE_GOAL): Promise<number> {
     });
     console.log(`orchestrator on ${mesh.url} ${dim(`(LLM: ${llmLabel()})`)}`);
     console.log(`workers     ${lineup(mesh)}`);
+    console.log(`sandbox     ${sandboxLine(mesh)}`);
     console.log(`goal        ${goal}`);
     const view = await runGoal(mesh.url, goal);
     console.log(`\n${view.answer ?? view.error ?? '(no answer)'}\n`);
@@ -117,6 +125,7 @@ export async function demo(goal = SAMPLE_GOAL): Promise<number> {
 export async function dev(port = Number(process.env.PORT ?? 8080)): Promise<void> {
   const mesh = await startMesh({ port, output: 'inherit' });
   console.log(`\nflotilla dev mesh ready: ${mesh.url} (LLM: ${llmLabel()}; workers: ${lineup(mesh)}; Ctrl-C to stop)`);
+  console.log(`sandbox: ${sandboxLine(mesh)}`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

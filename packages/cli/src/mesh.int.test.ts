@@ -88,6 +88,9 @@ describe('the mesh', () => {
     mesh = await startMesh({
       only: ['researcher', 'coder'],
       replicas: { researcher: 3, coder: 1 },
+      // No sandbox: the coder then denies code.run, the path the policy_denied case below checks
+      // (the sandbox's own path is sandbox.int.test.ts).
+      sandbox: false,
       env: {
         OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
         HTTP_ALLOWLIST: '127.0.0.1',

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -29,6 +30,13 @@ export interface MeshOptions extends ReplicaChoice {
   roleEnv?: Record<string, Record<string, string | undefined>>;
   /** Where service output goes: kept for assertions, or also echoed. Default 'keep'. */
   output?: 'keep' | 'inherit';
+  /**
+   * Start the sandbox service (packages/sandbox) for the workers whose manifest says `sandbox: true`
+   * (the coder), so their code.run works. It starts only when such a worker runs. false leaves it
+   * out: those workers get no SANDBOX_URL, and the coder then denies code.run (policy_denied).
+   * Default true.
+   */
+  sandbox?: boolean;
 }
 
 export interface ServiceProcess {
@@ -43,7 +51,13 @@ export interface Mesh {
   redisUrl: string;
   chromaUrl: string;
   prefix: string;
+  /** The orchestrator and the worker replicas. */
   services: ServiceProcess[];
+  /**
+   * The sandbox, when it runs: infrastructure the coder calls over HTTP (like Redis and Chroma),
+   * not a queue consumer, so it is not among `services`. Its token is not exposed.
+   */
+  sandbox?: ServiceProcess & { url: string };
   /** Starts one more replica of a role (e.g. after killing one). */
   add(role: string): Promise<ServiceProcess>;
   stop(): Promise<void>;
@@ -91,8 +105,11 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     ['orchestrator', join(packagesDir, 'orchestrator')],
     ...workers.map(({ worker }) => [worker.role, worker.dir] as const),
   ]);
+  const withSandbox = opts.sandbox !== false && workers.some(({ worker }) => worker.sandbox);
   const handles: ServiceHandle[] = [];
   const services: ServiceProcess[] = [];
+  let sandbox: Mesh['sandbox'];
+  const everyProcess = () => [...services, ...(sandbox ? [sandbox] : [])].map((s) => s.proc);
   try {
     // allSettled: when one of them cannot start, the other is already running and must be stopped too.
     const started = await Promise.allSettled([startRedis(), startChroma()]);
@@ -114,14 +131,19 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     };
     let counter = 0;
 
-    const spawnService = async (
-      role: string,
-      extra: Record<string, string | undefined> = {},
-    ): Promise<ServiceProcess> => {
-      const cwd = dirs.get(role);
-      if (!cwd) throw new Error(`the mesh runs no role "${role}" (it runs: ${[...dirs.keys()].join(', ')})`);
+    // What the sandbox's clients are handed: its address and a token made for this mesh alone. The
+    // token lives only in these environments (never in a log line or in `Mesh`), and a run cannot
+    // read it: the sandbox scrubs each run's environment and hides its own /proc.
+    const sandboxToken = withSandbox ? randomBytes(32).toString('hex') : undefined;
+    const sandboxPort = withSandbox ? await freePort() : undefined;
+    const sandboxUrl = sandboxPort === undefined ? undefined : `http://127.0.0.1:${sandboxPort}`;
+    const sandboxUsers = new Set(workers.filter(({ worker }) => worker.sandbox).map(({ worker }) => worker.role));
+
+    const launch = async (role: string, cwd: string, extra: Record<string, string | undefined>) => {
       const healthPort = extra.PORT ? Number(extra.PORT) : await freePort();
       const name = `${role}-${++counter}`;
+      const sandboxEnv =
+        sandboxUrl && sandboxUsers.has(role) ? { SANDBOX_URL: sandboxUrl, SANDBOX_TOKEN: sandboxToken } : {};
       const proc = startProcess(process.execPath, ['--import', '@flotilla/runtime/register', 'dist/main.js'], {
         cwd,
         ownGroup: true,
@@ -130,6 +152,7 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
           SERVICE_NAME: role,
           HEALTH_PORT: String(healthPort),
           REPLICA_ID: name,
+          ...sandboxEnv,
           ...opts.roleEnv?.[role],
           ...extra,
         },
@@ -138,7 +161,15 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
         proc.child.stdout?.pipe(process.stdout);
         proc.child.stderr?.pipe(process.stderr);
       }
-      const svc = { role, name, healthUrl: `http://127.0.0.1:${healthPort}`, proc };
+      return { role, name, healthUrl: `http://127.0.0.1:${healthPort}`, proc };
+    };
+    const spawnService = async (
+      role: string,
+      extra: Record<string, string | undefined> = {},
+    ): Promise<ServiceProcess> => {
+      const cwd = dirs.get(role);
+      if (!cwd) throw new Error(`the mesh runs no role "${role}" (it runs: ${[...dirs.keys()].join(', ')})`);
+      const svc = await launch(role, cwd, extra);
       services.push(svc);
       return svc;
     };
@@ -157,12 +188,30 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
       return svc;
     };
 
+    if (sandboxPort !== undefined) {
+      // API and probes on one loopback port: code execution is not offered to the network. Its token
+      // comes by environment (SANDBOX_TOKEN_FILE would do too; nothing else on this machine is
+      // meant to be kept from the developer who started the mesh).
+      sandbox = {
+        ...(await launch('sandbox', join(packagesDir, 'sandbox'), {
+          PORT: String(sandboxPort),
+          HEALTH_PORT: String(sandboxPort),
+          HEALTH_HOST: '127.0.0.1',
+          SANDBOX_TOKEN: sandboxToken,
+          SANDBOX_TOKEN_FILE: undefined,
+          // It calls no model: keep the developer's model keys out of the one service that runs
+          // foreign code (its runs never see its environment; this is the second fence).
+          ...Object.fromEntries(LLM_SETTINGS.map((name) => [name, undefined])),
+        })),
+        url: sandboxUrl as string,
+      };
+    }
     const port = opts.port || (await freePort());
     const orchestrator = await spawnService('orchestrator', { PORT: String(port), HEALTH_PORT: String(port) });
     const replicas = workers.flatMap(({ worker, count }) =>
       Array.from({ length: count }, () => spawnService(worker.role)),
     );
-    await Promise.all([orchestrator, ...(await Promise.all(replicas))].map(waitReady));
+    await Promise.all([...(sandbox ? [sandbox] : []), orchestrator, ...(await Promise.all(replicas))].map(waitReady));
 
     return {
       url: `http://127.0.0.1:${port}`,
@@ -170,17 +219,15 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
       chromaUrl: chroma.url,
       prefix,
       services,
+      ...(sandbox && { sandbox }),
       add: async (role) => waitReady(await spawnService(role)),
       stop: async () => {
-        await stopAll(
-          services.map((s) => s.proc),
-          30_000,
-        );
+        await stopAll(everyProcess(), 30_000);
         await Promise.all(handles.map((h) => h.stop()));
       },
     };
   } catch (err) {
-    await stopAll(services.map((s) => s.proc));
+    await stopAll(everyProcess());
     await Promise.all(handles.map((h) => h.stop()));
     throw err;
   }

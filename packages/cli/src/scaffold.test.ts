@@ -37,7 +37,7 @@ describe('new-worker', () => {
     expect(readFileSync(join(root, 'packages/summarizer/src/index.ts'), 'utf8')).toContain("role: 'summarizer'");
     // The local mesh finds it by this field, with the same role as its definition.
     expect(await discoverWorkers(join(root, 'packages'))).toEqual([
-      { role: 'summarizer', devReplicas: 1, dir: join(root, 'packages/summarizer') },
+      { role: 'summarizer', devReplicas: 1, sandbox: false, dir: join(root, 'packages/summarizer') },
     ]);
     // agent.ts and index.ts both import the schemas, never each other.
     expect(readFileSync(join(root, 'packages/summarizer/src/agent.ts'), 'utf8')).not.toContain("'./index.js'");

@@ -21,20 +21,22 @@ function packages(manifests: Record<string, object | undefined>): string {
 describe('worker discovery', () => {
   it("finds this repository's workers from their package.json, and nothing else", async () => {
     const found = await discoverWorkers(repoPackages);
-    expect(found.map(({ role, devReplicas }) => ({ role, devReplicas }))).toEqual([
-      { role: 'coder', devReplicas: 1 },
-      { role: 'researcher', devReplicas: 3 },
+    expect(found.map(({ role, devReplicas, sandbox }) => ({ role, devReplicas, sandbox }))).toEqual([
+      { role: 'coder', devReplicas: 1, sandbox: true },
+      { role: 'researcher', devReplicas: 3, sandbox: false },
     ]);
     expect(found[1]?.dir).toBe(join(repoPackages, 'researcher'));
   });
 
-  it('defaults devReplicas to 1 and skips packages without the field or without a package.json', async () => {
+  it('defaults devReplicas to 1, sandbox to false, and skips packages without the field or without a package.json', async () => {
     const dir = packages({
       summarizer: { flotilla: { role: 'summarizer' } },
       orchestrator: {},
       scratch: undefined,
     });
-    expect(await discoverWorkers(dir)).toEqual([{ role: 'summarizer', devReplicas: 1, dir: join(dir, 'summarizer') }]);
+    expect(await discoverWorkers(dir)).toEqual([
+      { role: 'summarizer', devReplicas: 1, sandbox: false, dir: join(dir, 'summarizer') },
+    ]);
   });
 
   it('rejects a malformed field and a role served twice, naming the file', async () => {
@@ -49,9 +51,9 @@ describe('worker discovery', () => {
 
 describe('replica choice', () => {
   const workers = [
-    { role: 'coder', devReplicas: 1, dir: '/p/coder' },
-    { role: 'idle', devReplicas: 0, dir: '/p/idle' },
-    { role: 'researcher', devReplicas: 3, dir: '/p/researcher' },
+    { role: 'coder', devReplicas: 1, sandbox: true, dir: '/p/coder' },
+    { role: 'idle', devReplicas: 0, sandbox: false, dir: '/p/idle' },
+    { role: 'researcher', devReplicas: 3, sandbox: false, dir: '/p/researcher' },
   ];
   const counts = (choice: Parameters<typeof chooseReplicas>[1]) =>
     Object.fromEntries(chooseReplicas(workers, choice).map(({ worker, count }) => [worker.role, count]));

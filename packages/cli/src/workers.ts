@@ -8,6 +8,7 @@ import { z } from 'zod';
  *
  * ```json
  * "flotilla": { "role": "researcher", "devReplicas": 3 }
+ * "flotilla": { "role": "coder", "devReplicas": 1, "sandbox": true }
  * ```
  */
 const WorkerManifest = z.strictObject({
@@ -20,6 +21,12 @@ const WorkerManifest = z.strictObject({
     .regex(/^[a-z][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes, starting with a letter (as defineWorker)'),
   /** Replicas the local mesh starts. Default 1; 0 keeps the worker out of `dev` and `demo`. */
   devReplicas: z.number().int().min(0).max(16).default(1),
+  /**
+   * The worker runs code in the sandbox service (`@flotilla/sandbox`). The local mesh then starts
+   * the sandbox beside it and hands it `SANDBOX_URL` and `SANDBOX_TOKEN`; only workers that say so
+   * hold the token, as only they share the sandbox's network in Compose. Default false.
+   */
+  sandbox: z.boolean().default(false),
 });
 export type WorkerManifest = z.output<typeof WorkerManifest>;
 
