@@ -1,61 +1,7 @@
-import { FlotillaError } from '@flotilla/runtime';
+import { type FieldError, ProblemError } from '@flotilla/runtime';
 
-/** One field-level problem, as RFC 9457 problem bodies list them: `{ field: 'budget.maxSteps', message }`. */
-export interface FieldError {
-  field: string;
-  message: string;
-}
-
-/**
- * An error the HTTP API answers with an RFC 9457 problem document. The status and the stable
- * `code` are data on the error, so the one error handler can render every case the same way.
- */
-export class ProblemError extends FlotillaError {
-  readonly statusCode: number;
-  readonly title: string;
-  readonly errors: FieldError[] | undefined;
-  /** Extra response headers (WWW-Authenticate, Retry-After). */
-  readonly headers: Record<string, string>;
-
-  constructor(
-    code: string,
-    statusCode: number,
-    title: string,
-    detail: string,
-    options: { errors?: FieldError[]; headers?: Record<string, string>; cause?: unknown } = {},
-  ) {
-    super(code, detail, { cause: options.cause });
-    this.statusCode = statusCode;
-    this.title = title;
-    this.errors = options.errors;
-    this.headers = options.headers ?? {};
-  }
-}
-
-/** 400: a parameter or header is malformed, or the body is not valid JSON. */
-export class BadRequestError extends ProblemError {
-  constructor(detail: string, errors?: FieldError[], cause?: unknown) {
-    super('FLOTILLA_BAD_REQUEST', 400, 'Bad request', detail, { errors, cause });
-  }
-}
-
-/** 422: the body is JSON but does not satisfy the request schema. */
-export class InvalidBodyError extends ProblemError {
-  constructor(errors: FieldError[]) {
-    super('FLOTILLA_INVALID_BODY', 422, 'Invalid request body', 'the request body does not match the schema', {
-      errors,
-    });
-  }
-}
-
-/** 401: /v1 needs a bearer token and none (or a wrong one) was sent. */
-export class UnauthorizedError extends ProblemError {
-  constructor(detail = 'a valid bearer token is required') {
-    super('FLOTILLA_UNAUTHORIZED', 401, 'Unauthorized', detail, {
-      headers: { 'www-authenticate': 'Bearer realm="flotilla"' },
-    });
-  }
-}
+// The problem documents every flotilla HTTP API shares live in the runtime; these are the API's own.
+export { BadRequestError, type FieldError, InvalidBodyError, ProblemError, UnauthorizedError } from '@flotilla/runtime';
 
 /** 404: no such task (or route). */
 export class NotFoundError extends ProblemError {

@@ -27,6 +27,16 @@ export {
   registerHealthRoutes,
   StartupzBody,
 } from './health/index.js';
+export {
+  BadRequestError,
+  type FieldError,
+  InvalidBodyError,
+  PROBLEM_CONTENT_TYPE,
+  type ProblemBody,
+  ProblemError,
+  sendProblem,
+  UnauthorizedError,
+} from './http/index.js';
 export type { Lifecycle, ShutdownPhase, ShutdownReport } from './lifecycle/index.js';
 export { createLogger, type Logger, type LoggerOptions, type LogLevel } from './logger/index.js';
 export {

@@ -1,5 +1,5 @@
 import { isTransientError } from '@flotilla/runtime';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
   BadRequestError,
@@ -11,11 +11,8 @@ import {
   UnsupportedMediaTypeError,
 } from '../errors.js';
 
-import type { Problem } from './schemas.js';
-
+export { PROBLEM_CONTENT_TYPE, sendProblem } from '@flotilla/runtime';
 export type { Problem } from './schemas.js';
-
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
 /** zod issues as `{ field, message }`; an unknown key is named itself, not its parent. */
 export function fieldErrors(error: z.ZodError, root?: string): FieldError[] {
@@ -110,20 +107,4 @@ export function toProblem(err: unknown, request: FastifyRequest, bodyLimit: numb
     mapped ??
     new ProblemError('FLOTILLA_INTERNAL', 500, 'Internal server error', 'an unexpected error occurred; it was logged')
   );
-}
-
-export function sendProblem(reply: FastifyReply, request: FastifyRequest, problem: ProblemError): FastifyReply {
-  const body: Problem = {
-    type: `urn:flotilla:problem:${problem.code
-      .toLowerCase()
-      .replace(/^flotilla_/, '')
-      .replaceAll('_', '-')}`,
-    title: problem.title,
-    status: problem.statusCode,
-    detail: problem.message,
-    instance: request.url.split('?')[0]?.slice(0, 200) ?? '/',
-    code: problem.code,
-    ...(problem.errors ? { errors: problem.errors } : {}),
-  };
-  return reply.code(problem.statusCode).headers(problem.headers).type(PROBLEM_CONTENT_TYPE).send(body);
 }

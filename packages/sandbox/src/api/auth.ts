@@ -14,6 +14,7 @@ export function bearerAuth(token: string) {
   return async (request: FastifyRequest) => {
     const header = request.headers.authorization;
     const presented = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,4096})$/i.exec(header)?.[1] : undefined;
-    if (presented === undefined || !timingSafeEqual(digest(presented), expected)) throw new UnauthorizedError();
+    if (presented === undefined || !timingSafeEqual(digest(presented), expected))
+      throw new UnauthorizedError({ realm: 'flotilla-sandbox' });
   };
 }

@@ -1,19 +1,8 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { BadRequestError, type FieldError, ProblemError } from '../errors.js';
 
-/** RFC 9457 problem document, as every error response carries it. */
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  instance: string;
-  code: string;
-  errors?: FieldError[];
-}
-
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+export { PROBLEM_CONTENT_TYPE, type ProblemBody as Problem, sendProblem } from '@flotilla/runtime';
 
 /** zod issues as `{ field, message }`; an unknown key is named itself, not its parent. */
 export function fieldErrors(error: z.ZodError): FieldError[] {
@@ -81,20 +70,4 @@ export function toProblem(err: unknown, request: FastifyRequest, bodyLimit: numb
     mapped ??
     new ProblemError('FLOTILLA_INTERNAL', 500, 'Internal server error', 'an unexpected error occurred; it was logged')
   );
-}
-
-export function sendProblem(reply: FastifyReply, request: FastifyRequest, problem: ProblemError): FastifyReply {
-  const body: Problem = {
-    type: `urn:flotilla:problem:${problem.code
-      .toLowerCase()
-      .replace(/^flotilla_/, '')
-      .replaceAll('_', '-')}`,
-    title: problem.title,
-    status: problem.statusCode,
-    detail: problem.message,
-    instance: request.url.split('?')[0]?.slice(0, 200) ?? '/',
-    code: problem.code,
-    ...(problem.errors ? { errors: problem.errors } : {}),
-  };
-  return reply.code(problem.statusCode).headers(problem.headers).type(PROBLEM_CONTENT_TYPE).send(body);
 }
