@@ -1,7 +1,15 @@
 import { type FieldError, ProblemError } from '@flotilla/runtime';
 
 // The problem documents every flotilla HTTP API shares live in the runtime; these are the API's own.
-export { BadRequestError, type FieldError, InvalidBodyError, ProblemError, UnauthorizedError } from '@flotilla/runtime';
+export {
+  BadRequestError,
+  type FieldError,
+  InvalidBodyError,
+  PayloadTooLargeError,
+  ProblemError,
+  UnauthorizedError,
+  UnsupportedMediaTypeError,
+} from '@flotilla/runtime';
 
 /** 404: no such task (or route). */
 export class NotFoundError extends ProblemError {
@@ -27,26 +35,6 @@ export class MethodNotAllowedError extends ProblemError {
 export class ConflictError extends ProblemError {
   constructor(code: string, detail: string, errors?: FieldError[]) {
     super(code, 409, 'Conflict', detail, { errors });
-  }
-}
-
-/** 413: the body exceeds BODY_LIMIT_BYTES. */
-export class PayloadTooLargeError extends ProblemError {
-  constructor(limit: number) {
-    super('FLOTILLA_PAYLOAD_TOO_LARGE', 413, 'Payload too large', `request bodies are limited to ${limit} bytes`);
-  }
-}
-
-/** 415: only application/json bodies are accepted. */
-export class UnsupportedMediaTypeError extends ProblemError {
-  constructor(contentType: string | undefined) {
-    super(
-      'FLOTILLA_UNSUPPORTED_MEDIA_TYPE',
-      415,
-      'Unsupported media type',
-      `expected application/json, got ${contentType ? JSON.stringify(contentType.slice(0, 100)) : 'no content type'}`,
-      { errors: [{ field: 'header.content-type', message: 'must be application/json' }] },
-    );
   }
 }
 

@@ -30,12 +30,16 @@ export {
 export {
   BadRequestError,
   type FieldError,
+  fastifyClientProblem,
   InvalidBodyError,
+  internalProblem,
+  PayloadTooLargeError,
   PROBLEM_CONTENT_TYPE,
   type ProblemBody,
   ProblemError,
   sendProblem,
   UnauthorizedError,
+  UnsupportedMediaTypeError,
 } from './http/index.js';
 export type { Lifecycle, ShutdownPhase, ShutdownReport } from './lifecycle/index.js';
 export { createLogger, type Logger, type LoggerOptions, type LogLevel } from './logger/index.js';

@@ -1,14 +1,12 @@
-import { isTransientError } from '@flotilla/runtime';
-import type { FastifyError, FastifyRequest } from 'fastify';
+import { fastifyClientProblem, internalProblem, isTransientError } from '@flotilla/runtime';
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
   BadRequestError,
   type FieldError,
   InvalidBodyError,
-  PayloadTooLargeError,
   ProblemError,
   ServiceUnavailableError,
-  UnsupportedMediaTypeError,
 } from '../errors.js';
 
 export { PROBLEM_CONTENT_TYPE, sendProblem } from '@flotilla/runtime';
@@ -62,38 +60,6 @@ export function parsePart<T extends z.ZodType>(schema: T, value: unknown, field:
   return r.data;
 }
 
-/** Fastify's own errors that are the client's fault, mapped to our problems; the rest keep their 4xx status. */
-function fromFastify(err: FastifyError, bodyLimit: number, contentType: string | undefined): ProblemError | undefined {
-  switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new PayloadTooLargeError(bodyLimit);
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-    case 'FST_ERR_CTP_INVALID_TYPE':
-      return new UnsupportedMediaTypeError(contentType);
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new BadRequestError('the body is empty; send a JSON object', [{ field: 'body', message: 'is empty' }]);
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new BadRequestError('the Content-Length header does not match the body', [
-        { field: 'header.content-length', message: 'does not match the body' },
-      ]);
-  }
-  // The JSON parser's errors (syntax, forbidden __proto__/constructor keys) carry statusCode 400.
-  if (err instanceof SyntaxError || err.statusCode === 400) {
-    return new BadRequestError(`the body is not valid JSON: ${err.message}`.slice(0, 300), [
-      { field: 'body', message: 'is not valid JSON' },
-    ]);
-  }
-  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-    return new ProblemError(
-      err.code ?? 'FLOTILLA_CLIENT_ERROR',
-      err.statusCode,
-      'Client error',
-      err.message.slice(0, 300),
-    );
-  }
-  return undefined;
-}
-
 /**
  * Renders any error as a problem document: a Redis outage is a 503 the client may retry; unknown
  * errors are a 500 that reveals nothing (the error itself is logged).
@@ -101,10 +67,5 @@ function fromFastify(err: FastifyError, bodyLimit: number, contentType: string |
 export function toProblem(err: unknown, request: FastifyRequest, bodyLimit: number): ProblemError {
   if (err instanceof ProblemError) return err;
   if (isTransientError(err)) return new ServiceUnavailableError(undefined, err);
-  const contentType = request.headers['content-type'];
-  const mapped = err && typeof err === 'object' ? fromFastify(err as FastifyError, bodyLimit, contentType) : undefined;
-  return (
-    mapped ??
-    new ProblemError('FLOTILLA_INTERNAL', 500, 'Internal server error', 'an unexpected error occurred; it was logged')
-  );
+  return fastifyClientProblem(err, request, bodyLimit) ?? internalProblem();
 }
