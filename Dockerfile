@@ -52,6 +52,50 @@ RUN rm -rf /out/node_modules/.pnpm/chromadb-js-bindings-* /out/node_modules/.pnp
  && find /out/node_modules -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' \
       -o -name '*.map' -o -name '*.md' \) -delete
 
+# ---- sandbox: the code-execution service (`--target sandbox --build-arg PACKAGE=sandbox`) -----------
+# Not distroless: each run goes through bubblewrap, prlimit, setpriv and choom and needs python3 and a
+# shell (packages/sandbox/README.md, "For the image"). Debian's node base has node; apt adds the rest.
+# Kept before the runtime stage so a build without --target still makes the distroless service image.
+FROM ${NODE_BUILD_IMAGE} AS sandbox
+ARG PACKAGE=sandbox
+ARG VERSION=0.0.0-dev
+ARG REVISION=unknown
+ARG SOURCE=https://github.com/flotilla/flotilla
+ARG CREATED=1970-01-01T00:00:00Z
+LABEL org.opencontainers.image.title="flotilla-${PACKAGE}" \
+      org.opencontainers.image.description="flotilla ${PACKAGE} service: runs model-written code in bubblewrap" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.flotilla.package="${PACKAGE}"
+# Versions are not pinned: the base tag fixes the Debian release (bookworm), whose point releases and
+# security updates replace package versions, so a pin would break the build the day a fix lands.
+# Runs use Debian's nodejs (18), not the base image's Node 24: Node 24's V8 reserves more than 512 MiB
+# of address space at start ("Failed to reserve virtual memory for CodeRange") and dies under the
+# RLIMIT_DATA a run gets (SANDBOX_MAX_MEMORY_MB, 256), while 18 starts in 128 MiB. The service itself
+# runs on Node 24.
+# npm, npx and corepack go: nothing here installs packages at run time, and a run must not find them.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends bubblewrap util-linux tar dash python3 nodejs \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
+    /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack
+COPY --from=build /out /app
+WORKDIR /app
+ENV NODE_ENV=production \
+    SERVICE_NAME=${PACKAGE} \
+    HEALTH_PORT=8080 \
+    SANDBOX_NODE=/usr/bin/node
+USER 65532:65532
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["/usr/local/bin/node", "/app/node_modules/@flotilla/runtime/dist/health/probe.js"]
+# Exec form under `init: true`, as below; the node image's entrypoint script is not wanted.
+ENTRYPOINT []
+CMD ["/usr/local/bin/node", "--import", "@flotilla/runtime/register", "dist/main.js"]
+
 # ---- runtime: distroless Node 24, no shell, no package manager, non-root ----------------------------
 FROM ${NODE_RUNTIME_IMAGE}
 ARG PACKAGE=orchestrator

@@ -31,11 +31,14 @@ export default async function setup() {
   mkdirSync(secretsDir, { recursive: true });
   const apiToken = `canary-api-token-${randomBytes(16).toString('hex')}`;
   const llmKey = `canary-llm-key-${randomBytes(16).toString('hex')}`;
+  const sandboxToken = `canary-sandbox-token-${randomBytes(16).toString('hex')}`;
   const tokenFile = join(secretsDir, 'stacktest-api_token');
   const keyFile = join(secretsDir, 'stacktest-llm_api_key');
+  const sandboxTokenFile = join(secretsDir, 'stacktest-sandbox_token');
   // 0644: non-Swarm Compose bind-mounts secret files as they are, and the services run as uid 65532.
   writeFileSync(tokenFile, apiToken, { mode: 0o644 });
   writeFileSync(keyFile, llmKey, { mode: 0o644 });
+  writeFileSync(sandboxTokenFile, sandboxToken, { mode: 0o644 });
 
   const port = await freePort();
   Object.assign(process.env, {
@@ -52,6 +55,8 @@ export default async function setup() {
     RESEARCHER_CONCURRENCY: '1',
     API_TOKEN_SECRET_FILE: tokenFile,
     LLM_API_KEY_SECRET_FILE: keyFile,
+    SANDBOX_TOKEN_SECRET_FILE: sandboxTokenFile,
+    STACK_SANDBOX_TOKEN: sandboxToken,
     STACK_API_TOKEN: apiToken,
     STACK_LLM_KEY: llmKey,
     STACK_BASE_URL: `http://127.0.0.1:${port}`,
@@ -63,6 +68,7 @@ export default async function setup() {
     await compose(['down', '--volumes', '--remove-orphans', '--timeout', '40'], { timeoutMs: 180_000 });
     rmSync(tokenFile, { force: true });
     rmSync(keyFile, { force: true });
+    rmSync(sandboxTokenFile, { force: true });
   };
 
   try {

@@ -17,12 +17,16 @@ import {
 } from './docker.js';
 import { RESEARCHERS, SITE_SERVICE, SITE_URL } from './setup.js';
 
-const FLOTILLA = ['orchestrator', 'researcher', 'coder'];
+const FLOTILLA = ['orchestrator', 'researcher', 'coder', 'sandbox'];
 const baseUrl = () => process.env.STACK_BASE_URL as string;
 const token = () => process.env.STACK_API_TOKEN as string;
-const canaries = () => [process.env.STACK_API_TOKEN as string, process.env.STACK_LLM_KEY as string];
+const canaries = () => [
+  process.env.STACK_API_TOKEN as string,
+  process.env.STACK_LLM_KEY as string,
+  process.env.STACK_SANDBOX_TOKEN as string,
+];
 
-type Subtask = { subtaskId: string; role: string; state: string; replica?: string };
+type Subtask = { subtaskId: string; role: string; state: string; replica?: string; stopReason?: string };
 type TaskView = { taskId: string; status: string; subtasks: Subtask[]; traceId?: string; answer?: string };
 
 async function submit(goal: string): Promise<string> {
@@ -85,7 +89,7 @@ describe('the flotilla stack', () => {
 
   it('hardens every flotilla container: non-root, read-only, no capabilities, no-new-privileges, limits', () => {
     const flotilla = all.filter((c) => FLOTILLA.includes(serviceOf(c)));
-    expect(flotilla.length).toBe(RESEARCHERS + 2);
+    expect(flotilla.length).toBe(RESEARCHERS + 3);
     for (const c of flotilla) {
       const h = c.HostConfig;
       const uid = c.Config.User.split(':')[0];
@@ -102,6 +106,89 @@ describe('the flotilla stack', () => {
       expect(h.Init, c.Name).toBe(true);
       expect(h.RestartPolicy.Name, c.Name).toMatch(/always|unless-stopped|on-failure/);
     }
+  });
+
+  describe('the sandbox', () => {
+    const sandbox = async () => {
+      const [c] = await containers('sandbox');
+      expect(c, 'a sandbox container').toBeDefined();
+      return c as ContainerInfo;
+    };
+
+    it('is healthy, non-root, read-only, without capabilities, under its own seccomp profile', async () => {
+      const c = await sandbox();
+      expect(c.State.Health?.Status).toBe('healthy');
+      expect(c.Config.User).toBe('65532:65532');
+      expect(c.HostConfig.ReadonlyRootfs).toBe(true);
+      expect(c.HostConfig.CapDrop).toContain('ALL');
+      const opts = c.HostConfig.SecurityOpt ?? [];
+      expect(opts).toEqual(expect.arrayContaining([expect.stringMatching(/^no-new-privileges/)]));
+      // Compose sends the profile's content, not its path: our deny list is in it.
+      const seccomp = opts.find((o) => /^seccomp[=:]/.test(o)) ?? '';
+      expect(seccomp).toMatch(/"ptrace"/);
+      expect(seccomp).not.toMatch(/unconfined/);
+    });
+
+    it('joins only the sandbox network', async () => {
+      expect(Object.keys((await sandbox()).NetworkSettings.Networks)).toEqual([`${project}_sandbox`]);
+    });
+
+    it("runs a coder subtask's code: the subtask finishes and the run's output is in the task view", async () => {
+      // A code word (compute) sends the clause to the coder; the offline model's code.run call is a
+      // javascript program printing the clause, so the marker comes back only if the sandbox ran it.
+      const marker = `sandbox-${randomUUID().slice(0, 8)}`;
+      const v = await finished(await submit(`compute ${marker}`));
+      const coder = v.subtasks.filter((s) => s.role === 'coder');
+      expect(coder, JSON.stringify(v)).toHaveLength(1);
+      expect(coder[0]?.state, JSON.stringify(v)).toBe('completed');
+      expect(coder[0]?.stopReason, JSON.stringify(v)).toBe('finish');
+      expect(v.status, JSON.stringify(v)).toBe('completed');
+      // The run's result (as the sandbox answered it) reaches the answer through the coder's output.
+      expect(v.answer, JSON.stringify(v)).toContain(`"run":{"stdout":"compute ${marker}\\n"`);
+      expect(v.answer, JSON.stringify(v)).toContain('"exitCode":0,"timedOut":false');
+    });
+
+    it('a run cannot reach redis, by name or by address; the coder can (control)', async () => {
+      const c = await sandbox();
+      // By address too: a name that does not resolve on the sandbox network proves little on its own.
+      const redisIp = backendIp((await containers('redis'))[0] as ContainerInfo);
+      expect(redisIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+      const dial = (host: string) =>
+        `const s=require('net').connect(6379,'${host}');s.on('connect',()=>{console.log('connected');process.exit(0)});` +
+        "s.on('error',e=>{console.log(e.code);process.exit(1)});setTimeout(()=>{console.log('timeout');process.exit(2)},3000)";
+      const [coder] = await containers('coder');
+      const control = await docker([
+        'exec',
+        (coder as ContainerInfo).Id,
+        '/nodejs/bin/node',
+        '-e',
+        dial(redisIp as string),
+      ]);
+      expect(control.stdout, 'the coder reaches redis (control)').toMatch(/connected/);
+      for (const host of ['redis', redisIp as string]) {
+        const direct = await docker(['exec', c.Id, '/usr/local/bin/node', '-e', dial(host)]);
+        expect(direct.stdout, `the sandbox container dialling ${host}`).not.toMatch(/connected/);
+        expect(direct.code).not.toBe(0);
+      }
+      // Through the API, as a run: the same dials in python, from inside the run's own namespaces.
+      const code =
+        'import socket\n' +
+        `for host in ("redis", "${redisIp}"):\n` +
+        '    try:\n        socket.create_connection((host, 6379), timeout=2)\n        print(host, "connected")\n' +
+        '    except OSError as e:\n        print(host, "failed", type(e).__name__)\n';
+      const run = await docker([
+        'exec',
+        c.Id,
+        '/usr/local/bin/node',
+        '-e',
+        `fetch('http://127.0.0.1:8080/v1/run',{method:'POST',headers:{authorization:'Bearer '+require('fs').readFileSync('/run/secrets/sandbox_token','utf8').trim(),'content-type':'application/json'},body:JSON.stringify({language:'python',code:${JSON.stringify(code)}})}).then(r=>r.text()).then(t=>console.log(t))`,
+      ]);
+      expect(run.code, run.stderr).toBe(0);
+      const result = JSON.parse(run.stdout) as { stdout: string; exitCode: number };
+      expect(result.exitCode, run.stdout).toBe(0);
+      expect(result.stdout).not.toMatch(/connected/);
+      expect(result.stdout.match(/ failed /g), result.stdout).toHaveLength(2);
+    });
   });
 
   it('rejects a request without the bearer token', async () => {

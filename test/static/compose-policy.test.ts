@@ -18,7 +18,9 @@ describe('compose/compose.yaml hardening policy', () => {
   const compose = loadCompose();
 
   it('finds the flotilla services', () => {
-    expect(flotillaServices(compose)).toEqual(expect.arrayContaining(['orchestrator', 'researcher', 'coder']));
+    expect(flotillaServices(compose)).toEqual(
+      expect.arrayContaining(['orchestrator', 'researcher', 'coder', 'sandbox']),
+    );
   });
 
   it('has no violations', () => {
@@ -80,6 +82,21 @@ describe('compose/compose.yaml hardening policy', () => {
         'redis: joins non-internal network egress',
         'networks.sandbox: must be internal',
         'researcher: only the coder shares the sandbox network',
+      ]),
+    );
+  });
+
+  it('fails when the sandbox joins another network, loses its seccomp profile or its runtime', () => {
+    const broken = clone(compose);
+    const sandbox = broken.services.sandbox as Record<string, unknown>;
+    sandbox.networks = ['sandbox', 'backend'];
+    sandbox.security_opt = ['no-new-privileges:true', 'seccomp:unconfined'];
+    delete sandbox.runtime;
+    expect(composeViolations(broken)).toEqual(
+      expect.arrayContaining([
+        'sandbox: must join only the sandbox network',
+        'sandbox: security_opt seccomp must name a profile file',
+        expect.stringMatching(/^sandbox: runtime must be set/),
       ]),
     );
   });

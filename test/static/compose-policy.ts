@@ -12,6 +12,12 @@ export const swarmPath = `${repoRoot}compose/compose.swarm.yaml`;
 export const SHUTDOWN_GRACE_MS = 25_000;
 /** Services that call an LLM API: the only ones allowed on the egress network. */
 export const EGRESS_SERVICES = ['orchestrator', 'researcher', 'coder'];
+/**
+ * Services that run model-written code: they join only the internal `sandbox` network (so neither
+ * backend rule, the network nor waiting for Redis and Chroma, applies) and carry a seccomp profile file
+ * of the project's own.
+ */
+export const SANDBOX_SERVICES = ['sandbox'];
 /** Backing services that must sit only on internal networks. */
 export const BACKEND_ONLY = ['redis', 'chroma', 'otel-collector'];
 
@@ -104,16 +110,25 @@ export function composeViolations(compose: Compose): string[] {
     if (logging.driver !== 'json-file' || !logging.options?.['max-size'] || !logging.options?.['max-file']) {
       fail(name, 'logging must be json-file with max-size and max-file');
     }
+    const sandboxed = SANDBOX_SERVICES.includes(name);
+    if (sandboxed) {
+      const nets = networksOf(s);
+      if (nets.length !== 1 || nets[0] !== 'sandbox') fail(name, 'must join only the sandbox network');
+      const seccomp = secOpt.find((o) => /^seccomp[:=]/.test(o));
+      if (!seccomp || /unconfined$/.test(seccomp)) fail(name, 'security_opt seccomp must name a profile file');
+      if (typeof s.runtime !== 'string')
+        fail(name, 'runtime must be set (to the SANDBOX_RUNTIME variable, default runc)');
+    }
     const deps = (s.depends_on ?? {}) as Record<string, { condition?: string }>;
-    for (const dep of ['redis', 'chroma']) {
+    for (const dep of sandboxed ? [] : ['redis', 'chroma']) {
       if (deps[dep]?.condition !== 'service_healthy') fail(name, `depends_on ${dep} with condition service_healthy`);
     }
-    if (!deps['otel-collector']) fail(name, 'depends_on otel-collector is missing');
+    if (!sandboxed && !deps['otel-collector']) fail(name, 'depends_on otel-collector is missing');
     const env = (s.environment ?? {}) as Record<string, unknown>;
     for (const key of Object.keys(env)) {
       if (/(TOKEN|API_KEY|SECRET|PASSWORD)$/i.test(key)) fail(name, `${key} must come from a *_FILE secret`);
     }
-    if (!networksOf(s).includes('backend')) fail(name, 'must join the backend network');
+    if (!sandboxed && !networksOf(s).includes('backend')) fail(name, 'must join the backend network');
     if (networksOf(s).includes('egress') && !EGRESS_SERVICES.includes(name)) {
       fail(name, 'joins egress but calls no LLM API');
     }

@@ -36,7 +36,8 @@ describe('Dockerfile', () => {
   });
 
   it('is one parameterized multi-stage file: PACKAGE selects the service', () => {
-    expect(instructions.filter((l) => l.startsWith('FROM '))).toHaveLength(2);
+    // build, sandbox (a --target of its own), and the distroless runtime last, the default target.
+    expect(instructions.filter((l) => l.startsWith('FROM '))).toHaveLength(3);
     expect(instructions).toContain('ARG PACKAGE=orchestrator');
     expect(dockerfile).toMatch(/pnpm --filter "@flotilla\/\$\{PACKAGE\}" deploy --prod --legacy \/out/);
     expect(dockerfile).toMatch(/pnpm install --offline --frozen-lockfile/);
@@ -61,6 +62,28 @@ describe('Dockerfile', () => {
       /CMD \["\/nodejs\/bin\/node", "\/app\/node_modules\/@flotilla\/runtime\/dist\/health\/probe\.js"\]/,
     );
     expect(health).toMatch(/--start-period=/);
+  });
+
+  it('has a sandbox stage: non-root, exec-form CMD, a HEALTHCHECK, apt lists removed', () => {
+    const from = instructions.findIndex((l) => l.startsWith('FROM ') && / AS sandbox$/.test(l));
+    expect(from).toBeGreaterThan(0);
+    const stage = instructions.slice(
+      from,
+      instructions.findIndex((l, i) => i > from && l.startsWith('FROM ')),
+    );
+    expect(stage).toContain('USER 65532:65532');
+    const cmd = stage.find((l) => l.startsWith('CMD '));
+    expect(JSON.parse((cmd as string).slice(4))).toEqual([
+      '/usr/local/bin/node',
+      '--import',
+      '@flotilla/runtime/register',
+      'dist/main.js',
+    ]);
+    expect(stage.find((l) => l.startsWith('HEALTHCHECK '))).toMatch(/--start-period=.*CMD \["\/usr\/local\/bin\/node"/);
+    const apt = stage.find((l) => l.includes('apt-get install')) as string;
+    expect(apt).toMatch(/--no-install-recommends/);
+    expect(apt).toMatch(/rm -rf \/var\/lib\/apt\/lists/);
+    for (const pkg of ['bubblewrap', 'util-linux', 'python3']) expect(apt).toContain(pkg);
   });
 
   it('carries the OCI labels from build args', () => {
