@@ -3,7 +3,7 @@
 // queue hops only show up with real processes, real signals and real BullMQ locks.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { redisKeys, type TaskView } from '@flotilla/contracts';
+import { decodeTaskEventEntry, redisKeys, type TaskView } from '@flotilla/contracts';
 import { fakeReply, type ReceivedSpan, startFakeOpenAI, startOtlpReceiver, waitFor } from '@flotilla/test-utils';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -215,10 +215,9 @@ describe('the mesh', () => {
     expect(sub?.state).toBe('completed');
     expect(sub?.replica).not.toBe(started);
     expect(sub?.runs).toBe(2);
-    // A stream entry holds one event (field `event`) or a worker's batch of them (`events`).
     const entries = await redis.xrange(redisKeys(mesh.prefix).taskEvents(taskId), '-', '+');
-    const events = entries.flatMap(([, f]) => f.filter((_, i) => i % 2 === 1).flatMap((v) => [JSON.parse(v)].flat()));
-    const finished = events.filter((e: { type: string }) => e.type === 'subtask_finished');
+    const events = entries.flatMap(([, fields]) => decodeTaskEventEntry(fields) ?? []);
+    const finished = events.filter((e) => e.type === 'subtask_finished');
     expect(finished).toHaveLength(1);
   });
 });

@@ -21,9 +21,9 @@ export interface EventStreamOptions {
 const TERMINAL_EVENTS = new Set<TaskEvent['type']>(['completed', 'failed', 'cancelled']);
 
 /**
- * GET /v1/tasks/:id/events: Server-Sent Events tailing the task's Redis stream. The SSE id is the
- * stream id, sent with the last event of each entry (a worker appends its batch of events as one
- * entry), so a reconnecting client resumes after the last entry it saw whole (Last-Event-ID).
+ * GET /v1/tasks/:id/events: Server-Sent Events tailing the task's Redis stream, one event per
+ * entry. The SSE id is the entry's stream id, so a reconnecting client resumes after the last
+ * event it saw (Last-Event-ID).
  * The stream ends after a terminal event (completed, failed, cancelled).
  */
 export function registerEventRoutes(v1: FastifyInstance, options: EventStreamOptions): { closeAll(): void } {

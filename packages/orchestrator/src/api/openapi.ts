@@ -281,9 +281,8 @@ export function openApiDocument(version: string, { probes = true }: { probes?: b
           description:
             'Replays the task’s events from the start (or after Last-Event-ID), then follows new ones, and ends after ' +
             'the terminal event (completed, failed or cancelled). Each event’s `event` is its type and `data` one ' +
-            'TaskEvent as JSON. Workers append several events as one entry; the entry’s id rides on its last event, so ' +
-            'a client cut off inside an entry resumes before it and sees it again rather than miss part of it. The ' +
-            'stream opens with `retry: 2000` and sends a `: heartbeat` comment while nothing happens.',
+            'TaskEvent as JSON, and its `id` the event’s stream id, which a reconnecting client sends back as ' +
+            'Last-Event-ID to resume after it. The stream opens with `retry: 2000` and sends a `: heartbeat` comment while nothing happens.',
           parameters: [param('LastEventId')],
           responses: {
             '200': {

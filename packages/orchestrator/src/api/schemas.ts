@@ -104,7 +104,7 @@ export const TaskEventMessage = z.object({
   event: z.enum(TaskEvent.options.map((o) => o.shape.type.value) as [TaskEvent['type'], ...TaskEvent['type'][]]),
   data: z.string().meta({ contentMediaType: 'application/json' }),
   id: StreamId.optional().describe(
-    'Sent with the last event of each stream entry; events without one keep the last id received (the SSE last-event-id buffer)',
+    "The event's stream id, sent with every event; send it back as Last-Event-ID to resume after that event",
   ),
   retry: z.number().int().nonnegative().optional(),
 });
