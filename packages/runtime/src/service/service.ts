@@ -26,16 +26,13 @@ export interface Service<C> {
   ready(): void;
 }
 
-export interface StartServiceOptions {
+export interface StartServiceOptions<C = unknown> {
   /** Used when SERVICE_NAME is unset. */
   name: string;
   /** Environment to read instead of process.env (tests, benchmarks). */
   env?: NodeJS.ProcessEnv;
   /** Install SIGTERM/SIGINT handlers on ready(). Default true. */
   handleSignals?: boolean;
-}
-
-export interface StartServiceOptionsOf<C> extends StartServiceOptions {
   /** Problems the schema cannot see alone (loadConfig's `check`), e.g. llmConfigProblems. */
   check?: (config: C) => readonly ConfigProblem[];
 }
@@ -48,7 +45,7 @@ type BaseShape = typeof baseConfigSchema;
  */
 export function startService<S extends BaseShape>(
   schema: S,
-  options: StartServiceOptionsOf<z.output<S>>,
+  options: StartServiceOptions<z.output<S>>,
 ): Service<z.output<S>> {
   const config = loadConfigOrExit(schema, { env: options.env ?? process.env, check: options.check });
   const log = createLogger({
