@@ -8,13 +8,16 @@ import {
   compose,
   containers,
   docker,
+  ipOn,
   isReady,
   listenerName,
   must,
   project,
+  sandboxRun,
   serviceOf,
   waitFor,
 } from './docker.js';
+import { sandboxEscapeTests } from './sandbox-escapes.js';
 import { RESEARCHERS, SITE_SERVICE, SITE_URL } from './setup.js';
 
 const FLOTILLA = ['orchestrator', 'researcher', 'coder', 'sandbox'];
@@ -60,7 +63,7 @@ const finished = async (taskId: string, timeoutMs = 180_000) =>
 const hostOf = (replica: string | undefined) => replica?.replace(/-\d+$/, '');
 
 /** A container's address on the backend network: what the site sees as a request's source. */
-const backendIp = (c: ContainerInfo) => c.NetworkSettings.Networks[`${project}_backend`]?.IPAddress;
+const backendIp = (c: ContainerInfo) => ipOn(c, 'backend');
 
 /** What the page server (site.mjs) logged, one event per JSON line. */
 type SiteEvent = { event: string; path?: string; from?: string | string[]; group?: string };
@@ -176,19 +179,13 @@ describe('the flotilla stack', () => {
         `for host in ("redis", "${redisIp}"):\n` +
         '    try:\n        socket.create_connection((host, 6379), timeout=2)\n        print(host, "connected")\n' +
         '    except OSError as e:\n        print(host, "failed", type(e).__name__)\n';
-      const run = await docker([
-        'exec',
-        c.Id,
-        '/usr/local/bin/node',
-        '-e',
-        `fetch('http://127.0.0.1:8080/v1/run',{method:'POST',headers:{authorization:'Bearer '+require('fs').readFileSync('/run/secrets/sandbox_token','utf8').trim(),'content-type':'application/json'},body:JSON.stringify({language:'python',code:${JSON.stringify(code)}})}).then(r=>r.text()).then(t=>console.log(t))`,
-      ]);
-      expect(run.code, run.stderr).toBe(0);
-      const result = JSON.parse(run.stdout) as { stdout: string; exitCode: number };
-      expect(result.exitCode, run.stdout).toBe(0);
+      const result = await sandboxRun(c.Id, { language: 'python', code });
+      expect(result.exitCode, JSON.stringify(result)).toBe(0);
       expect(result.stdout).not.toMatch(/connected/);
       expect(result.stdout.match(/ failed /g), result.stdout).toHaveLength(2);
     });
+
+    sandboxEscapeTests();
   });
 
   it('rejects a request without the bearer token', async () => {
