@@ -5,7 +5,16 @@
 // filter's refusal of inet sockets. packages/sandbox/src/*.int.test.ts cover the same ground on the
 // host kernel, in more detail.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type ContainerInfo, containers, docker, ipOn, must, type SandboxResult, sandboxRun } from './docker.js';
+import {
+  type ContainerInfo,
+  containers,
+  docker,
+  ipOn,
+  must,
+  type SandboxResult,
+  sandboxRun,
+  waitFor,
+} from './docker.js';
 
 const runtime = process.env.SANDBOX_RUNTIME || 'runc';
 const sandboxToken = () => process.env.STACK_SANDBOX_TOKEN as string;
@@ -31,8 +40,8 @@ export function sandboxEscapeTests() {
           "fetch('http://127.0.0.1:8080/readyz').then(r=>process.exit(r.status===200?0:1),()=>process.exit(2))",
         ])
       ).code === 0;
-    /** Processes in the container still running a run's program. */
-    const leftovers = async () =>
+    /** Processes in the container running a run's program or its wrapper (argument `main.py`; not the service's dist/main.js). */
+    const programs = async () =>
       (
         await must(
           docker([
@@ -40,7 +49,7 @@ export function sandboxEscapeTests() {
             sandbox.Id,
             '/usr/local/bin/node',
             '-e',
-            "const fs=require('fs');console.log(fs.readdirSync('/proc').filter(p=>/^\\d+$/.test(p)).filter(p=>{try{return /main\\.(py|js)/.test(fs.readFileSync('/proc/'+p+'/cmdline','utf8'))}catch{return false}}).length)",
+            "const fs=require('fs');console.log(fs.readdirSync('/proc').filter(p=>/^\\d+$/.test(p)).filter(p=>{try{const a=fs.readFileSync('/proc/'+p+'/cmdline','utf8').split('\\0');return a.includes('main.py')||a.includes('main.js')}catch{return false}}).length)",
           ]),
         )
       ).trim();
@@ -84,13 +93,17 @@ export function sandboxEscapeTests() {
     });
 
     it('contains a fork bomb: nothing of it survives, and the service answers the next run', async () => {
+      // Control: a run in flight shows up as a process.
+      const sleeper = run({ language: 'python', code: 'import time\ntime.sleep(60)', timeoutMs: 5000 });
+      await waitFor('a run in flight to show as a process', async () => Number(await programs()) > 0, 10_000, 200);
+      expect((await sleeper).timedOut).toBe(true);
       const r = await run({
         language: 'python',
         code: 'import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass',
         timeoutMs: 2000,
       });
       expect(r.exitCode).not.toBe(0);
-      expect(await leftovers()).toBe('0');
+      expect(await programs()).toBe('0');
       expect(await ready()).toBe(true);
       expect((await run({ language: 'python', code: 'print(6 * 7)' })).stdout).toBe('42\n');
     });

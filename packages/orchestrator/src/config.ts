@@ -16,7 +16,8 @@ const int = (fallback: number) => z.coerce.number().int().positive().default(fal
  * | RATE_LIMIT_WINDOW_MS  | 60000    | the rate limit's window                                             |
  * | BODY_LIMIT_BYTES      | 65536    | a goal is at most 8000 chars; 64 KiB leaves room for metadata       |
  * | PLAN_MAX_SUBTASKS     | 8        | fan-out per task; more rarely helps and multiplies cost            |
- * | TASK_TTL_SECONDS      | 604800   | task state and events are kept a week                               |
+ * | TASK_TTL_SECONDS      | 86400    | a finished task's state, events and jobs are kept a day, then expire |
+ * | ADMISSION_REDIS_HIGH_WATER | 0.7 | new tasks get 503 above this share of Redis maxmemory; the rest is for running work |
  * | ROLE_STALE_AFTER_MS   | 15000    | a worker replica counts as live for 3 missed 5 s heartbeats          |
  * | PLAN_CONCURRENCY      | 4        | planning calls one replica runs at once                              |
  * | AGGREGATE_CONCURRENCY | 4        | final-answer calls one replica runs at once                          |
@@ -49,7 +50,8 @@ export const orchestratorConfigSchema = baseConfigSchema.extend({
   RATE_LIMIT_WINDOW_MS: int(60_000),
   BODY_LIMIT_BYTES: int(64 * 1024),
   PLAN_MAX_SUBTASKS: z.coerce.number().int().min(1).max(32).default(8),
-  TASK_TTL_SECONDS: int(7 * 24 * 3600),
+  TASK_TTL_SECONDS: int(24 * 3600),
+  ADMISSION_REDIS_HIGH_WATER: z.coerce.number().gt(0).max(1).default(0.7),
   ROLE_STALE_AFTER_MS: int(15_000),
   PLAN_CONCURRENCY: int(4),
   AGGREGATE_CONCURRENCY: int(4),

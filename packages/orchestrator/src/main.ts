@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { buildApp } from './api/app.js';
 import { orchestratorConfigSchema } from './config.js';
 import { createOrchestrator } from './orchestrator.js';
+import { MemoryAdmission } from './tasks/admission.js';
 
 const service = startService(orchestratorConfigSchema, { name: 'orchestrator', check: llmConfigProblems });
 const { config, log, lifecycle } = service;
@@ -39,6 +40,15 @@ const orchestrator = createOrchestrator({
   telemetry: bullmqTelemetry(),
 });
 
+const admission = new MemoryAdmission(redis, { highWater: config.ADMISSION_REDIS_HIGH_WATER, maxAgeMs: 1000 });
+// Without maxmemory nothing bounds Redis but the host: say so once, at start.
+admission.reading().then(
+  ({ maxBytes }) => {
+    if (maxBytes === 0) log.warn('Redis has no maxmemory: new tasks are admitted however full it gets');
+  },
+  () => {}, // Redis not up yet: readiness reports that.
+);
+
 const app = await buildApp({
   tasks: orchestrator.tasks,
   roles,
@@ -50,6 +60,7 @@ const app = await buildApp({
   events: { heartbeatMs: config.SSE_HEARTBEAT_MS, maxClients: config.SSE_MAX_CLIENTS },
   version: config.SERVICE_VERSION,
   trustProxy: config.TRUST_PROXY,
+  admission,
   registerHealth: (server) =>
     registerHealthRoutes(server, {
       checks: [

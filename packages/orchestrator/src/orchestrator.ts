@@ -30,7 +30,7 @@ export interface OrchestratorOptions {
   limits: BudgetLimits;
   /** PLAN_MAX_SUBTASKS. Default 8. */
   maxSubtasks?: number;
-  /** TASK_TTL_SECONDS: how long task state and events are kept. Default 7 days. */
+  /** TASK_TTL_SECONDS: how long task state, events and finished jobs are kept. Default 1 day. */
   taskTtlSeconds?: number;
   /** Planning jobs one replica runs at once. Default 4. */
   planConcurrency?: number;

@@ -19,8 +19,8 @@ import { parseTaskRecord, type TaskRecord } from './record.js';
 import { createTaskScript, transitionScript } from './scripts.js';
 import { buildTaskView } from './view.js';
 
-/** Task state outlives the task by a week unless TASK_TTL_SECONDS says otherwise. */
-export const DEFAULT_TASK_TTL_SECONDS = 7 * 24 * 3600;
+/** Task state outlives the task by a day unless TASK_TTL_SECONDS says otherwise. */
+export const DEFAULT_TASK_TTL_SECONDS = 24 * 3600;
 
 /**
  * Whose tasks these are. One deployment token today, so everything belongs to this owner;
