@@ -36,5 +36,6 @@ export {
   TaskView,
   TERMINAL_TASK_STATUSES,
 } from './task.js';
+export { TenantId } from './tenant.js';
 export { NON_BLANK, type TextOptions, text } from './text.js';
 export { CONTRACT_VERSION, contractVersion } from './version.js';
