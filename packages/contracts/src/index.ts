@@ -17,6 +17,7 @@ export {
 } from './sandbox.js';
 export { BUDGET_STOP_REASONS, StopReason } from './stop-reason.js';
 export {
+  DEFAULT_TENANT,
   SubtaskEnvelope,
   type SubtaskEnvelopeInput,
   SubtaskResult,

@@ -30,6 +30,12 @@ export const SubtaskEnvelope = z.object({
 export type SubtaskEnvelope = z.infer<typeof SubtaskEnvelope>;
 export type SubtaskEnvelopeInput = z.input<typeof SubtaskEnvelope>;
 
+/**
+ * The tenant of an envelope that names none (queued before tenants existed, or a deployment with
+ * one client): the orchestrator's DEFAULT_OWNER, so its memory is the one such tasks used.
+ */
+export const DEFAULT_TENANT = 'default';
+
 export const WorkerIdentity = z.object({
   role: z.string(),
   /** Unique per process: hostname (the container id under Compose) plus pid. */

@@ -46,11 +46,18 @@ export { createLogger, type Logger, type LoggerOptions, type LogLevel } from './
 export {
   type CreateMemoryOptions,
   createMemory,
+  DEFAULT_MEMORY_TTL_DAYS,
   type Memory,
   type MemoryConfig,
   type MemoryDoc,
   type MemoryHit,
+  MemorySearchHit,
+  type MemoryStore,
   memoryConfigSchema,
+  memorySearchTool,
+  memoryWriteTool,
+  type Provenance,
+  type Trust,
 } from './memory/index.js';
 export { type RedisRole, type Service, type StartServiceOptions, startService } from './service/index.js';
 export {
