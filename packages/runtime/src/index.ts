@@ -3,7 +3,7 @@
 // protocol around them), @flotilla/runtime/llm (model clients) and @flotilla/runtime/testing (helpers
 // for tests). Anything none of these entries exports is internal.
 export type { Budget, BudgetStopReason } from './budget/index.js';
-export { tightenLimits } from './budget/index.js';
+export { createBudget, tightenLimits } from './budget/index.js';
 export {
   type BaseConfig,
   baseConfigSchema,
@@ -71,6 +71,7 @@ export {
 export {
   type AnyTool,
   createKillSwitch,
+  createToolGateway,
   defineTool,
   type KillSwitch,
   type KillSwitchOptions,
@@ -79,6 +80,8 @@ export {
   type Tool,
   type ToolContext,
   type ToolFailureCode,
+  type ToolGateway,
+  type ToolLog,
   type ToolOutcome,
   type ToolSpec,
 } from './tools/index.js';
