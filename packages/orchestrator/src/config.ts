@@ -31,6 +31,7 @@ const int = (fallback: number) => z.coerce.number().int().positive().default(fal
  * | TASK_SWEEP_INTERVAL_MS | 5000   | one replica sweeps this often; two range reads when nothing is stuck |
  * | TASK_REQUEUE_AFTER_MS | 5000     | accepting takes milliseconds; queued this long, planning is re-checked |
  * | TASK_DEADLINE_GRACE_SECONDS | 60 | subtasks stop at the deadline themselves; the answer is one more call |
+ * | MEMORY_CLEANUP_INTERVAL_MS | 3600000 | expired records are already unreadable; deleting them hourly only gives space back |
  *
  * A task's limits are its own (TASK_MAX_*), not a worker's per-run caps (AGENT_MAX_*): a request's
  * `budget` tightens them, the split gives each subtask a share, and each worker then tightens its
@@ -64,6 +65,7 @@ export const orchestratorConfigSchema = baseConfigSchema.extend({
   TASK_SWEEP_INTERVAL_MS: int(5_000),
   TASK_REQUEUE_AFTER_MS: int(5_000),
   TASK_DEADLINE_GRACE_SECONDS: z.coerce.number().int().min(0).default(60),
+  MEMORY_CLEANUP_INTERVAL_MS: int(3_600_000),
   TRUST_PROXY: z
     .enum(['true', 'false'])
     .default('false')
