@@ -298,7 +298,13 @@ describe('the flotilla stack', () => {
       const answered = (await outsideEvents()).filter((e) => e.event === 'answered' && e.path?.includes(marker));
       // The listener saw the request come from the proxy, not from a researcher.
       expect(answered.map((e) => e.from)).toEqual([proxyIp]);
-      const line = (await proxyLog()).find((l) => l.host === outsideIp() && l.result === 'TCP_TUNNEL');
+      // squid logs a tunnel when it closes, which a pooled keep-alive connection does only after a while.
+      const line = await waitFor(
+        'the proxy to log the tunnel',
+        async () => (await proxyLog()).find((l) => l.host === outsideIp() && l.result === 'TCP_TUNNEL'),
+        60_000,
+        1000,
+      );
       expect(line, 'the proxy logged the tunnel with its caller').toMatchObject({
         service: 'researcher',
         port: String(OUTSIDE_PORT),
@@ -346,18 +352,17 @@ describe('the flotilla stack', () => {
       expect(arrived).toEqual([{ event: 'connection', from: proxyIp }]);
     });
 
-    it('has no route that bypasses the proxy: researcher and coder get ENETUNREACH', async () => {
+    it('cannot be bypassed: a direct connection from an agent service never reaches the listener', async () => {
       const before = (await outsideEvents()).length;
-      for (const service of ['researcher', 'coder']) {
+      // researcher and coder are on internal networks only (Docker drops what they send past them); the
+      // orchestrator also has `api` for its published port (compose/README.md, "Egress"), which Docker
+      // keeps apart from egress. Before the proxy all three sat on egress and connected.
+      for (const service of ['researcher', 'coder', 'orchestrator']) {
         const r = await exec(service, direct());
-        // Internal networks have no default route: the kernel refuses at once, nothing is sent.
-        expect(r.stdout.trim(), service).toBe('ENETUNREACH');
+        expect(r.stdout.trim(), service).not.toBe('connected');
+        expect(r.code, service).not.toBe(0);
       }
-      // The orchestrator keeps the `api` network for its published port (compose/README.md, "Egress"):
-      // a route out exists there, but not to the egress network.
-      const o = await exec('orchestrator', direct());
-      expect(o.stdout.trim()).not.toBe('connected');
-      expect((await outsideEvents()).length).toBe(before);
+      expect((await outsideEvents()).slice(before)).toEqual([]);
     });
 
     it('redis and chroma cannot reach it', async () => {
