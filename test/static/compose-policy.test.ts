@@ -19,7 +19,7 @@ describe('compose/compose.yaml hardening policy', () => {
 
   it('finds the flotilla services', () => {
     expect(flotillaServices(compose)).toEqual(
-      expect.arrayContaining(['orchestrator', 'researcher', 'coder', 'sandbox']),
+      expect.arrayContaining(['orchestrator', 'researcher', 'coder', 'sandbox', 'egress-proxy']),
     );
   });
 
@@ -82,6 +82,29 @@ describe('compose/compose.yaml hardening policy', () => {
         'redis: joins non-internal network egress',
         'networks.sandbox: must be internal',
         'researcher: only the coder shares the sandbox network',
+      ]),
+    );
+  });
+
+  it('fails when an agent service joins egress, skips the proxy, or outbound gets a route out', () => {
+    const broken = clone(compose);
+    const s = broken.services;
+    (s.coder as Record<string, unknown>).networks = ['backend', 'egress', 'sandbox'];
+    (s.researcher as Record<string, unknown>).environment = {
+      ...((s.researcher as Record<string, unknown>).environment as object),
+      HTTPS_PROXY: undefined,
+    };
+    (s.orchestrator as Record<string, unknown>).networks = ['backend', 'api'];
+    (broken.networks as Record<string, { internal?: boolean }>).outbound = {};
+    (s['egress-proxy'] as Record<string, unknown>).networks = ['outbound', 'egress', 'backend'];
+    expect(composeViolations(broken)).toEqual(
+      expect.arrayContaining([
+        'coder: joins egress: only egress-proxy may',
+        'coder: must join the outbound network (its way to the proxy)',
+        'researcher: HTTPS_PROXY must be http://egress-proxy:3128',
+        'orchestrator: must join the outbound network (its way to the proxy)',
+        'networks.outbound: must be internal',
+        'egress-proxy: must join exactly outbound and egress',
       ]),
     );
   });

@@ -29,9 +29,14 @@ export {
 } from './health/index.js';
 export {
   BadRequestError,
+  createEgressDispatcher,
+  describeProxy,
+  type EgressProxySettings,
+  egressProxySettings,
   type FieldError,
   fastifyClientProblem,
   InvalidBodyError,
+  installEgressProxy,
   internalProblem,
   PayloadTooLargeError,
   PROBLEM_CONTENT_TYPE,
