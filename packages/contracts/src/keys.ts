@@ -32,8 +32,11 @@ export const redisKeys = (prefix: string = DEFAULT_PREFIX) => ({
    * (GET /v1/tasks, newest first). Written with the task; entries whose task expired are dropped.
    */
   taskIndex: (owner: string) => `${prefix}:tasks-by-owner:${owner}`,
-  /** String: idempotency key -> taskId. */
-  taskByKey: (key: string) => `${prefix}:task-key:${key}`,
+  /**
+   * String: a tenant's idempotency key -> taskId. Per tenant, so one tenant's key can neither
+   * replay nor block another's (a tenant id has no ':', so the pair is unambiguous).
+   */
+  taskByKey: (tenant: string, key: string) => `${prefix}:task-key:${tenant}:${key}`,
   /** Set of every role that ever registered. */
   roles: `${prefix}:roles`,
   /** Sorted set: replica -> last heartbeat (epoch ms). */

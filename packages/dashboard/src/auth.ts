@@ -1,10 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ApiKeyRing } from '@flotilla/runtime/auth';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { DashboardUnauthorizedError } from './errors.js';
+import { DashboardForbiddenError, DashboardUnauthorizedError } from './errors.js';
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
-/** The token a request presents: `Bearer <token>`, or Basic auth whose password is the token (any user name). */
+/** The key a request presents: `Bearer <token>`, or Basic auth whose password is the token (any user name). */
 export function presentedToken(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const bearer = /^Bearer ([\x21-\x7e]{1,4096})$/i.exec(header);
@@ -17,18 +15,24 @@ export function presentedToken(header: string | undefined): string | undefined {
 }
 
 /**
- * An onRequest hook that lets through only requests carrying `token`. Bearer suits scripts and
- * proxies; Basic is what a browser can send, so a 401 asks for it with `WWW-Authenticate` and the
- * browser prompts (any user name, the token as password). Both sides are hashed before the
- * constant-time compare, so neither the token's bytes nor its length leak through timing.
+ * An onRequest hook that lets through only requests carrying an admin key from the keys file
+ * (API_KEYS_FILE, the orchestrator's): the queues hold every tenant's goals and results, so they
+ * are the operator's to see, never a tenant's. Bearer suits scripts and proxies; Basic is what a
+ * browser can send, so a 401 asks for it with `WWW-Authenticate` and the browser prompts (any user
+ * name, the key as password). A valid key of the tasks scope is 403. The ring compares hashes in
+ * constant time (see ApiKeyRing).
  */
-export function tokenAuth(token: string) {
-  const expected = digest(token);
+export function adminKeyAuth(keys: ApiKeyRing) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const presented = presentedToken(request.headers.authorization);
-    if (presented !== undefined && timingSafeEqual(digest(presented), expected)) return;
+    const entry = presented === undefined ? undefined : keys.find(presented);
+    if (entry?.scope === 'admin') return;
     // Answered here rather than thrown: bull-board sets its own error handler on its routes, which
     // would turn the error into a 500-style body without the challenge header.
+    if (entry) {
+      const err = new DashboardForbiddenError();
+      return reply.code(err.statusCode).send({ code: err.code, message: err.message });
+    }
     const err = new DashboardUnauthorizedError();
     return reply
       .code(err.statusCode)

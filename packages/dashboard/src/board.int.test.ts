@@ -2,13 +2,19 @@
 // Redis (and real BullMQ queues) produce.
 import { queueNames, redisKeys } from '@flotilla/contracts';
 import { createLogger } from '@flotilla/runtime';
+import { ApiKeyRing, formatApiKeyLine, generateApiKey, parseApiKeys } from '@flotilla/runtime/auth';
 import { testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildDashboard, type Dashboard } from './board.js';
 
-const TOKEN = 'dashboard-test-token-0123456789';
+// The orchestrator's keys file, as `pnpm keys add` writes it: an operator's key and a tenant's.
+const TOKEN = generateApiKey();
+const TENANT_KEY = generateApiKey();
+const keys = new ApiKeyRing(
+  parseApiKeys([formatApiKeyLine('ops', 'admin', TOKEN), formatApiKeyLine('alice', 'tasks', TENANT_KEY)].join('\n')),
+);
 const log = createLogger({ service: 'dashboard-test', level: 'silent' });
 const basic = (password: string) => `Basic ${Buffer.from(`ops:${password}`).toString('base64')}`;
 
@@ -37,7 +43,7 @@ describe('the dashboard', () => {
   });
 
   const build = async (opts: { basePath?: string; readOnly?: boolean } = {}) => {
-    dashboard = await buildDashboard({ connection: redis, prefix, apiToken: TOKEN, log, ...opts });
+    dashboard = await buildDashboard({ connection: redis, prefix, keys, log, ...opts });
     await dashboard.refresh();
     return dashboard;
   };
@@ -48,7 +54,7 @@ describe('the dashboard', () => {
     return res.json<QueuesBody>().queues;
   };
 
-  it('refuses every board route without the token, and asks a browser for Basic auth', async () => {
+  it('refuses every board route without an admin key, and asks a browser for Basic auth', async () => {
     const d = await build();
     for (const url of ['/', '/api/queues', '/static/images/logo.svg']) {
       const res = await d.app.inject({ method: 'GET', url });
@@ -60,6 +66,17 @@ describe('the dashboard', () => {
       const res = await d.app.inject({ method: 'GET', url: '/api/queues', headers: { authorization } });
       expect(res.statusCode, authorization).toBe(401);
     }
+  });
+
+  it("refuses a tenant's key with 403: every tenant's jobs are on the board", async () => {
+    const d = await build();
+    for (const authorization of [`Bearer ${TENANT_KEY}`, basic(TENANT_KEY)]) {
+      const res = await d.app.inject({ method: 'GET', url: '/api/queues', headers: { authorization } });
+      expect(res.statusCode).toBe(403);
+      expect(res.json().code).toBe('FLOTILLA_DASHBOARD_FORBIDDEN');
+    }
+    // Control: the operator's key from the same file opens it.
+    expect((await listQueues(d, `Bearer ${TOKEN}`)).length).toBeGreaterThan(0);
   });
 
   it("lists every role's queue and the orchestrator's three, with live counts, for a bearer or Basic client", async () => {

@@ -2,11 +2,12 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { HealthApp, Logger } from '@flotilla/runtime';
+import type { ApiKeyRing } from '@flotilla/runtime/auth';
 import { Queue } from 'bullmq';
 import Fastify, { LogController } from 'fastify';
 import type { Redis } from 'ioredis';
 
-import { tokenAuth } from './auth.js';
+import { adminKeyAuth } from './auth.js';
 import { flotillaQueueNames } from './queues.js';
 
 const PROBE_PATHS = /^\/(livez|readyz|startupz|metrics)(\?|$)/;
@@ -16,8 +17,8 @@ export interface DashboardOptions {
   connection: Redis;
   /** BullMQ key prefix (QUEUE_PREFIX) of the queues to show. */
   prefix: string;
-  /** Every board route (UI, assets, API) requires it; the probe routes do not. */
-  apiToken: string;
+  /** The keys file's keys: every board route (UI, assets, API) requires an admin one; the probe routes do not. */
+  keys: ApiKeyRing;
   /** Path the board is served under. Default `/`. */
   basePath?: string;
   /** Hide retry/clean/delete/pause and refuse those API calls. Default `true`. */
@@ -38,7 +39,7 @@ export interface Dashboard {
 
 /**
  * bull-board over every flotilla queue (each `role.*`, orchestrator.plan, orchestrator.aggregate, orchestrator.sweep),
- * behind the API token. Built, not listening (fastify's testing guide); call `refresh()` once before
+ * behind an admin API key. Built, not listening (fastify's testing guide); call `refresh()` once before
  * serving and again whenever new roles may have registered.
  */
 export async function buildDashboard(options: DashboardOptions): Promise<Dashboard> {
@@ -77,9 +78,9 @@ export async function buildDashboard(options: DashboardOptions): Promise<Dashboa
     logController: new LogController({ disableRequestLogging: (req) => PROBE_PATHS.test(req.url) }),
   });
   options.registerHealth?.(app);
-  const auth = tokenAuth(options.apiToken);
+  const auth = adminKeyAuth(options.keys);
   await app.register(async (scope) => {
-    // Every route in this scope, bull-board's static assets included, sits behind the token.
+    // Every route in this scope, bull-board's static assets included, sits behind an admin key.
     scope.addHook('onRequest', auth);
     await scope.register(serverAdapter.registerPlugin(), { prefix: basePath === '/' ? '' : basePath });
   });

@@ -1,4 +1,5 @@
-import { baseConfigSchema, envField, secret } from '@flotilla/runtime';
+import { baseConfigSchema, type ConfigProblem, envField } from '@flotilla/runtime';
+import { apiKeysFileProblems } from '@flotilla/runtime/auth';
 import { z } from 'zod';
 
 /**
@@ -7,15 +8,19 @@ import { z } from 'zod';
  *
  * | variable             | default | why                                                                        |
  * |----------------------|---------|----------------------------------------------------------------------------|
- * | API_TOKEN(_FILE)     | (none)  | required: job payloads hold goals and results, never served without auth   |
+ * | API_KEYS_FILE        | (none)  | required, the orchestrator's keys file: job payloads hold every tenant's   |
+ * |                      |         | goals and results, so only its admin keys open the board                   |
+ * | API_KEYS_RELOAD_MS   | 2000    | a revoked key stops working within this, without a restart                 |
  * | PORT                 | HEALTH_PORT (8080) | one server for the board and the probes                         |
  * | DASHBOARD_BASE_PATH  | /       | where the board lives; set it when a proxy serves it under a path          |
- * | DASHBOARD_READ_ONLY  | true    | the token lets a client submit tasks; retrying, deleting or emptying       |
- * |                      |         | queues is an operator's act, so it is switched on deliberately             |
+ * | DASHBOARD_READ_ONLY  | true    | retrying, deleting or emptying queues changes every tenant's work, so it   |
+ * |                      |         | is switched on deliberately                                                |
  * | DASHBOARD_REFRESH_MS | 15000   | how often newly registered roles' queues are picked up                     |
  */
 export const dashboardConfigSchema = baseConfigSchema.extend({
-  API_TOKEN: secret(z.string().min(16, 'must be at least 16 characters')),
+  // A path, not a secret: the file holds only hashes of the keys.
+  API_KEYS_FILE: z.string().trim().min(1),
+  API_KEYS_RELOAD_MS: envField.positiveInt().default(2_000),
   PORT: envField.port().optional(),
   DASHBOARD_BASE_PATH: z
     .string()
@@ -26,3 +31,7 @@ export const dashboardConfigSchema = baseConfigSchema.extend({
   DASHBOARD_REFRESH_MS: envField.positiveInt().default(15_000),
 });
 export type DashboardConfig = z.output<typeof dashboardConfigSchema>;
+
+/** The keys file must be usable at start (exit 78 naming API_KEYS_FILE): empty, malformed or example files are refused. */
+export const dashboardConfigProblems = (config: DashboardConfig): ConfigProblem[] =>
+  apiKeysFileProblems(config.API_KEYS_FILE, 'API_KEYS_FILE');

@@ -1,16 +1,20 @@
 import { redisCheck, registerHealthRoutes, startService } from '@flotilla/runtime';
+import { ApiKeyRing, readApiKeysFile, watchApiKeysFile } from '@flotilla/runtime/auth';
 import { buildDashboard } from './board.js';
-import { dashboardConfigSchema } from './config.js';
+import { dashboardConfigProblems, dashboardConfigSchema } from './config.js';
 
-const service = startService(dashboardConfigSchema, { name: 'dashboard' });
+const service = startService(dashboardConfigSchema, { name: 'dashboard', check: dashboardConfigProblems });
 const { config, log, lifecycle } = service;
+const keys = new ApiKeyRing(readApiKeysFile(config.API_KEYS_FILE));
+const watcher = watchApiKeysFile(config.API_KEYS_FILE, keys, { intervalMs: config.API_KEYS_RELOAD_MS, log });
+lifecycle.onShutdown('keys watcher', () => watcher.close(), 'stop-intake');
 // Fail fast: a board request gets a 5xx while Redis is away instead of hanging on it.
 const redis = service.redis('commands');
 
 const dashboard = await buildDashboard({
   connection: redis,
   prefix: config.QUEUE_PREFIX,
-  apiToken: config.API_TOKEN,
+  keys,
   basePath: config.DASHBOARD_BASE_PATH,
   readOnly: config.DASHBOARD_READ_ONLY,
   log,

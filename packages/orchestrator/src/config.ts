@@ -1,5 +1,7 @@
-import { baseConfigSchema, memoryConfigSchema, secret } from '@flotilla/runtime';
-import { llmConfigSchema } from '@flotilla/runtime/llm';
+import { isIP } from 'node:net';
+import { baseConfigSchema, type ConfigProblem, memoryConfigSchema } from '@flotilla/runtime';
+import { apiKeysFileProblems } from '@flotilla/runtime/auth';
+import { llmConfigProblems, llmConfigSchema } from '@flotilla/runtime/llm';
 import { z } from 'zod';
 
 const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -10,7 +12,9 @@ const int = (fallback: number) => z.coerce.number().int().positive().default(fal
  *
  * | variable              | default  | why                                                                 |
  * |-----------------------|----------|---------------------------------------------------------------------|
- * | API_TOKEN(_FILE)      | unset    | unset = no auth on /v1 (local demo); set it in any shared deployment |
+ * | API_KEYS_FILE         | required | the clients: one line each, name, scope, key hash (`pnpm keys add`) |
+ * | API_KEYS_RELOAD_MS    | 2000     | a revoked key stops working within this, without a restart           |
+ * | AUTH                  | on       | `off` only with HEALTH_HOST on loopback: local development, one user |
  * | PORT                  | HEALTH_PORT (8080) | one server for the API and the probes                      |
  * | RATE_LIMIT_MAX        | 100      | requests per client per window on /v1                               |
  * | RATE_LIMIT_WINDOW_MS  | 60000    | the rate limit's window                                             |
@@ -45,7 +49,10 @@ const int = (fallback: number) => z.coerce.number().int().positive().default(fal
 export const orchestratorConfigSchema = baseConfigSchema.extend({
   ...llmConfigSchema.shape,
   ...memoryConfigSchema.shape,
-  API_TOKEN: secret(z.string().min(16, 'must be at least 16 characters').optional()),
+  // A path, not the keys themselves (the file holds only hashes), so it is not secret().
+  API_KEYS_FILE: z.string().trim().min(1).optional(),
+  API_KEYS_RELOAD_MS: int(2_000),
+  AUTH: z.enum(['on', 'off']).default('on'),
   PORT: z.coerce.number().int().min(0).max(65535).optional(),
   RATE_LIMIT_MAX: int(100),
   RATE_LIMIT_WINDOW_MS: int(60_000),
@@ -72,3 +79,47 @@ export const orchestratorConfigSchema = baseConfigSchema.extend({
     .transform((v) => v === 'true'),
 });
 export type OrchestratorConfig = z.output<typeof orchestratorConfigSchema>;
+
+/** 127.0.0.0/8 and ::1, written as addresses: a name such as `localhost` may resolve elsewhere. */
+export function isLoopback(host: string): boolean {
+  if (isIP(host) === 4) return host.startsWith('127.');
+  // The URL parser writes an IPv6 address in its one canonical form (0:0:0:0:0:0:0:1 -> ::1).
+  return isIP(host) === 6 && new URL(`http://[${host}]/`).hostname === '[::1]';
+}
+
+/**
+ * Fail closed: /v1 is never served without keys by accident. Keys come from API_KEYS_FILE (empty,
+ * malformed or example files refused); the one way to run without them is AUTH=off, and only on a
+ * loopback address, where nobody but this machine's users can reach the API.
+ */
+export function authConfigProblems(
+  config: Pick<OrchestratorConfig, 'AUTH' | 'API_KEYS_FILE' | 'HEALTH_HOST'>,
+): ConfigProblem[] {
+  if (config.AUTH === 'off') {
+    if (!isLoopback(config.HEALTH_HOST))
+      return [
+        {
+          variable: 'AUTH',
+          message: `off is allowed only when the API listens on loopback (HEALTH_HOST=127.0.0.1 or ::1), not on ${JSON.stringify(config.HEALTH_HOST)}`,
+        },
+      ];
+    if (config.API_KEYS_FILE !== undefined)
+      return [{ variable: 'AUTH', message: 'is off while API_KEYS_FILE is set; unset one of them' }];
+    return [];
+  }
+  if (config.API_KEYS_FILE === undefined)
+    return [
+      {
+        variable: 'API_KEYS_FILE',
+        message:
+          'required: a keys file (`pnpm keys add <name>` writes one), or AUTH=off with HEALTH_HOST=127.0.0.1 for local development',
+      },
+    ];
+  return apiKeysFileProblems(config.API_KEYS_FILE, 'API_KEYS_FILE');
+}
+
+/** Every problem the schema cannot see alone: the LLM provider and its key, and auth. */
+export const orchestratorConfigProblems = (config: OrchestratorConfig): ConfigProblem[] => [
+  ...llmConfigProblems(config),
+  ...authConfigProblems(config),
+];

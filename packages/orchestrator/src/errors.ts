@@ -11,7 +11,14 @@ export {
   UnsupportedMediaTypeError,
 } from '@flotilla/runtime';
 
-/** 404: no such task (or route). */
+/** 403: the key is valid but its scope does not cover the operation (a task key on an operator's route). */
+export class ForbiddenError extends ProblemError {
+  constructor(detail: string) {
+    super('FLOTILLA_FORBIDDEN', 403, 'Forbidden', detail);
+  }
+}
+
+/** 404: no such task (or route), or a task of another tenant: the two are not told apart. */
 export class NotFoundError extends ProblemError {
   constructor(detail: string) {
     super('FLOTILLA_NOT_FOUND', 404, 'Not found', detail);

@@ -6,16 +6,24 @@ import {
   registerHealthRoutes,
   startService,
 } from '@flotilla/runtime';
-import { createLlm, llmConfigProblems } from '@flotilla/runtime/llm';
+import { ApiKeyRing, readApiKeysFile, watchApiKeysFile } from '@flotilla/runtime/auth';
+import { createLlm } from '@flotilla/runtime/llm';
 import { listRoles } from '@flotilla/runtime/worker';
 import type { FastifyBaseLogger } from 'fastify';
 import { buildApp } from './api/app.js';
-import { orchestratorConfigSchema } from './config.js';
+import { orchestratorConfigProblems, orchestratorConfigSchema } from './config.js';
 import { createOrchestrator } from './orchestrator.js';
 import { MemoryAdmission } from './tasks/admission.js';
 
-const service = startService(orchestratorConfigSchema, { name: 'orchestrator', check: llmConfigProblems });
+// The check refuses to start without usable keys unless AUTH=off on loopback (exit 78).
+const service = startService(orchestratorConfigSchema, { name: 'orchestrator', check: orchestratorConfigProblems });
 const { config, log, lifecycle } = service;
+const keysFile = config.AUTH === 'on' ? config.API_KEYS_FILE : undefined;
+const keys = keysFile ? new ApiKeyRing(readApiKeysFile(keysFile)) : undefined;
+if (keysFile && keys) {
+  const watcher = watchApiKeysFile(keysFile, keys, { intervalMs: config.API_KEYS_RELOAD_MS, log });
+  lifecycle.onShutdown('keys watcher', () => watcher.close(), 'stop-intake');
+}
 const connection = service.redis('blocking');
 const redis = service.redis('commands');
 
@@ -79,7 +87,7 @@ const app = await buildApp({
   roles,
   redis,
   log: log as FastifyBaseLogger,
-  apiToken: config.API_TOKEN,
+  keys,
   bodyLimit: config.BODY_LIMIT_BYTES,
   rateLimit: { max: config.RATE_LIMIT_MAX, timeWindowMs: config.RATE_LIMIT_WINDOW_MS },
   events: { heartbeatMs: config.SSE_HEARTBEAT_MS, maxClients: config.SSE_MAX_CLIENTS },
@@ -127,4 +135,4 @@ await Promise.all([
 await orchestrator.scheduleSweeps();
 await orchestrator.scheduleMemoryCleanup();
 service.ready();
-log.info({ port, prefix, auth: config.API_TOKEN !== undefined }, 'orchestrator ready');
+log.info({ port, prefix, auth: config.AUTH, keys: keys?.size ?? 0 }, 'orchestrator ready');

@@ -1,7 +1,7 @@
-// The runtime's public API: the plumbing every flotilla service runs on, named one by one. Three
+// The runtime's public API: the plumbing every flotilla service runs on, named one by one. Four
 // subpaths hold the rest: @flotilla/runtime/worker (defining and running workers, and the task
-// protocol around them), @flotilla/runtime/llm (model clients) and @flotilla/runtime/testing (helpers
-// for tests). Anything none of these entries exports is internal.
+// protocol around them), @flotilla/runtime/llm (model clients), @flotilla/runtime/auth (API keys
+// files, light enough for the CLI) and @flotilla/runtime/testing (helpers for tests). Anything none of these entries exports is internal.
 export type { Budget, BudgetStopReason } from './budget/index.js';
 export { createBudget, tightenLimits } from './budget/index.js';
 export {

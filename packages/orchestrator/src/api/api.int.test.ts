@@ -5,7 +5,7 @@ import { queueNames } from '@flotilla/contracts';
 import { startRedis, waitFor } from '@flotilla/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_OWNER } from '../tasks/store.js';
-import { type Harness, startHarness, startRole } from '../testing/harness.test.helpers.js';
+import { type Harness, startHarness, startRole, testKeys } from '../testing/harness.test.helpers.js';
 import { offlineLlm } from '../testing/offline.test.helpers.js';
 
 let h: Harness | undefined;
@@ -131,7 +131,7 @@ describe('POST /v1/tasks and GET /v1/tasks/:id', () => {
 
 describe('methods a path does not serve', () => {
   it('answer 405 with Allow (no HEAD or OPTIONS twins); unknown paths 404', async () => {
-    const hh = await api({ apiToken: 'some-token-0123456789' });
+    const hh = await api({ keys: testKeys({ client: 'tasks' }).ring });
     const cases: [string, string, string][] = [
       ['DELETE', '/v1/tasks/00000000-0000-4000-8000-000000000000', 'GET'],
       ['PUT', '/v1/tasks', 'GET, POST'],
@@ -236,7 +236,7 @@ describe('GET /v1/tasks', () => {
     expect(members[0]).not.toContain(first);
   });
 
-  it("lists only the owner's tasks (the seam per-tenant keys will use)", async () => {
+  it("lists only the owner's tasks", async () => {
     const hh = await api();
     await post(hh, { goal: 'mine' });
     const options = { limit: 10, cursor: undefined, statuses: undefined };
@@ -361,14 +361,13 @@ describe('idempotency', () => {
 });
 
 describe('auth, rate limit, roles, openapi', () => {
-  const token = 'test-token-0123456789abcdef';
-
-  it('requires the bearer token on /v1 but not on health routes or the OpenAPI document', async () => {
-    const hh = await api({ apiToken: token });
+  it('requires an API key on /v1 but not on health routes or the OpenAPI document', async () => {
+    const keys = testKeys({ client: 'tasks' });
+    const hh = await api({ keys: keys.ring });
     const none = expectProblem(await post(hh, { goal: 'x' }), 401);
     expect(none.title).toBe('Unauthorized');
     expect((await post(hh, { goal: 'x' }, { authorization: 'Bearer wrong-token' })).statusCode).toBe(401);
-    expect((await post(hh, { goal: 'x' }, { authorization: `Bearer ${token}` })).statusCode).toBe(202);
+    expect((await post(hh, { goal: 'x' }, keys.auth('client'))).statusCode).toBe(202);
     expect((await hh.app.inject({ method: 'GET', url: '/openapi.json' })).statusCode).toBe(200);
     expect((await hh.app.inject({ method: 'GET', url: '/livez' })).statusCode).toBe(200);
   });

@@ -1,10 +1,11 @@
 import rateLimit from '@fastify/rate-limit';
 import type { RoleInfo } from '@flotilla/contracts';
+import type { ApiKeyRing } from '@flotilla/runtime/auth';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { BadRequestError, ServiceUnavailableError, TooManyRequestsError } from '../errors.js';
 import type { TaskService } from '../tasks/service.js';
-import { bearerAuth } from './auth.js';
+import { apiKeyAuth } from './auth.js';
 import { type EventStreamOptions, registerEventRoutes } from './events.js';
 import { notFoundHandler } from './not-found.js';
 import { openApiDocument, routeDrift } from './openapi.js';
@@ -19,13 +20,17 @@ export interface AppDeps {
   redis: Redis;
   /** Logger for requests; default: fastify's own, silent. */
   log?: FastifyBaseLogger;
-  /** When set, /v1/* requires `Authorization: Bearer <token>`. */
-  apiToken?: string;
+  /**
+   * The API keys (API_KEYS_FILE): /v1 then requires `Authorization: Bearer <key>`, each key is a
+   * tenant, and each route needs the scope it declares. Unset: no auth, one tenant (AUTH=off, which
+   * the orchestrator allows only on loopback; tests).
+   */
+  keys?: ApiKeyRing;
   /** Largest accepted request body in bytes. Default 65536 (64 KiB). */
   bodyLimit?: number;
   /**
-   * Per-client limit on /v1 (key: the client's token, else its IP), counted in Redis so every
-   * replica shares one budget. Default 100 requests per 60 s; false turns it off.
+   * Per-client limit on /v1 (key: the client's tenant, else its IP), counted in Redis so every
+   * replica shares one budget per tenant. Default 100 requests per 60 s; false turns it off.
    */
   rateLimit?: { max: number; timeWindowMs: number } | false;
   /** SSE heartbeat and client cap. Defaults: 15000 ms, 500 streams. */
@@ -85,9 +90,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setReplySerializer((payload) => toJson(payload));
 
   // Every route, as registered; checked against the OpenAPI document once all are in (onReady).
-  const routes: { method: string; url: string }[] = [];
-  app.addHook('onRoute', ({ method, url }) => {
-    for (const m of [method].flat()) routes.push({ method: m, url });
+  const routes: { method: string; url: string; scope: string | undefined }[] = [];
+  app.addHook('onRoute', ({ method, url, config }) => {
+    const scope = (config as { scope?: string } | undefined)?.scope;
+    for (const m of [method].flat()) routes.push({ method: m, url, scope });
+    // Fail closed: a /v1 route that forgot to say which scope it needs would be open to any key.
+    if (url.startsWith('/v1/') && !scope)
+      throw new Error(`${[method].flat().join(',')} ${url} declares no scope (config.scope)`);
   });
 
   // Only JSON bodies: fastify's text/plain parser would hand a string to the schema, which then
@@ -111,7 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const openapi = openApiDocument(deps.version ?? 'unknown', { probes: deps.registerHealth !== undefined });
   app.get('/openapi.json', async () => openapi);
 
-  const auth = bearerAuth(deps.apiToken);
+  const auth = apiKeyAuth(deps.keys);
   let streams: { closeAll(): void } | undefined;
   let closing = false;
   await app.register(
@@ -138,7 +147,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       });
       v1.addHook('onRequest', auth.hook);
       registerTaskRoutes(v1, deps.tasks, deps.roles, auth.ownerOf, deps.admission);
-      streams = registerEventRoutes(v1, { store: deps.tasks.store, redis: deps.redis, ...deps.events });
+      streams = registerEventRoutes(v1, {
+        store: deps.tasks.store,
+        redis: deps.redis,
+        ownerOf: auth.ownerOf,
+        ...deps.events,
+      });
     },
     { prefix: '/v1' },
   );

@@ -1,42 +1,68 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ApiKeyRing, ApiKeyScope } from '@flotilla/runtime/auth';
 import type { FastifyRequest } from 'fastify';
-import { UnauthorizedError } from '../errors.js';
+import { ForbiddenError, UnauthorizedError } from '../errors.js';
 import { DEFAULT_OWNER } from '../tasks/store.js';
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The scope a key needs for this /v1 route; buildApp refuses to start with a /v1 route that names none. */
+    scope?: ApiKeyScope;
+  }
+}
+
+/** The client a request authenticated as: its key's name (its tenant) and scope. */
+export interface Client {
+  name: string;
+  scope: ApiKeyScope;
+}
+
+const BEARER = /^Bearer ([\x21-\x7e]{1,4096})$/i;
 
 /**
- * Bearer-token check for /v1. Both sides are hashed before the constant-time compare, so neither
- * the token's bytes nor its length leak through timing.
+ * API-key auth for /v1. Each key in the keys file is a client; its name is the tenant that owns
+ * the tasks it submits, and its scope says which routes it may call (a route's `config.scope`).
+ * Without a key ring (AUTH=off, only on loopback; tests) every request is the one DEFAULT_OWNER
+ * with every scope.
  */
-export function bearerAuth(token: string | undefined) {
-  const expected = token ? digest(token) : undefined;
-
-  /** The caller's token when it is the configured one, else undefined. */
-  const validToken = (request: FastifyRequest): string | undefined => {
-    if (!expected) return undefined;
-    const header = request.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,4096})$/i.exec(header) : null;
-    const presented = match?.[1];
-    return presented !== undefined && timingSafeEqual(digest(presented), expected) ? presented : undefined;
+export function apiKeyAuth(keys: ApiKeyRing | undefined) {
+  // The rate limiter and the auth hook both need the client: look the key up once per request.
+  const resolved = new WeakMap<FastifyRequest, Client | null>();
+  const clientOf = (request: FastifyRequest): Client | undefined => {
+    if (!keys) return undefined;
+    let client = resolved.get(request);
+    if (client === undefined) {
+      const header = request.headers.authorization;
+      const presented = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
+      const entry = presented === undefined ? undefined : keys.find(presented);
+      client = entry ? { name: entry.name, scope: entry.scope } : null;
+      resolved.set(request, client);
+    }
+    return client ?? undefined;
   };
 
   return {
-    enabled: expected !== undefined,
-    validToken,
-    /** onRequest hook: rejects with 401 unless no token is configured or the right one was sent. */
+    enabled: keys !== undefined,
+    /** onRequest hook: 401 without a known key, 403 when the key's scope is not the route's. */
     hook: async (request: FastifyRequest) => {
-      if (expected && validToken(request) === undefined) throw new UnauthorizedError();
+      if (!keys) return;
+      const client = clientOf(request);
+      if (!client) throw new UnauthorizedError({ detail: 'a valid API key is required (Authorization: Bearer <key>)' });
+      const needed = request.routeOptions.config.scope;
+      if (client.scope !== needed)
+        throw new ForbiddenError(`this key's scope is ${client.scope}; this operation needs a ${needed} key`);
     },
     /**
-     * Whose tasks a request sees (GET /v1/tasks) and creates. One deployment token today, so one
-     * owner; per-tenant API keys map each key to its tenant here.
+     * Whose tasks a request sees and creates: the key's name. Called only after the hook let the
+     * request through, so with auth on there is always a client.
      */
-    ownerOf: (_request: FastifyRequest): string => DEFAULT_OWNER,
-    /** A rate-limit key: the token's hash for authenticated clients (one budget per client), else the IP. */
+    ownerOf: (request: FastifyRequest): string => clientOf(request)?.name ?? DEFAULT_OWNER,
+    /**
+     * A rate-limit key: the tenant for authenticated clients, so each tenant has its own budget
+     * (however many replicas or addresses it comes from); else the IP, so guessing keys is limited too.
+     */
     clientKey: (request: FastifyRequest): string => {
-      const t = validToken(request);
-      return t ? `token:${digest(t).toString('hex').slice(0, 32)}` : `ip:${request.ip}`;
+      const client = clientOf(request);
+      return client ? `tenant:${client.name}` : `ip:${request.ip}`;
     },
   };
 }

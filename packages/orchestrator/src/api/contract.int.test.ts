@@ -9,11 +9,13 @@ import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startProcess } from '@flotilla/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, type Role, startHarness, startRole } from '../testing/harness.test.helpers.js';
+import { type Harness, type Role, startHarness, startRole, testKeys } from '../testing/harness.test.helpers.js';
 import { offlineLlm } from '../testing/offline.test.helpers.js';
 
 const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
-const token = 'contract-test-token-0123456789';
+// A tenant's key for the task operations and the operator's for /v1/roles: each run below uses one,
+// so the other scope's operations answer 403, which the document declares.
+const keys = testKeys({ tenant: 'tasks', operator: 'admin' });
 
 /** The version .ci/run pins; one place says which schemathesis the contract holds against. */
 const pinned = /^SCHEMATHESIS_VERSION=(\S+)$/m.exec(readFileSync(join(repoRoot, '.ci/run'), 'utf8'))?.[1];
@@ -46,7 +48,7 @@ beforeAll(async () => {
     // Auth on, as deployed, and the rate limiter on (its headers are checked against the document)
     // but raised: the tester sends over a thousand requests a minute from one client. 429 is still
     // documented on every /v1 operation (checked below).
-    app: { apiToken: token, rateLimit: { max: 1_000_000, timeWindowMs: 60_000 }, events: { heartbeatMs: 1000 } },
+    app: { keys: keys.ring, rateLimit: { max: 1_000_000, timeWindowMs: 60_000 }, events: { heartbeatMs: 1000 } },
   });
   role = await startRole(h, {
     role: 'researcher',
@@ -70,21 +72,31 @@ describe('the API against its OpenAPI document', () => {
     expect(output.trim(), `wrong schemathesis version: ${INSTALL}`).toBe(`schemathesis, version ${pinned}`);
   });
 
-  it('documents 401 and 429 on every /v1 operation', async () => {
+  it('documents 401, 403 and 429, and the scope, on every /v1 operation', async () => {
     // (That the document lists exactly the routes fastify serves is checked at start-up: buildApp's
     // onReady refuses to start on a difference, so this harness would not have started.)
     const doc = (await h.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
-      paths: Record<string, Record<string, { responses?: Record<string, unknown> }>>;
+      paths: Record<
+        string,
+        Record<string, { responses?: Record<string, unknown>; security?: Record<string, string[]>[] }>
+      >;
     };
     const operations = Object.entries(doc.paths)
       .filter(([path]) => path.startsWith('/v1/'))
       .flatMap(([path, item]) =>
         Object.entries(item)
           .filter(([key]) => key !== 'parameters')
-          .map(([method, op]) => ({ name: `${method} ${path}`, statuses: Object.keys(op.responses ?? {}) })),
+          .map(([method, op]) => ({
+            name: `${method} ${path}`,
+            statuses: Object.keys(op.responses ?? {}),
+            scope: op.security?.[0]?.bearer,
+          })),
       );
     expect(operations.length).toBeGreaterThanOrEqual(6);
-    for (const { name, statuses } of operations) expect(statuses, name).toEqual(expect.arrayContaining(['401', '429']));
+    for (const { name, statuses, scope } of operations) {
+      expect(statuses, name).toEqual(expect.arrayContaining(['401', '403', '429']));
+      expect(scope, name).toEqual(name === 'get /v1/roles' ? ['admin'] : ['tasks']);
+    }
   });
 
   it('passes every schemathesis check, with auth on', { timeout: 240_000 }, async () => {
@@ -95,7 +107,7 @@ describe('the API against its OpenAPI document', () => {
         'run',
         `${h.url}/openapi.json`,
         '--header',
-        `Authorization: Bearer ${token}`,
+        `Authorization: Bearer ${keys.key('tenant')}`,
         // Every check schemathesis has, none excluded: status codes, content types, headers and
         // bodies (SSE events too) against the document, no 5xx, invalid data refused and valid
         // data accepted, 405 with Allow for undeclared methods, 401 without the token, created
@@ -122,6 +134,38 @@ describe('the API against its OpenAPI document', () => {
     expect(output).toMatch(/Test cases:\s+(\d+) generated, \1 passed/);
   });
 
+  it("passes every schemathesis check on the operator's operation, with an admin key", {
+    timeout: 120_000,
+  }, async () => {
+    expect(bin, `schemathesis not found: ${INSTALL}`).toBeDefined();
+    // The run above holds a tenant's key, so /v1/roles only ever answered it 403; this one proves
+    // the admin answer (200 and its body) against the document too.
+    const { code, output } = await schemathesis(
+      bin as string,
+      [
+        'run',
+        `${h.url}/openapi.json`,
+        '--header',
+        `Authorization: Bearer ${keys.key('operator')}`,
+        '--include-operation-id',
+        'listRoles',
+        '--checks',
+        'all',
+        // Stateful testing follows links between operations, which this filter leaves out.
+        '--phases',
+        'examples,coverage,fuzzing',
+        '--max-examples',
+        '50',
+        '--generation-database',
+        'none',
+        '--no-color',
+      ],
+      work,
+    );
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/Test cases:\s+(\d+) generated, \1 passed/);
+  });
+
   it('fails when the document and the API disagree (control)', { timeout: 60_000 }, async () => {
     expect(bin, `schemathesis not found: ${INSTALL}`).toBeDefined();
     // The real document, minus the 404 GET /v1/tasks/{id} answers for an unknown task.
@@ -140,7 +184,7 @@ describe('the API against its OpenAPI document', () => {
         '--url',
         h.url,
         '--header',
-        `Authorization: Bearer ${token}`,
+        `Authorization: Bearer ${keys.key('tenant')}`,
         '--include-operation-id',
         'getTask',
         '--checks',

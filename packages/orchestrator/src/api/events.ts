@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { decodeTaskEventEntry, type TaskEvent, TERMINAL_TASK_STATUSES } from '@flotilla/contracts';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { NotFoundError, TooManyRequestsError } from '../errors.js';
 import type { TaskStore } from '../tasks/store.js';
@@ -16,6 +16,8 @@ export interface EventStreamOptions {
   heartbeatMs?: number;
   /** Concurrent streams per replica (each holds a Redis connection). Default 500. */
   maxClients?: number;
+  /** The requesting tenant; another tenant's task is 404. */
+  ownerOf: (request: FastifyRequest) => string;
 }
 
 const TERMINAL_EVENTS = new Set<TaskEvent['type']>(['completed', 'failed', 'cancelled']);
@@ -32,12 +34,13 @@ export function registerEventRoutes(v1: FastifyInstance, options: EventStreamOpt
   const maxClients = options.maxClients ?? 500;
   const open = new Set<() => void>();
 
-  v1.get('/tasks/:id/events', async (request, reply) => {
+  v1.get('/tasks/:id/events', { config: { scope: 'tasks' } }, async (request, reply) => {
     const taskId = parsePart(TaskIdParam, (request.params as { id?: unknown }).id, 'path.id');
     const lastEventId = request.headers['last-event-id'];
     const after = lastEventId === undefined ? '0-0' : parsePart(LastEventIdHeader, lastEventId, 'header.last-event-id');
     const record = await store.get(taskId);
-    if (!record) throw new NotFoundError(`task ${taskId} does not exist (or expired)`);
+    if (!record || record.owner !== options.ownerOf(request))
+      throw new NotFoundError(`task ${taskId} does not exist (or expired)`);
     if (open.size >= maxClients)
       throw new TooManyRequestsError('too many open event streams; retry later', heartbeatMs / 1000);
 

@@ -4,12 +4,12 @@ import { openApiDocument, routeDrift } from './openapi.js';
 describe('routeDrift', () => {
   const doc = openApiDocument('test', { probes: false });
   const served = [
-    { method: 'POST', url: '/v1/tasks' },
-    { method: 'GET', url: '/v1/tasks' },
-    { method: 'GET', url: '/v1/tasks/:id' },
-    { method: 'POST', url: '/v1/tasks/:id/cancel' },
-    { method: 'GET', url: '/v1/tasks/:id/events' },
-    { method: 'GET', url: '/v1/roles' },
+    { method: 'POST', url: '/v1/tasks', scope: 'tasks' },
+    { method: 'GET', url: '/v1/tasks', scope: 'tasks' },
+    { method: 'GET', url: '/v1/tasks/:id', scope: 'tasks' },
+    { method: 'POST', url: '/v1/tasks/:id/cancel', scope: 'tasks' },
+    { method: 'GET', url: '/v1/tasks/:id/events', scope: 'tasks' },
+    { method: 'GET', url: '/v1/roles', scope: 'admin' },
     { method: 'GET', url: '/openapi.json' },
   ];
 
@@ -23,6 +23,14 @@ describe('routeDrift', () => {
       { method: 'DELETE', url: '/v1/tasks/:id' },
     ]);
     expect(drift).toEqual(['+ DELETE /v1/tasks/:id', '- GET /v1/roles']);
+  });
+
+  it('names a route whose scope differs from the one its operation documents', () => {
+    const drift = routeDrift(
+      doc,
+      served.map((r) => (r.url === '/v1/roles' ? { ...r, scope: 'tasks' } : r)),
+    );
+    expect(drift).toEqual(['~ GET /v1/roles (scope tasks served, admin documented)']);
   });
 
   it('describes the probes only when the server has them', () => {

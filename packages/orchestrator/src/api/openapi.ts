@@ -36,7 +36,8 @@ const problem = (description: string, headers: Json = {}) => ({
 
 /** What every /v1 operation may answer besides its own outcomes. */
 const v1Problems = {
-  '401': problem('Missing or wrong bearer token', { 'WWW-Authenticate': header('WWWAuthenticate') }),
+  '401': problem('Missing, unknown or revoked API key', { 'WWW-Authenticate': header('WWWAuthenticate') }),
+  '403': problem('The API key is valid but of the other scope (a tasks key on an admin operation, or the reverse)'),
   '429': problem('Rate limit exceeded (per client, shared by every replica)', { 'Retry-After': header('RetryAfter') }),
   '500': problem('A bug: the error was logged, its details are not sent'),
   '503': problem(
@@ -69,15 +70,18 @@ const withRateLimitHeaders = (responses: Record<string, Json>) =>
     ]),
   );
 
-/** A /v1 operation: its own responses (which win over the shared ones), in status order. */
-const v1 = (operation: Json & { responses: Record<string, Json> }) => {
+/**
+ * A /v1 operation: its own responses (which win over the shared ones), in status order, and the
+ * scope its key needs (OpenAPI 3.1+ lets a non-OAuth requirement list role names: `bearer: [tasks]`).
+ */
+const v1 = (scope: 'tasks' | 'admin', operation: Json & { responses: Record<string, Json> }) => {
   const responses: Record<string, Json> = { ...v1Problems, ...operation.responses };
   const sorted = Object.fromEntries(
     Object.keys(responses)
       .sort()
       .map((status) => [status, responses[status] as Json]),
   );
-  return { ...operation, responses: withRateLimitHeaders(sorted) };
+  return { ...operation, security: [{ bearer: [scope] }], responses: withRateLimitHeaders(sorted) };
 };
 
 const probe = (summary: string, body: z.ZodType, ok: string, notOk?: string) => ({
@@ -126,7 +130,7 @@ const DESCRIPTION = `Submit goals, follow their progress, cancel them.
 - A method a path does not list answers **405** with \`Allow\`; a path not listed here answers **404**. HEAD and OPTIONS are not served (405).
 - \`Accept\` is not negotiated: each response has the one media type listed here (no 406).
 - Request bodies are UTF-8 JSON. A lone surrogate in a string (\`"\\ud800"\`, valid JSON but not Unicode) is accepted and replaced by U+FFFD, as WebIDL's USVString does; every JSON response is I-JSON (RFC 7493).
-- /v1 requires \`Authorization: Bearer <token>\` when the server has API_TOKEN set, and is rate limited per client; the probes and this document are open.
+- /v1 requires \`Authorization: Bearer <API key>\`. Each key is a tenant: it sees and cancels only its own tasks (another tenant's task is **404**, like a missing one), its idempotency keys are its own, and it has its own rate limit. A key has one scope: \`tasks\` for the task operations, \`admin\` for the operator's (\`/v1/roles\`); the other scope's operations answer **403**. The probes and this document are open.
 - Node's HTTP server itself answers what never reaches the API, without a problem body: malformed HTTP (400), headers over 16 KiB (431), a request not received within the request timeout, 30 s by default (408).`;
 
 /**
@@ -207,7 +211,7 @@ export function openApiDocument(version: string, { probes = true }: { probes?: b
     security: [{ bearer: [] }],
     paths: {
       '/v1/tasks': {
-        post: v1({
+        post: v1('tasks', {
           operationId: 'submitTask',
           summary: 'Submit a goal',
           parameters: [param('IdempotencyKey')],
@@ -228,12 +232,12 @@ export function openApiDocument(version: string, { probes = true }: { probes?: b
             ...bodyProblems,
             '400': problem(`${bodyProblems['400'].description}; or the Idempotency-Key header is malformed`),
             '409': problem(
-              'The idempotency key names a task submitted with a different request, or the Idempotency-Key header and the body’s idempotencyKey differ',
+              'The caller used this idempotency key for a different request (the other task is not named), or the Idempotency-Key header and the body’s idempotencyKey differ',
             ),
             '422': problem('The body does not match TaskRequest; errors[] names each field'),
           },
         }),
-        get: v1({
+        get: v1('tasks', {
           operationId: 'listTasks',
           summary: 'The caller’s tasks, newest first',
           description:
@@ -249,19 +253,19 @@ export function openApiDocument(version: string, { probes = true }: { probes?: b
       },
       '/v1/tasks/{id}': {
         parameters: [param('TaskId')],
-        get: v1({
+        get: v1('tasks', {
           operationId: 'getTask',
           summary: 'A task: status, plan, subtasks, answer, usage',
           responses: {
             '200': { description: 'The task', content: json(ref('TaskView')) },
             '400': problem('The id is not a UUID'),
-            '404': problem('No such task, or it expired'),
+            '404': problem('No such task of this tenant’s, or it expired'),
           },
         }),
       },
       '/v1/tasks/{id}/cancel': {
         parameters: [param('TaskId')],
-        post: v1({
+        post: v1('tasks', {
           operationId: 'cancelTask',
           summary: 'Cancel a task',
           description:
@@ -271,14 +275,14 @@ export function openApiDocument(version: string, { probes = true }: { probes?: b
             '202': { description: 'Cancelled; running subtasks are stopping', content: json(ref('TaskView')) },
             ...bodyProblems,
             '400': problem(`The id is not a UUID; or a body was sent that is not valid JSON`),
-            '404': problem('No such task, or it expired'),
+            '404': problem('No such task of this tenant’s, or it expired'),
             '409': problem('The task already completed or failed'),
           },
         }),
       },
       '/v1/tasks/{id}/events': {
         parameters: [param('TaskId')],
-        get: v1({
+        get: v1('tasks', {
           operationId: 'streamTaskEvents',
           summary: 'Progress as Server-Sent Events',
           description:
@@ -293,7 +297,7 @@ export function openApiDocument(version: string, { probes = true }: { probes?: b
               content: { 'text/event-stream': { itemSchema: ref('TaskEventMessage') } },
             },
             '400': problem('The id is not a UUID, or Last-Event-ID is not an id this server sends'),
-            '404': problem('No such task, or it expired'),
+            '404': problem('No such task of this tenant’s, or it expired'),
             '429': problem('Rate limit exceeded, or this replica has too many streams open (SSE_MAX_CLIENTS)', {
               'Retry-After': header('RetryAfter'),
             }),
@@ -301,9 +305,9 @@ export function openApiDocument(version: string, { probes = true }: { probes?: b
         }),
       },
       '/v1/roles': {
-        get: v1({
+        get: v1('admin', {
           operationId: 'listRoles',
-          summary: 'Live worker roles',
+          summary: 'Live worker roles (admin)',
           responses: { '200': { description: 'Roles with live replicas', content: json(ref('RoleList')) } },
         }),
       },
@@ -324,21 +328,31 @@ const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head',
 
 /**
  * Where the document and the router disagree: `+ GET /x` is served but undocumented, `- GET /x`
- * documented but not served. Routes are fastify's (`/v1/tasks/:id`); the document's `{id}` is
- * read the same way.
+ * documented but not served, `~ GET /x` served and documented with different scopes (the route's
+ * `config.scope` against the operation's `security`). Routes are fastify's (`/v1/tasks/:id`); the
+ * document's `{id}` is read the same way.
  */
-export function routeDrift(document: Json, routes: readonly { method: string; url: string }[]): string[] {
+export function routeDrift(
+  document: Json,
+  routes: readonly { method: string; url: string; scope?: string | undefined }[],
+): string[] {
   const paths = (document.paths ?? {}) as Record<string, Record<string, unknown>>;
-  const documented = new Set(
+  const documented = new Map(
     Object.entries(paths).flatMap(([path, item]) =>
-      Object.keys(item)
-        .filter((key) => HTTP_METHODS.has(key))
-        .map((method) => `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
+      Object.entries(item)
+        .filter(([key]) => HTTP_METHODS.has(key))
+        .map(([method, op]) => {
+          const security = (op as { security?: Record<string, string[]>[] }).security;
+          return [`${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`, security?.[0]?.bearer?.[0]] as const;
+        }),
     ),
   );
-  const served = new Set(routes.map((r) => `${r.method} ${r.url}`));
+  const served = new Map(routes.map((r) => [`${r.method} ${r.url}`, r.scope] as const));
   return [
-    ...[...served].filter((r) => !documented.has(r)).map((r) => `+ ${r}`),
-    ...[...documented].filter((r) => !served.has(r)).map((r) => `- ${r}`),
+    ...[...served.keys()].filter((r) => !documented.has(r)).map((r) => `+ ${r}`),
+    ...[...documented.keys()].filter((r) => !served.has(r)).map((r) => `- ${r}`),
+    ...[...served]
+      .filter(([r, scope]) => documented.has(r) && documented.get(r) !== scope)
+      .map(([r, scope]) => `~ ${r} (scope ${scope ?? 'none'} served, ${documented.get(r) ?? 'none'} documented)`),
   ].sort();
 }

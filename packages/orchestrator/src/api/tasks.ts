@@ -20,7 +20,10 @@ export function registerTaskRoutes(
   ownerOf: (request: FastifyRequest) => string,
   admission?: { admit(): Promise<void> },
 ): void {
-  v1.post('/tasks', async (request, reply) => {
+  // Each route names the scope a key needs (the auth hook checks it): tenants' task routes, and the
+  // operator's (admin) ones.
+  const tasksScope = { config: { scope: 'tasks' as const } };
+  v1.post('/tasks', tasksScope, async (request, reply) => {
     const header = request.headers['idempotency-key'];
     const headerKey =
       header === undefined ? undefined : parsePart(IdempotencyKeyHeader, header, 'header.idempotency-key');
@@ -35,7 +38,7 @@ export function registerTaskRoutes(
     return accepted(record.taskId, record.status);
   });
 
-  v1.get('/tasks', async (request) => {
+  v1.get('/tasks', tasksScope, async (request) => {
     const query = parseQuery(TaskListQuery, request.query);
     return tasks.list(ownerOf(request), {
       limit: query.limit ?? DEFAULT_PAGE_SIZE,
@@ -44,16 +47,18 @@ export function registerTaskRoutes(
     });
   });
 
-  v1.get('/tasks/:id', async (request) => tasks.get(taskIdOf(request)));
+  // Another tenant's task answers 404, exactly as a missing one: a 403 would confirm it exists.
+  v1.get('/tasks/:id', tasksScope, async (request) => tasks.get(taskIdOf(request), ownerOf(request)));
 
   // A POST to a sub-resource, not DELETE: cancelling keeps the task (its status, answer so far and
   // events stay readable until its TTL), and DELETE would promise the resource is gone.
-  v1.post('/tasks/:id/cancel', async (request, reply) => {
-    const view = await tasks.cancel(taskIdOf(request));
+  v1.post('/tasks/:id/cancel', tasksScope, async (request, reply) => {
+    const view = await tasks.cancel(taskIdOf(request), ownerOf(request));
     // 202: running subtasks are still winding down when this returns.
     reply.code(202);
     return view;
   });
 
-  v1.get('/roles', async () => ({ roles: await roles() }));
+  // What runs where (replicas, versions, input schemas) is the operator's view, not a tenant's.
+  v1.get('/roles', { config: { scope: 'admin' } }, async () => ({ roles: await roles() }));
 }

@@ -21,6 +21,8 @@ export interface Submitted {
   created: boolean;
 }
 
+const notFound = (taskId: string) => new NotFoundError(`task ${taskId} does not exist (or expired)`);
+
 /**
  * What the HTTP API does to tasks, independent of HTTP: submit (idempotently), read, cancel.
  * Errors it throws are ProblemErrors the API renders as-is.
@@ -64,7 +66,9 @@ export class TaskService {
       if (!outcome.created && !outcome.sameRequest) {
         throw new ConflictError(
           'FLOTILLA_IDEMPOTENCY_CONFLICT',
-          `idempotency key ${JSON.stringify(idempotencyKey)} was already used for a different request (task ${outcome.record.taskId})`,
+          // No task id: the caller sent a different request, so the id is of no use to it, and a
+          // conflict that named ids would turn idempotency keys into a way of probing for tasks.
+          `idempotency key ${JSON.stringify(idempotencyKey)} was already used for a different request`,
           [{ field: 'idempotencyKey', message: 'already used for a different request' }],
         );
       }
@@ -81,9 +85,10 @@ export class TaskService {
     return this.options.store.list(owner, options);
   }
 
-  async get(taskId: string): Promise<TaskView> {
-    const view = await this.options.store.view(taskId);
-    if (!view) throw new NotFoundError(`task ${taskId} does not exist (or expired)`);
+  /** A task of `owner`'s; another tenant's task is a NotFoundError, the same as a missing one. */
+  async get(taskId: string, owner = DEFAULT_OWNER): Promise<TaskView> {
+    const view = await this.options.store.view(taskId, owner);
+    if (!view) throw notFound(taskId);
     return view;
   }
 
@@ -92,14 +97,16 @@ export class TaskService {
    * removed, then every replica is told (running subtasks see their AbortSignal fire).
    * Cancelling a cancelled task is a no-op; a completed or failed one is a 409.
    */
-  async cancel(taskId: string): Promise<TaskView> {
+  async cancel(taskId: string, owner = DEFAULT_OWNER): Promise<TaskView> {
     const { store, queues } = this.options;
+    // The owner never changes, so checking it before the (atomic) transition leaves no gap.
+    if ((await store.get(taskId))?.owner !== owner) throw notFound(taskId);
     const t = await store.transition(taskId, {
       from: ['queued', 'planning', 'running', 'aggregating'],
       to: 'cancelled',
       event: { type: 'cancelled', taskId },
     });
-    if (t.status === undefined) throw new NotFoundError(`task ${taskId} does not exist (or expired)`);
+    if (t.status === undefined) throw notFound(taskId);
     if (!t.applied && t.status !== 'cancelled') {
       throw new ConflictError(
         'FLOTILLA_TASK_FINISHED',
@@ -107,6 +114,6 @@ export class TaskService {
       );
     }
     await stopTaskWork(store, queues, taskId);
-    return this.get(taskId);
+    return this.get(taskId, owner);
   }
 }

@@ -126,7 +126,7 @@ export class TaskStore {
     const [created, id] = (await createTaskScript(
       this.redis,
       [
-        idempotencyKey ? this.keys.taskByKey(idempotencyKey) : taskKey,
+        idempotencyKey ? this.keys.taskByKey(owner, idempotencyKey) : taskKey,
         taskKey,
         this.keys.taskEvents(taskId),
         this.keys.queuedTasks,
@@ -281,9 +281,10 @@ export class TaskStore {
     return readTaskEvents(this.redis, this.prefix, taskId, afterId);
   }
 
-  async view(taskId: string): Promise<TaskView | undefined> {
+  /** The task as the API shows it; undefined when it is missing, or not `owner`'s when an owner is given. */
+  async view(taskId: string, owner?: string): Promise<TaskView | undefined> {
     const record = await this.get(taskId);
-    if (!record) return undefined;
+    if (!record || (owner !== undefined && record.owner !== owner)) return undefined;
     const events = await this.events(taskId);
     return buildTaskView(
       record,

@@ -11,6 +11,13 @@ import {
   registerHealthRoutes,
   type ToolLog,
 } from '@flotilla/runtime';
+import {
+  ApiKeyRing,
+  type ApiKeyScope,
+  formatApiKeyLine as formatLine,
+  generateApiKey,
+  parseApiKeys,
+} from '@flotilla/runtime/auth';
 import type { LlmClient } from '@flotilla/runtime/llm';
 import {
   type AgentContext,
@@ -43,6 +50,22 @@ export const silentLog = {
     return this;
   },
 } as unknown as FastifyBaseLogger;
+
+/**
+ * API keys for tests, made the way `pnpm keys add` makes them and read through the keys-file
+ * parser: `ring` for the app, `auth(name)` for a client's request headers.
+ */
+export function testKeys<N extends string>(clients: Record<N, ApiKeyScope>) {
+  const keys = Object.fromEntries(Object.keys(clients).map((name) => [name, generateApiKey()])) as Record<N, string>;
+  const text = (Object.entries(clients) as [N, ApiKeyScope][])
+    .map(([name, scope]) => formatLine(name, scope, keys[name]))
+    .join('\n');
+  return {
+    ring: new ApiKeyRing(parseApiKeys(text)),
+    key: (name: N) => keys[name],
+    auth: (name: N) => ({ authorization: `Bearer ${keys[name]}` }),
+  };
+}
 
 export const TEST_LIMITS: BudgetLimits = { maxSteps: 20, maxToolCalls: 10, maxSeconds: 60, maxTokens: 50_000 };
 
