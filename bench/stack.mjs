@@ -83,7 +83,7 @@ export async function startStack({ name, env, orchestratorEnv = {}, researcherEn
     const orchestrator = await startService(
       'orchestrator',
       `${name}-orchestrator`,
-      { ...env, ...orchestratorEnv, PORT: port, HEALTH_PORT: port },
+      { AUTH: 'off', ...env, ...orchestratorEnv, PORT: port, HEALTH_PORT: port },
       logDir,
     );
     services.push(orchestrator);

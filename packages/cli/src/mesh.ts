@@ -207,7 +207,15 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
       };
     }
     const port = opts.port || (await freePort());
-    const orchestrator = await spawnService('orchestrator', { PORT: String(port), HEALTH_PORT: String(port) });
+    // Loopback only, and without keys: the mesh is one developer's, on this machine. AUTH=off is
+    // refused on any other address, so this pair cannot drift into serving an open API.
+    const orchestrator = await spawnService('orchestrator', {
+      PORT: String(port),
+      HEALTH_PORT: String(port),
+      HEALTH_HOST: '127.0.0.1',
+      AUTH: 'off',
+      API_KEYS_FILE: undefined,
+    });
     const replicas = workers.flatMap(({ worker, count }) =>
       Array.from({ length: count }, () => spawnService(worker.role)),
     );

@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from '@flotilla/runtime';
 import { describe, expect, it } from 'vitest';
-import { orchestratorConfigSchema } from './config.js';
+import { isLoopback, orchestratorConfigProblems, orchestratorConfigSchema } from './config.js';
 
 describe('orchestrator config: the sweep', () => {
   it('defaults the sweep interval, the requeue age and the deadline grace', () => {
@@ -32,5 +32,31 @@ describe('orchestrator config: the sweep', () => {
       'TASK_SWEEP_INTERVAL_MS',
     ]);
     expect((error as ConfigError).message.split('\n')).toHaveLength(3);
+  });
+});
+
+describe('orchestrator config: auth fails closed', () => {
+  const problems = (env: Record<string, string>) => {
+    try {
+      loadConfig(orchestratorConfigSchema, { env, check: orchestratorConfigProblems });
+      return [];
+    } catch (err) {
+      return (err as ConfigError).problems;
+    }
+  };
+
+  it('needs API_KEYS_FILE unless AUTH=off', () => {
+    expect(problems({ LLM_PROVIDER: 'offline' })).toEqual([
+      { variable: 'API_KEYS_FILE', message: expect.stringMatching(/^required/) },
+    ]);
+    expect(problems({ LLM_PROVIDER: 'offline', AUTH: 'off', HEALTH_HOST: '127.0.0.1' })).toEqual([]);
+  });
+
+  it('allows AUTH=off on loopback addresses only', () => {
+    for (const host of ['0.0.0.0', '::', '10.0.0.5', 'localhost', 'orchestrator'])
+      expect(problems({ LLM_PROVIDER: 'offline', AUTH: 'off', HEALTH_HOST: host }), host).toEqual([
+        { variable: 'AUTH', message: expect.stringContaining('loopback') },
+      ]);
+    for (const host of ['127.0.0.1', '127.0.0.53', '::1', '0:0:0:0:0:0:0:1']) expect(isLoopback(host), host).toBe(true);
   });
 });
