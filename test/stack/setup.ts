@@ -1,6 +1,6 @@
 // Global setup of the stack test: canary secrets, image build, `up --scale researcher=3`, wait until
 // every container is ready; teardown brings the stack down (volumes too) and removes the canaries.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
@@ -32,14 +32,25 @@ export default async function setup() {
   // also proves .dockerignore keeps secret files out of every layer.
   const secretsDir = join(repoRoot, 'compose', 'secrets');
   mkdirSync(secretsDir, { recursive: true });
-  const apiToken = `canary-api-token-${randomBytes(16).toString('hex')}`;
+  // API keys: two tenants and the operator. The keys are canaries (they must never show up in an
+  // image, an inspect or a log); the file holds only their hashes, in the documented format, written
+  // here by hand as an operator could.
+  const apiKey = `canary-api-key-a-${randomBytes(16).toString('hex')}`;
+  const otherKey = `canary-api-key-b-${randomBytes(16).toString('hex')}`;
+  const adminKey = `canary-api-key-ops-${randomBytes(16).toString('hex')}`;
+  const sha256 = (key: string) => createHash('sha256').update(key).digest('hex');
+  const keysText = [
+    `stack-a tasks sha256:${sha256(apiKey)}`,
+    `stack-b tasks sha256:${sha256(otherKey)}`,
+    `stack-ops admin sha256:${sha256(adminKey)}`,
+  ].join('\n');
   const llmKey = `canary-llm-key-${randomBytes(16).toString('hex')}`;
   const sandboxToken = `canary-sandbox-token-${randomBytes(16).toString('hex')}`;
-  const tokenFile = join(secretsDir, 'stacktest-api_token');
+  const keysFile = join(secretsDir, 'stacktest-api_keys');
   const keyFile = join(secretsDir, 'stacktest-llm_api_key');
   const sandboxTokenFile = join(secretsDir, 'stacktest-sandbox_token');
   // 0644: non-Swarm Compose bind-mounts secret files as they are, and the services run as uid 65532.
-  writeFileSync(tokenFile, apiToken, { mode: 0o644 });
+  writeFileSync(keysFile, `${keysText}\n`, { mode: 0o644 });
   writeFileSync(keyFile, llmKey, { mode: 0o644 });
   writeFileSync(sandboxTokenFile, sandboxToken, { mode: 0o644 });
 
@@ -56,11 +67,14 @@ export default async function setup() {
     // One job per researcher at a time: then N requests open at once at the site's barrier can only
     // come from N replicas (what the fan-out test proves).
     RESEARCHER_CONCURRENCY: '1',
-    API_TOKEN_SECRET_FILE: tokenFile,
+    API_KEYS_SECRET_FILE: keysFile,
     LLM_API_KEY_SECRET_FILE: keyFile,
     SANDBOX_TOKEN_SECRET_FILE: sandboxTokenFile,
     STACK_SANDBOX_TOKEN: sandboxToken,
-    STACK_API_TOKEN: apiToken,
+    STACK_API_KEY: apiKey,
+    STACK_OTHER_API_KEY: otherKey,
+    STACK_ADMIN_API_KEY: adminKey,
+    STACK_API_KEYS_TEXT: keysText,
     STACK_LLM_KEY: llmKey,
     STACK_BASE_URL: `http://127.0.0.1:${port}`,
   });
@@ -69,7 +83,7 @@ export default async function setup() {
     if (process.env.STACK_KEEP === '1') return;
     await docker(['rm', '-f', listenerName]);
     await compose(['down', '--volumes', '--remove-orphans', '--timeout', '40'], { timeoutMs: 180_000 });
-    rmSync(tokenFile, { force: true });
+    rmSync(keysFile, { force: true });
     rmSync(keyFile, { force: true });
     rmSync(sandboxTokenFile, { force: true });
   };

@@ -21,9 +21,12 @@ import { OUTSIDE_PORT, OUTSIDE_SERVICE, RESEARCHERS, SITE_SERVICE, SITE_URL } fr
 
 const FLOTILLA = ['orchestrator', 'researcher', 'coder', 'sandbox'];
 const baseUrl = () => process.env.STACK_BASE_URL as string;
-const token = () => process.env.STACK_API_TOKEN as string;
+/** Tenant stack-a's key: the client of every task below. */
+const token = () => process.env.STACK_API_KEY as string;
 const canaries = () => [
-  process.env.STACK_API_TOKEN as string,
+  process.env.STACK_API_KEY as string,
+  process.env.STACK_OTHER_API_KEY as string,
+  process.env.STACK_ADMIN_API_KEY as string,
   process.env.STACK_LLM_KEY as string,
   process.env.STACK_SANDBOX_TOKEN as string,
 ];
@@ -187,13 +190,27 @@ describe('the flotilla stack', () => {
     sandboxEscapeTests();
   });
 
-  it('rejects a request without the bearer token', async () => {
+  it('rejects a request without an API key', async () => {
     const res = await fetch(`${baseUrl()}/v1/tasks`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ goal: 'no token' }),
     });
     expect(res.status).toBe(401);
+  });
+
+  it("keeps tenants apart: another tenant's key gets 404 for a task, and only the admin key sees roles", async () => {
+    const taskId = await submit('a task of tenant stack-a');
+    const as = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
+    const other = as(process.env.STACK_OTHER_API_KEY as string);
+    expect((await fetch(`${baseUrl()}/v1/tasks/${taskId}`, other)).status).toBe(404);
+    expect((await fetch(`${baseUrl()}/v1/tasks/${taskId}/cancel`, { method: 'POST', ...other })).status).toBe(404);
+    const listed = (await (await fetch(`${baseUrl()}/v1/tasks`, other)).json()) as { tasks: { taskId: string }[] };
+    expect(listed.tasks.map((t) => t.taskId)).not.toContain(taskId);
+    // Control: its own tenant reads it.
+    expect((await view(taskId)).taskId).toBe(taskId);
+    expect((await fetch(`${baseUrl()}/v1/roles`, as(token()))).status).toBe(403);
+    expect((await fetch(`${baseUrl()}/v1/roles`, as(process.env.STACK_ADMIN_API_KEY as string))).status).toBe(200);
   });
 
   it(`fans one task out over all ${RESEARCHERS} researcher replicas at once`, async () => {
@@ -485,9 +502,9 @@ describe('the flotilla stack', () => {
         (orch as ContainerInfo).Id,
         '/nodejs/bin/node',
         '-e',
-        "process.stdout.write(require('fs').readFileSync('/run/secrets/api_token','utf8'))",
+        "process.stdout.write(require('fs').readFileSync('/run/secrets/api_keys','utf8'))",
       ]);
-      expect(read.stdout.trim()).toBe(token());
+      expect(read.stdout.trim()).toBe(process.env.STACK_API_KEYS_TEXT);
     });
 
     it('not in any container log', async () => {
