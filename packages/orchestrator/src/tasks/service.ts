@@ -6,7 +6,7 @@ import { ConflictError, NotFoundError } from '../errors.js';
 import type { TaskQueues } from '../flow/queues.js';
 import { stopTaskWork } from '../flow/stop.js';
 import type { TaskRecord } from './record.js';
-import { DEFAULT_OWNER, type TaskListOptions, type TaskStore } from './store.js';
+import type { TaskListOptions, TaskStore } from './store.js';
 
 export interface TaskServiceOptions {
   store: TaskStore;
@@ -41,7 +41,7 @@ export class TaskService {
    * A header and a body key that differ are a 409 too: each is valid alone, the pair is contradictory
    * (a 422 would claim the body breaks its schema, which it doesn't).
    */
-  async submit(request: TaskRequest, headerKey?: string, owner = DEFAULT_OWNER): Promise<Submitted> {
+  async submit(request: TaskRequest, headerKey: string | undefined, owner: string): Promise<Submitted> {
     if (request.idempotencyKey && headerKey && request.idempotencyKey !== headerKey) {
       throw new ConflictError(
         'FLOTILLA_IDEMPOTENCY_CONFLICT',
@@ -86,7 +86,7 @@ export class TaskService {
   }
 
   /** A task of `owner`'s; another tenant's task is a NotFoundError, the same as a missing one. */
-  async get(taskId: string, owner = DEFAULT_OWNER): Promise<TaskView> {
+  async get(taskId: string, owner: string): Promise<TaskView> {
     const view = await this.options.store.view(taskId, owner);
     if (!view) throw notFound(taskId);
     return view;
@@ -97,7 +97,7 @@ export class TaskService {
    * removed, then every replica is told (running subtasks see their AbortSignal fire).
    * Cancelling a cancelled task is a no-op; a completed or failed one is a 409.
    */
-  async cancel(taskId: string, owner = DEFAULT_OWNER): Promise<TaskView> {
+  async cancel(taskId: string, owner: string): Promise<TaskView> {
     const { store, queues } = this.options;
     // The owner never changes, so checking it before the (atomic) transition leaves no gap.
     if ((await store.get(taskId))?.owner !== owner) throw notFound(taskId);

@@ -24,7 +24,7 @@ describe('keys files', () => {
     expect(text).toContain(hashApiKey(a));
   });
 
-  it('refuses an empty file, a malformed line, a bad scope or name, a repeated name and the example', () => {
+  it('refuses an empty file, a malformed line, a bad scope or name, a repeated or reserved name and the example', () => {
     expect(errorOf('')).toMatch(/holds no keys/);
     expect(errorOf('# only comments\n')).toMatch(/holds no keys/);
     const line = formatApiKeyLine('alice', 'tasks', generateApiKey());
@@ -32,6 +32,7 @@ describe('keys files', () => {
     expect(errorOf(line.replace('tasks', 'root'))).toMatch(/line 1: scope must be one of tasks, admin/);
     expect(errorOf(line.replace('alice', 'a:b'))).toMatch(/line 1: the name must be/);
     expect(errorOf(`${line}\n${line}`)).toMatch(/line 2: the name alice is already used/);
+    expect(errorOf(line.replace('alice', 'default'))).toMatch(/line 1: the name default is reserved/);
     expect(errorOf(`example tasks sha256:${'0'.repeat(64)}`)).toMatch(/line 1: is the example entry/);
   });
 

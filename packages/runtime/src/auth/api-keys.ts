@@ -32,6 +32,11 @@ export class ApiKeysFileError extends FlotillaError {
 const HASH_PREFIX = 'sha256:';
 /** The placeholder in compose/secrets/api_keys.example: no key hashes to it, and a file holding it was never edited. */
 const EXAMPLE_HASH = `${HASH_PREFIX}${'0'.repeat(64)}`;
+/**
+ * The orchestrator's tenant when auth is off (AUTH=off on loopback) and of tasks from before keys:
+ * no key may take it, or its holder would see those tasks.
+ */
+const RESERVED_NAME = 'default';
 const LINE = /^(\S+)\s+(\S+)\s+(sha256:[0-9a-f]{64})$/;
 
 /**
@@ -73,6 +78,10 @@ export function parseApiKeys(text: string): ApiKeyEntry[] {
     const [, name = '', scope = '', hash = ''] = m;
     if (!TenantId.safeParse(name).success) {
       problems.push(`${at}: the name must be 1-64 letters, digits, . _ or -, starting with a letter or digit`);
+      continue;
+    }
+    if (name === RESERVED_NAME) {
+      problems.push(`${at}: the name ${RESERVED_NAME} is reserved (the tenant of tasks made without keys)`);
       continue;
     }
     if (!(API_KEY_SCOPES as readonly string[]).includes(scope)) {
