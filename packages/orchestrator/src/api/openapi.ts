@@ -146,7 +146,14 @@ export function openApiDocument(version: string, { probes = true }: { probes?: b
     openapi: '3.2.0',
     info: { title: 'flotilla orchestrator', version, description: DESCRIPTION },
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'An API key (`pnpm keys add <name>`). Each key is a tenant; an operation lists the scope its key needs (tasks or admin).',
+        },
+      },
       schemas: {
         TaskRequest: schema(TaskRequest, 'input'),
         TaskAccepted: schema(TaskAccepted),
