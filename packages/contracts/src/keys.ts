@@ -32,6 +32,8 @@ export const redisKeys = (prefix: string = DEFAULT_PREFIX) => ({
    * (GET /v1/tasks, newest first). Written with the task; entries whose task expired are dropped.
    */
   taskIndex: (owner: string) => `${prefix}:tasks-by-owner:${owner}`,
+  /** An owner's queued and running tasks by deadline, for its cap (TENANT_MAX_OPEN_TASKS). */
+  openTasksOf: (owner: string) => `${prefix}:tasks-open-by-owner:${owner}`,
   /**
    * String: a tenant's idempotency key -> taskId. Per tenant, so one tenant's key can neither
    * replay nor block another's (a tenant id has no ':', so the pair is unambiguous).

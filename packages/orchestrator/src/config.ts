@@ -22,6 +22,7 @@ const int = (fallback: number) => z.coerce.number().int().positive().default(fal
  * | PLAN_MAX_SUBTASKS     | 8        | fan-out per task; more rarely helps and multiplies cost            |
  * | TASK_TTL_SECONDS      | 86400    | a finished task's state, events and jobs are kept a day, then expire |
  * | ADMISSION_REDIS_HIGH_WATER | 0.7 | new tasks get 503 above this share of Redis maxmemory; the rest is for running work |
+ * | TENANT_MAX_OPEN_TASKS | 100      | queued and running tasks per client key; more get 429 (0: no cap)   |
  * | ROLE_STALE_AFTER_MS   | 15000    | a worker replica counts as live for 3 missed 5 s heartbeats          |
  * | PLAN_CONCURRENCY      | 4        | planning calls one replica runs at once                              |
  * | AGGREGATE_CONCURRENCY | 4        | final-answer calls one replica runs at once                          |
@@ -60,6 +61,7 @@ export const orchestratorConfigSchema = baseConfigSchema.extend({
   PLAN_MAX_SUBTASKS: z.coerce.number().int().min(1).max(32).default(8),
   TASK_TTL_SECONDS: int(24 * 3600),
   ADMISSION_REDIS_HIGH_WATER: z.coerce.number().gt(0).max(1).default(0.7),
+  TENANT_MAX_OPEN_TASKS: z.coerce.number().int().min(0).default(100),
   ROLE_STALE_AFTER_MS: int(15_000),
   PLAN_CONCURRENCY: int(4),
   AGGREGATE_CONCURRENCY: int(4),

@@ -52,6 +52,20 @@ export class ServiceUnavailableError extends ProblemError {
   }
 }
 
+/** 429: the tenant already has as many queued and running tasks as it may (TENANT_MAX_OPEN_TASKS). */
+export class TenantBusyError extends ProblemError {
+  constructor(open: number, max: number) {
+    super(
+      'FLOTILLA_TOO_MANY_OPEN_TASKS',
+      429,
+      'Too many open tasks',
+      `this client has ${open} queued or running tasks, its limit is ${max}; submit again when some have finished`,
+      // A task takes seconds to minutes; a retry sooner would only be refused again.
+      { headers: { 'retry-after': '10' } },
+    );
+  }
+}
+
 /** 429: the client exceeded its request rate, or too many event streams are open. */
 export class TooManyRequestsError extends ProblemError {
   constructor(detail: string, retryAfterSeconds: number) {

@@ -63,6 +63,7 @@ const orchestrator = createOrchestrator({
   },
   maxSubtasks: config.PLAN_MAX_SUBTASKS,
   taskTtlSeconds: config.TASK_TTL_SECONDS,
+  maxOpenTasksPerTenant: config.TENANT_MAX_OPEN_TASKS,
   planConcurrency: config.PLAN_CONCURRENCY,
   aggregateConcurrency: config.AGGREGATE_CONCURRENCY,
   sweep: {

@@ -34,6 +34,8 @@ export interface OrchestratorOptions {
   maxSubtasks?: number;
   /** TASK_TTL_SECONDS: how long task state, events and finished jobs are kept. Default 1 day. */
   taskTtlSeconds?: number;
+  /** TENANT_MAX_OPEN_TASKS: queued and running tasks per tenant. Default 0, no cap (the config's is 100). */
+  maxOpenTasksPerTenant?: number;
   /** Planning jobs one replica runs at once. Default 4. */
   planConcurrency?: number;
   /** Aggregations one replica runs at once. Default 4. */
@@ -89,7 +91,7 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
   const ttl = options.taskTtlSeconds ?? DEFAULT_TASK_TTL_SECONDS;
   const bull = { connection, prefix, ...(telemetry ? { telemetry } : {}) };
 
-  const store = new TaskStore(redis, prefix, ttl);
+  const store = new TaskStore(redis, prefix, ttl, options.maxOpenTasksPerTenant ?? 0);
   const queues = new TaskQueues(bull, ttl, log);
   const flows = new FlowProducer(bull);
   flows.on('error', (err) => log.warn({ err: { message: err.message } }, 'flow producer error'));

@@ -242,6 +242,10 @@ export function openApiDocument(version: string, { probes = true }: { probes?: b
               'The caller used this idempotency key for a different request (the other task is not named), or the Idempotency-Key header and the body’s idempotencyKey differ',
             ),
             '422': problem('The body does not match TaskRequest; errors[] names each field'),
+            '429': problem(
+              'Rate limit exceeded (per client, shared by every replica), or the client already has TENANT_MAX_OPEN_TASKS queued and running tasks',
+              { 'Retry-After': header('RetryAfter') },
+            ),
           },
         }),
         get: v1('tasks', {

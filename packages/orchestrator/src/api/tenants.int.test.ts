@@ -18,10 +18,13 @@ afterEach(async () => {
 const keys = testKeys({ alice: 'tasks', bob: 'tasks', ops: 'admin' });
 type Client = 'alice' | 'bob' | 'ops';
 
-async function api(options: { autorun?: boolean; rateLimit?: { max: number; timeWindowMs: number } } = {}) {
+async function api(
+  options: { autorun?: boolean; rateLimit?: { max: number; timeWindowMs: number }; maxOpen?: number } = {},
+) {
   h = await startHarness({
     llm: offlineLlm(),
     autorun: options.autorun ?? false,
+    maxOpenTasksPerTenant: options.maxOpen ?? 0,
     listen: true,
     app: { keys: keys.ring, ...(options.rateLimit && { rateLimit: options.rateLimit }) },
   });
@@ -132,6 +135,33 @@ describe('tenants', () => {
     } finally {
       await role.close();
     }
+  });
+});
+
+describe('open tasks per tenant', () => {
+  it('refuses a tenant over its cap with 429, leaves other tenants and replays alone, and frees a place when a task ends', async () => {
+    // No plan workers: submitted tasks stay queued, so each counts as open until cancelled.
+    const hh = await api({ maxOpen: 2 });
+    const alice = client(hh, 'alice');
+    const first = await alice.submit('one', 'key-one');
+    expect(first.status).toBe(202);
+    expect((await alice.submit('two')).status).toBe(202);
+
+    const over = await alice.call('POST', '/v1/tasks', { goal: 'three' });
+    expect(over.status).toBe(429);
+    expect(over.headers.get('retry-after')).toBe('10');
+    const problem = (await over.json()) as { code: string; detail: string };
+    expect(problem.code).toBe('FLOTILLA_TOO_MANY_OPEN_TASKS');
+    expect(problem.detail).toMatch(/2 queued or running tasks, its limit is 2/);
+
+    // Another tenant has its own cap; a replay of a live key is no new task, so it is answered.
+    expect((await client(hh, 'bob').submit('bob one')).status).toBe(202);
+    expect((await alice.submit('one', 'key-one')).status).toBe(200);
+
+    // A task that ends frees its place.
+    expect((await alice.call('POST', `/v1/tasks/${first.body.taskId}/cancel`)).status).toBe(202);
+    expect((await alice.submit('three')).status).toBe(202);
+    expect((await alice.submit('four')).status).toBe(429);
   });
 });
 

@@ -13,22 +13,36 @@ const TERMINAL = `{${TERMINAL_TASK_STATUSES.map((s) => `['${s}'] = true`).join('
  * order is time order. The time is Redis's, one clock for every replica. The index's two oldest
  * entries are dropped if their task expired, so it can't outgrow the live tasks while nobody lists
  * (a listing drops what it meets).
+ * The owner's open tasks (a sorted set by deadline) bound how many queued and running tasks one
+ * tenant may have: members whose task ended or expired are dropped here, when the cap is checked,
+ * so no other script has to know the owner. That costs one HGET per open task, at most the cap.
  * KEYS: taskByKey (or the task key when there is no idempotency key), task, events, queuedTasks,
- * openTasks, the owner's task index.
- * ARGV: hasKey ('1'|'0'), taskId, ttlSeconds, eventJson, taskKeyPrefix, createdMs, deadlineMs, field, value, ...
- * Returns [1, taskId] when created, [0, existingTaskId] when the key already names a live task.
+ * openTasks, the owner's task index, the owner's open tasks.
+ * ARGV: hasKey ('1'|'0'), taskId, ttlSeconds, eventJson, taskKeyPrefix, createdMs, deadlineMs,
+ * maxOpen (0: no cap), field, value, ...
+ * Returns [1, taskId] when created, [0, existingTaskId] when the key already names a live task,
+ * [-1, openCount] when the owner is at its cap (a replay of a live key still answers [0, ...]).
  */
 export const createTaskScript = luaScript(
   'flotillaCreateTask',
   `
-local byKey, task, events, queued, open, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local byKey, task, events, queued, open, index, ownerOpen = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local hasKey, taskId, ttl, event, taskPrefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local maxOpen = tonumber(ARGV[8])
 if hasKey == '1' then
   local existing = redis.call('GET', byKey)
   if existing and redis.call('EXISTS', taskPrefix .. existing) == 1 then return {0, existing} end
 end
 if redis.call('EXISTS', task) == 1 then return {0, taskId} end
-redis.call('HSET', task, unpack(ARGV, 8))
+local live = 0
+for _, id in ipairs(redis.call('ZRANGE', ownerOpen, 0, -1)) do
+  local status = redis.call('HGET', taskPrefix .. id, 'status')
+  if (not status) or (${TERMINAL})[status] then redis.call('ZREM', ownerOpen, id) else live = live + 1 end
+end
+if maxOpen > 0 and live >= maxOpen then return {-1, tostring(live)} end
+redis.call('HSET', task, unpack(ARGV, 9))
+redis.call('ZADD', ownerOpen, ARGV[7], taskId)
+redis.call('EXPIRE', ownerOpen, ttl)
 redis.call('ZADD', queued, ARGV[6], taskId)
 redis.call('ZADD', open, ARGV[7], taskId)
 redis.call('EXPIRE', task, ttl)

@@ -15,6 +15,7 @@ import {
 } from '@flotilla/contracts';
 import { appendTaskEvent, readTaskEvents } from '@flotilla/runtime/worker';
 import type { Redis } from 'ioredis';
+import { TenantBusyError } from '../errors.js';
 import { DEFAULT_OWNER } from './owner.js';
 import { parseTaskRecord, type TaskRecord } from './record.js';
 import { createTaskScript, transitionScript } from './scripts.js';
@@ -95,6 +96,8 @@ export class TaskStore {
     readonly redis: Redis,
     readonly prefix: string,
     readonly ttlSeconds = DEFAULT_TASK_TTL_SECONDS,
+    /** Queued and running tasks one owner may have (TENANT_MAX_OPEN_TASKS); 0: no cap. */
+    readonly maxOpenPerOwner = 0,
   ) {
     this.keys = redisKeys(prefix);
   }
@@ -132,6 +135,7 @@ export class TaskStore {
         this.keys.queuedTasks,
         this.keys.openTasks,
         this.keys.taskIndex(owner),
+        this.keys.openTasksOf(owner),
       ],
       [
         idempotencyKey ? '1' : '0',
@@ -141,9 +145,11 @@ export class TaskStore {
         this.keys.task(''),
         createdMs,
         task.deadline,
+        this.maxOpenPerOwner,
         ...Object.entries(fields).flat(),
       ],
     )) as [number, string];
+    if (created === -1) throw new TenantBusyError(Number(id), this.maxOpenPerOwner);
 
     // A new task is exactly the fields just written: no second read on the submit path.
     const record = created === 1 ? parseTaskRecord(fields) : await this.get(id);

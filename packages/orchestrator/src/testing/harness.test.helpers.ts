@@ -82,6 +82,8 @@ export interface HarnessOptions {
   /** Listen on a random loopback port (SSE and fuzz tests); otherwise use app.inject. Default false. */
   listen?: boolean;
   app?: Partial<Omit<AppDeps, 'tasks' | 'roles' | 'redis'>>;
+  /** TENANT_MAX_OPEN_TASKS. Default 0: no cap. */
+  maxOpenTasksPerTenant?: number;
   /** Redis to use instead of the run's shared one (a private server a test may kill). */
   redisUrl?: string;
   /** BullMQ telemetry (bullmqTelemetry()) for tests that follow a trace through the queues. */
@@ -148,6 +150,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     limits: TEST_LIMITS,
     sweep: { ...TEST_SWEEP, ...options.sweep },
     autorun: options.autorun ?? true,
+    maxOpenTasksPerTenant: options.maxOpenTasksPerTenant ?? 0,
     ...(options.telemetry ? { telemetry: options.telemetry } : {}),
   });
   const app = await buildApp({
