@@ -113,7 +113,8 @@ function scalarMetadata(m: Metadata | null | undefined): MemoryMetadata {
 
 /** Chroma-backed memory. Nothing is cached but collection handles: every replica sees the same memory. */
 export function createMemory(options: CreateMemoryOptions): Memory {
-  const client = new ChromaClient(clientArgs(options.url, options.headers));
+  const auth: Record<string, string> = options.CHROMA_TOKEN ? { authorization: `Bearer ${options.CHROMA_TOKEN}` } : {};
+  const client = new ChromaClient(clientArgs(options.url, { ...auth, ...options.headers }));
   const embeddingFunction = options.embedding ?? createEmbeddingFunction(options);
   const prefix = options.collectionPrefix ?? options.MEMORY_COLLECTION_PREFIX ?? 'flotilla';
   const collections = new Map<string, Promise<Collection>>();

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import type { baseConfigSchema } from '../config/base.js';
+import { type baseConfigSchema, redisAuthProblems } from '../config/base.js';
 import type { ConfigProblem } from '../config/errors.js';
 import { loadConfigOrExit } from '../config/load.js';
 import { createLifecycle, type Lifecycle } from '../lifecycle/index.js';
@@ -47,7 +47,10 @@ export function startService<S extends BaseShape>(
   schema: S,
   options: StartServiceOptions<z.output<S>>,
 ): Service<z.output<S>> {
-  const config = loadConfigOrExit(schema, { env: options.env ?? process.env, check: options.check });
+  const config = loadConfigOrExit(schema, {
+    env: options.env ?? process.env,
+    check: (c) => [...redisAuthProblems(c), ...(options.check?.(c) ?? [])],
+  });
   const log = createLogger({
     service: config.SERVICE_NAME ?? options.name,
     level: config.LOG_LEVEL,
@@ -69,7 +72,12 @@ export function startService<S extends BaseShape>(
     log,
     lifecycle,
     redis(role) {
-      const conn = new Redis(config.REDIS_URL, { maxRetriesPerRequest: role === 'blocking' ? null : 1 });
+      const conn = new Redis(config.REDIS_URL, {
+        maxRetriesPerRequest: role === 'blocking' ? null : 1,
+        // Unset, ioredis takes them from the URL (or logs in as the default user on a dev Redis).
+        ...(config.REDIS_USERNAME ? { username: config.REDIS_USERNAME } : {}),
+        ...(config.REDIS_PASSWORD ? { password: config.REDIS_PASSWORD } : {}),
+      });
       conn.on('error', (err) => log.warn({ err: { message: err.message }, redis: role }, 'redis connection error'));
       connections.push(conn);
       return conn;
