@@ -26,7 +26,13 @@ import { type Mesh, startMesh } from './mesh.js';
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const script = join(repo, 'compose', 'redis', 'users-acl.sh');
 /** The password files Compose mounts into the redis container, by secret name. */
-const SECRETS = ['redis_admin', 'redis_orchestrator', 'redis_dashboard', 'redis_worker_researcher', 'redis_worker_coder'];
+const SECRETS = [
+  'redis_admin',
+  'redis_orchestrator',
+  'redis_dashboard',
+  'redis_worker_researcher',
+  'redis_worker_coder',
+];
 const NOPERM = /NOPERM/;
 
 let dir: string;
@@ -128,6 +134,36 @@ describe('the ACL file compose/redis/users-acl.sh writes', () => {
       .publish(keys.killSwitchChannel, '{"global":"0"}')
       .exec();
     expect(replies?.map(([err]) => err)).toEqual([null, null]);
+  });
+});
+
+describe('a service given a Redis user', () => {
+  const start = (env: Record<string, string | undefined>) =>
+    startProcess(process.execPath, ['dist/main.js'], {
+      cwd: join(repo, 'packages', 'researcher'),
+      env: { REDIS_URL: server.url, QUEUE_PREFIX: prefix, LLM_PROVIDER: 'offline', HEALTH_PORT: '0', ...env },
+    });
+
+  it('exits 78 naming REDIS_PASSWORD when its password file is empty, and REDIS_PASSWORD_FILE when missing', async () => {
+    const empty = join(dir, 'empty');
+    writeFileSync(empty, '');
+    const noPassword = start({ REDIS_USERNAME: 'worker-researcher', REDIS_PASSWORD_FILE: empty });
+    const missing = start({ REDIS_USERNAME: 'worker-researcher', REDIS_PASSWORD_FILE: join(dir, 'nope') });
+    expect(await noPassword.exited).toBe(78);
+    expect(noPassword.stderr()).toContain('config error: REDIS_PASSWORD: required when REDIS_USERNAME is set');
+    expect(await missing.exited).toBe(78);
+    expect(missing.stderr()).toContain(`config error: REDIS_PASSWORD_FILE: cannot read ${join(dir, 'nope')}`);
+  });
+
+  it('does not start with a wrong password, and never prints it', async () => {
+    const wrong = join(dir, 'wrong');
+    writeFileSync(wrong, 'wrong-password-canary-0123456789');
+    const proc = start({ REDIS_USERNAME: 'worker-researcher', REDIS_PASSWORD_FILE: wrong });
+    expect(await proc.exited).toBe(1);
+    // The refused AUTH is reported (as a JSON line), with its arguments but not the password.
+    expect(proc.stdout()).toMatch(/"msg":"crashed"/);
+    expect(proc.stdout() + proc.stderr()).toMatch(/WRONGPASS/);
+    expect(proc.stdout() + proc.stderr()).not.toContain('wrong-password-canary-0123456789');
   });
 });
 

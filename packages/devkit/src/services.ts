@@ -151,7 +151,8 @@ export async function startRedis({ reuse = true, acl }: StartRedisOptions = {}):
       (url) => redisReachable(login ? url.replace('redis://', `redis://${login}`) : url),
     );
   }
-  if (acl) throw missing('redis-server (for a Redis with an ACL file)', 'apt-get install redis-server', 'REDIS_SERVER_BIN');
+  if (acl)
+    throw missing('redis-server (for a Redis with an ACL file)', 'apt-get install redis-server', 'REDIS_SERVER_BIN');
   if (dockerUsable())
     return startContainer('redis:7.0.15-bookworm', 6379, (u) => redisReachable(u.replace('http', 'redis')), 'redis');
   throw missing('Redis', 'apt-get install redis-server', 'REDIS_URL');

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { LOG_LEVELS } from '../logger/index.js';
-import { envField } from './fields.js';
 import type { ConfigProblem } from './errors.js';
+import { envField } from './fields.js';
 import { secret, secretUrl } from './secret.js';
 
 /**
@@ -94,7 +94,8 @@ export function redisAuthProblems(config: Pick<BaseConfig, 'REDIS_URL' | 'REDIS_
   if (config.REDIS_USERNAME && !config.REDIS_PASSWORD)
     problems.push({
       variable: 'REDIS_PASSWORD',
-      message: 'required when REDIS_USERNAME is set (set REDIS_PASSWORD or REDIS_PASSWORD_FILE; an empty file counts as unset)',
+      message:
+        'required when REDIS_USERNAME is set (set REDIS_PASSWORD or REDIS_PASSWORD_FILE; an empty file counts as unset)',
     });
   if ((config.REDIS_USERNAME || config.REDIS_PASSWORD) && (url.username || url.password))
     problems.push({

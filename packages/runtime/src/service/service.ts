@@ -31,13 +31,34 @@ export interface StartServiceOptions<C = unknown> {
   name: string;
   /** Environment to read instead of process.env (tests, benchmarks). */
   env?: NodeJS.ProcessEnv;
-  /** Install SIGTERM/SIGINT handlers on ready(). Default true. */
+  /**
+   * This process is the service: install SIGTERM/SIGINT handlers on ready(), and log a crash as a
+   * redacted JSON line before exiting 1. Default true; false when a test runs a service in-process.
+   */
   handleSignals?: boolean;
   /** Problems the schema cannot see alone (loadConfig's `check`), e.g. llmConfigProblems. */
   check?: (config: C) => readonly ConfigProblem[];
 }
 
 type BaseShape = typeof baseConfigSchema;
+
+let crashLogging = false;
+
+/**
+ * Node prints an uncaught error with its own inspector, which knows nothing of secrets: a refused
+ * Redis AUTH, for one, carries the command's arguments, the password among them. The logger redacts
+ * every registered secret, so a crash goes through it instead.
+ */
+function logCrashes(log: Logger): void {
+  if (crashLogging) return;
+  crashLogging = true;
+  const crash = (err: unknown) => {
+    log.fatal({ err }, 'crashed');
+    process.exit(1);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+}
 
 /**
  * The start every flotilla service shares: validated config (exit 78 on a bad one), a JSON logger,
@@ -56,6 +77,7 @@ export function startService<S extends BaseShape>(
     level: config.LOG_LEVEL,
     toolResultSampleRate: config.LOG_TOOL_RESULT_SAMPLE_RATE,
   });
+  if (options.handleSignals ?? true) logCrashes(log);
   const lifecycle = createLifecycle({ log, graceMs: config.SHUTDOWN_GRACE_MS });
   const connections: Redis[] = [];
   lifecycle.onShutdown(
