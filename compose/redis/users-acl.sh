@@ -44,6 +44,12 @@ hashed() {
 # need it.
 service_cmds='-@all +@all -@dangerous +info'
 
+# Hashed first, each into a variable: an `exit` inside a command substitution used as an argument
+# would end only that subshell, and the file would be written without the password.
+admin="$(hashed redis_admin)"
+orchestrator="$(hashed redis_orchestrator)"
+dashboard="$(hashed redis_dashboard)"
+
 umask 077
 tmp="$out.tmp"
 {
@@ -51,11 +57,11 @@ tmp="$out.tmp"
   echo "user default off resetkeys resetchannels -@all"
 
   # The operator: everything (redis-cli, the kill switch by hand, the healthcheck).
-  echo "user admin on $(hashed redis_admin) ~* &* +@all"
+  echo "user admin on $admin ~* &* +@all"
 
   # The API, planner, fan-in and sweeps: task state, its own queues and every role queue (it adds the
   # flows), the kill switch and cancellations. The role registry is read-only to it.
-  echo "user orchestrator on $(hashed redis_orchestrator) resetkeys resetchannels" \
+  echo "user orchestrator on $orchestrator resetkeys resetchannels" \
     "~$p:task:* ~$p:tasks:* ~$p:tasks-by-owner:* ~$p:task-key:* ~$p:ratelimit:* ~$p:cancelled:*" \
     "~$p:killswitch ~$p:role.* ~$p:orchestrator.* %R~$p:roles %R~$p:role:*" \
     "&$p:killswitch:changed &$p:cancel $service_cmds"
@@ -63,7 +69,7 @@ tmp="$out.tmp"
   # bull-board: read commands only. Key patterns are read-write because EVALSHA requires write access
   # to the keys it names (BullMQ's getters are Lua scripts); the scripts' own writes are refused
   # command by command, since ACL rules apply inside scripts too.
-  echo "user dashboard on $(hashed redis_dashboard) resetkeys resetchannels" \
+  echo "user dashboard on $dashboard resetkeys resetchannels" \
     "~$p:role.* ~$p:orchestrator.* %R~$p:roles" \
     "-@all +@read +@connection +@transaction +evalsha +eval +evalsha_ro +eval_ro +script|load +script|exists" \
     "-@dangerous +info"
@@ -77,7 +83,8 @@ tmp="$out.tmp"
     case "$role" in
       '' | *[!a-z0-9_-]*) fail "$(basename "$f"): a role name is lowercase letters, digits, '_' or '-'" ;;
     esac
-    echo "user worker-$role on $(hashed "redis_worker_$role") resetkeys resetchannels" \
+    worker="$(hashed "redis_worker_$role")"
+    echo "user worker-$role on $worker resetkeys resetchannels" \
       "~$p:role.$role:* ~$p:role:$role:* ~$p:roles ~$p:orchestrator.aggregate:*" \
       "~$p:task:*:events ~$p:cancelled:* ~$p:tool-idem:* %R~$p:killswitch" \
       "&$p:killswitch:changed &$p:cancel $service_cmds -publish -spublish"

@@ -104,3 +104,16 @@ export function redisAuthProblems(config: Pick<BaseConfig, 'REDIS_URL' | 'REDIS_
     });
   return problems;
 }
+
+/**
+ * A credential whose file is named but empty: the loader would read it as unset and the service would
+ * run without it (and be refused, or worse, not be). For these it is a mistake, never a choice.
+ */
+export function emptyCredentialFileProblems(
+  config: Pick<BaseConfig, 'REDIS_PASSWORD' | 'CHROMA_TOKEN'>,
+  env: NodeJS.ProcessEnv,
+): ConfigProblem[] {
+  return (['REDIS_PASSWORD', 'CHROMA_TOKEN'] as const)
+    .filter((key) => env[`${key}_FILE`] && config[key] === undefined)
+    .map((key) => ({ variable: `${key}_FILE`, message: `${env[`${key}_FILE`]} is empty` }));
+}

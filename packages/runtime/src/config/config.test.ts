@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { clearSecretValues, REDACTED, redactText } from '../logger/index.js';
-import { baseConfigSchema, redisAuthProblems } from './base.js';
+import { baseConfigSchema, emptyCredentialFileProblems, redisAuthProblems } from './base.js';
 import { ConfigError } from './errors.js';
 import { envField } from './fields.js';
 import { EX_CONFIG, loadConfig, loadConfigOrExit } from './load.js';
@@ -142,6 +142,12 @@ describe('loadConfig', () => {
         }),
       ).map((p) => p.variable),
     ).toEqual(['REDIS_PASSWORD']);
+    // A named but empty credential file is a mistake, not "no credential".
+    const chromaEnv = { CHROMA_TOKEN_FILE: empty };
+    const loaded = loadConfig(baseConfigSchema, { env: chromaEnv });
+    expect(emptyCredentialFileProblems(loaded, chromaEnv)).toEqual([
+      { variable: 'CHROMA_TOKEN_FILE', message: `${empty} is empty` },
+    ]);
     const both = problemsOf(() =>
       loadConfig(baseConfigSchema, {
         env: { REDIS_URL: 'redis://u:url-pass-0123456789@redis:6379', REDIS_USERNAME: 'u', REDIS_PASSWORD: 'x' },

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { type baseConfigSchema, redisAuthProblems } from '../config/base.js';
+import { type baseConfigSchema, emptyCredentialFileProblems, redisAuthProblems } from '../config/base.js';
 import type { ConfigProblem } from '../config/errors.js';
 import { loadConfigOrExit } from '../config/load.js';
 import { createLifecycle, type Lifecycle } from '../lifecycle/index.js';
@@ -68,9 +68,10 @@ export function startService<S extends BaseShape>(
   schema: S,
   options: StartServiceOptions<z.output<S>>,
 ): Service<z.output<S>> {
+  const env = options.env ?? process.env;
   const config = loadConfigOrExit(schema, {
-    env: options.env ?? process.env,
-    check: (c) => [...redisAuthProblems(c), ...(options.check?.(c) ?? [])],
+    env,
+    check: (c) => [...emptyCredentialFileProblems(c, env), ...redisAuthProblems(c), ...(options.check?.(c) ?? [])],
   });
   const log = createLogger({
     service: config.SERVICE_NAME ?? options.name,
