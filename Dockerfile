@@ -9,6 +9,26 @@
 # be reproduced by scripts/offline-images, so the default stays a tag).
 ARG NODE_BUILD_IMAGE=node:24.21.0-bookworm-slim
 ARG NODE_RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
+ARG DEBIAN_IMAGE=debian:bookworm-slim
+
+# ---- egress-proxy: Debian's squid, the only way out for the agent services (`--target egress-proxy`) -
+# First, so the legacy builder (which builds every stage before its target) builds nothing else for it.
+# Its config is written at start from EGRESS_SERVICES / EGRESS_ALLOW_* (compose/egress-proxy/).
+FROM ${DEBIAN_IMAGE} AS egress-proxy
+# Unpinned for the reason the sandbox stage gives: bookworm's security updates replace versions.
+# squidclient: the healthcheck and the per-client counters (mgr:client_list).
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends squid squidclient ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
+COPY compose/egress-proxy/entrypoint.sh /usr/local/bin/flotilla-egress-proxy
+# Debian's proxy user (uid 13) from the start: squid never needs root here (no port below 1024, no
+# cache directory), so it never holds privileges it would have to drop.
+USER 13:13
+EXPOSE 3128
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["squidclient", "-h", "127.0.0.1", "-p", "3128", "mgr:info"]
+ENTRYPOINT ["/usr/local/bin/flotilla-egress-proxy"]
 
 # ---- build: install once from the lockfile, compile, then deploy one package with prod deps only ----
 FROM ${NODE_BUILD_IMAGE} AS build

@@ -1,6 +1,7 @@
 // The README's figure blocks: what `pnpm bench` measured, between markers, so a run rewrites its own
 // block and nothing else. Method text lives in docs/bench.md; a block holds only the runs.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const README = new URL('../README.md', import.meta.url);
 
@@ -8,10 +9,10 @@ const README = new URL('../README.md', import.meta.url);
  * Puts `run` (lines of text) into the README block `<!-- name:start -->...<!-- name:end -->` as a
  * fenced run. A block keeps one run per slot (`slotOf` of a run's text, e.g. its Node major): a run
  * replaces the run of its own slot and leaves the others, sorted by slot. A missing block is added
- * after the last bench block, or at the end.
+ * after the last bench block, or at the end. `file`: another README (a package's own).
  */
-export function writeReadmeBlock(name, run, slotOf = () => 0) {
-  const text = readFileSync(README, 'utf8');
+export function writeReadmeBlock(name, run, slotOf = () => 0, file = README) {
+  const text = readFileSync(file, 'utf8');
   const start = `<!-- ${name}:start -->`;
   const end = `<!-- ${name}:end -->`;
   const block = new RegExp(`${start}[\\s\\S]*?${end}`);
@@ -28,6 +29,6 @@ export function writeReadmeBlock(name, run, slotOf = () => 0) {
     const at = lastBench === -1 ? text.length : lastBench + ':end -->'.length;
     updated = `${text.slice(0, at)}\n\n${fresh}${text.slice(at)}`;
   }
-  writeFileSync(README, updated);
-  console.log(`README.md updated (${name})`);
+  writeFileSync(file, updated);
+  console.log(`${fileURLToPath(file)} updated (${name})`);
 }

@@ -60,9 +60,11 @@ tmp="$out.tmp"
   echo "user admin on $admin ~* &* +@all"
 
   # The API, planner, fan-in and sweeps: task state, its own queues and every role queue (it adds the
-  # flows), the kill switch and cancellations. The role registry is read-only to it.
+  # flows), the kill switch and cancellations, and its gateway's idempotency records (the aggregator
+  # writes memory through it). The role registry is read-only to it.
   echo "user orchestrator on $orchestrator resetkeys resetchannels" \
     "~$p:task:* ~$p:tasks:* ~$p:tasks-by-owner:* ~$p:task-key:* ~$p:ratelimit:* ~$p:cancelled:*" \
+    "~$p:tool-idem:*" \
     "~$p:killswitch ~$p:role.* ~$p:orchestrator.* %R~$p:roles %R~$p:role:*" \
     "&$p:killswitch:changed &$p:cancel $service_cmds"
 

@@ -58,6 +58,7 @@ export type ContainerInfo = {
     PidsLimit: number | null;
     Init: boolean | null;
     RestartPolicy: { Name: string };
+    Runtime: string;
   };
   NetworkSettings: { Networks: Record<string, { IPAddress: string; Gateway: string }> };
 };
@@ -95,4 +96,30 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** A container's address on one of the project's networks. */
+export const ipOn = (c: ContainerInfo, network: string) =>
+  c.NetworkSettings.Networks[`${project}_${network}`]?.IPAddress;
+
+export type SandboxResult = {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+  timedOut: boolean;
+  memoryExceeded: boolean;
+  outputTruncated: boolean;
+};
+
+/**
+ * POST /v1/run from inside the sandbox container (its port is published nowhere), with the token
+ * from its secret file, as the coder would call it.
+ */
+export async function sandboxRun(sandboxId: string, body: Record<string, unknown>): Promise<SandboxResult> {
+  const script =
+    "fetch('http://127.0.0.1:8080/v1/run',{method:'POST',headers:{authorization:'Bearer '+" +
+    "require('fs').readFileSync('/run/secrets/sandbox_token','utf8').trim(),'content-type':'application/json'}," +
+    'body:process.argv[1]}).then(r=>r.text()).then(t=>console.log(t))';
+  const out = await must(docker(['exec', sandboxId, '/usr/local/bin/node', '-e', script, JSON.stringify(body)]));
+  return JSON.parse(out) as SandboxResult;
 }

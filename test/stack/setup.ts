@@ -34,6 +34,9 @@ export const CREDENTIALS = [
 ];
 /** One-shot services: they exit 0 once done and are ready that way. */
 export const ONE_SHOT = ['chroma-data-owner'];
+/** The page server on the egress network, reachable only through the egress proxy. */
+export const OUTSIDE_SERVICE = 'stack-outside';
+export const OUTSIDE_PORT = 7777;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -117,19 +120,29 @@ export default async function setup() {
     }
     // The site first: the researchers' allowlist must name its address (http.get refuses a private
     // address unless the address itself is listed), and that address exists only once it runs.
-    await must(compose(['up', '-d', SITE_SERVICE], { timeoutMs: 300_000 }));
+    // So is the outside listener's: the egress proxy is started with the same list.
+    await must(compose(['up', '-d', SITE_SERVICE, OUTSIDE_SERVICE], { timeoutMs: 300_000 }));
     const [site] = await containers(SITE_SERVICE);
-    if (!site) throw new Error(`${SITE_SERVICE} did not start`);
-    await waitFor(
-      `${SITE_SERVICE} to listen`,
-      async () => (await must(docker(['logs', site.Id]))).includes('"event":"listening"'),
-      60_000,
-      500,
-    );
+    const [outside] = await containers(OUTSIDE_SERVICE);
+    if (!site || !outside) throw new Error(`${SITE_SERVICE} or ${OUTSIDE_SERVICE} did not start`);
+    for (const c of [site, outside]) {
+      await waitFor(
+        `${c.Name} to listen`,
+        async () => (await must(docker(['logs', c.Id]))).includes('"event":"listening"'),
+        60_000,
+        500,
+      );
+    }
     const siteIp = site.NetworkSettings.Networks[`${project}_backend`]?.IPAddress;
     if (!siteIp) throw new Error(`${SITE_SERVICE} has no address on ${project}_backend`);
-    process.env.RESEARCHER_HTTP_ALLOWLIST = `${SITE_SERVICE},${siteIp}`;
+    const outsideIp = outside.NetworkSettings.Networks[`${project}_egress`]?.IPAddress;
+    if (!outsideIp) throw new Error(`${OUTSIDE_SERVICE} has no address on ${project}_egress`);
+    process.env.RESEARCHER_HTTP_ALLOWLIST = `${SITE_SERVICE}:8080,${siteIp}:8080,${outsideIp}:${OUTSIDE_PORT}`;
+    // The site is on backend, which the researchers share with it and the proxy cannot reach: they
+    // fetch it directly (its requests keep their backend source addresses, which the fan-out test reads).
+    process.env.EXTRA_NO_PROXY = SITE_SERVICE;
     process.env.STACK_SITE_ID = site.Id;
+    process.env.STACK_OUTSIDE_IP = outsideIp;
 
     await must(compose(['up', '-d', '--scale', `researcher=${RESEARCHERS}`], { timeoutMs: 600_000 }));
     await waitFor(

@@ -10,7 +10,7 @@
 //                         the log then says "timeout" and the test fails on it.
 //   /slow?ms=M            answered after M ms (the crash test kills a researcher in that window).
 //
-// Events: {"event":"listening"} | {"event":"request",path,from} | {"event":"release",group,from[]}
+// Events: {"event":"listening"} | {"event":"connection",from} | {"event":"request",path,from} | {"event":"release",group,from[]}
 //         {"event":"timeout",group,from} | {"event":"answered",path,from} | {"event":"aborted",path,from}
 import { createServer } from 'node:http';
 
@@ -86,6 +86,10 @@ const server = createServer((req, res) => {
   }
   answer(res, path, from, `page ${path}`);
 });
+
+// Every TCP connection, even one that never sends a request (a proxy's CONNECT tunnel): the egress
+// tests count what arrived at all.
+server.on('connection', (socket) => log('connection', { from: (socket.remoteAddress ?? '').replace(/^::ffff:/, '') }));
 
 server.listen(PORT, '0.0.0.0', () => log('listening', { port: PORT }));
 // The container's init forwards SIGTERM here: close promptly so `compose down` does not wait 10 s.

@@ -2,20 +2,22 @@
 // up with --scale researcher=3). Run with `bash scripts/test-stack`.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   type ContainerInfo,
   compose,
   containers,
   docker,
+  ipOn,
   isReady,
-  listenerName,
   must,
   project,
+  sandboxRun,
   serviceOf,
   waitFor,
 } from './docker.js';
-import { CREDENTIALS, RESEARCHERS, SITE_SERVICE, SITE_URL } from './setup.js';
+import { sandboxEscapeTests } from './sandbox-escapes.js';
+import { CREDENTIALS, OUTSIDE_PORT, OUTSIDE_SERVICE, RESEARCHERS, SITE_SERVICE, SITE_URL } from './setup.js';
 
 const FLOTILLA = ['orchestrator', 'researcher', 'coder', 'sandbox'];
 const baseUrl = () => process.env.STACK_BASE_URL as string;
@@ -77,7 +79,7 @@ const finished = async (taskId: string, timeoutMs = 180_000) =>
 const hostOf = (replica: string | undefined) => replica?.replace(/-\d+$/, '');
 
 /** A container's address on the backend network: what the site sees as a request's source. */
-const backendIp = (c: ContainerInfo) => c.NetworkSettings.Networks[`${project}_backend`]?.IPAddress;
+const backendIp = (c: ContainerInfo) => ipOn(c, 'backend');
 
 /** What the page server (site.mjs) logged, one event per JSON line. */
 type SiteEvent = { event: string; path?: string; from?: string | string[]; group?: string };
@@ -193,19 +195,13 @@ describe('the flotilla stack', () => {
         `for host in ("redis", "${redisIp}"):\n` +
         '    try:\n        socket.create_connection((host, 6379), timeout=2)\n        print(host, "connected")\n' +
         '    except OSError as e:\n        print(host, "failed", type(e).__name__)\n';
-      const run = await docker([
-        'exec',
-        c.Id,
-        '/usr/local/bin/node',
-        '-e',
-        `fetch('http://127.0.0.1:8080/v1/run',{method:'POST',headers:{authorization:'Bearer '+require('fs').readFileSync('/run/secrets/sandbox_token','utf8').trim(),'content-type':'application/json'},body:JSON.stringify({language:'python',code:${JSON.stringify(code)}})}).then(r=>r.text()).then(t=>console.log(t))`,
-      ]);
-      expect(run.code, run.stderr).toBe(0);
-      const result = JSON.parse(run.stdout) as { stdout: string; exitCode: number };
-      expect(result.exitCode, run.stdout).toBe(0);
+      const result = await sandboxRun(c.Id, { language: 'python', code });
+      expect(result.exitCode, JSON.stringify(result)).toBe(0);
       expect(result.stdout).not.toMatch(/connected/);
       expect(result.stdout.match(/ failed /g), result.stdout).toHaveLength(2);
     });
+
+    sandboxEscapeTests();
   });
 
   describe('credentials for Redis and Chroma', () => {
@@ -383,61 +379,126 @@ describe('the flotilla stack', () => {
     expect([...services]).toEqual(expect.arrayContaining(['orchestrator', 'researcher']));
   });
 
-  describe('internal networks', () => {
-    // "Outside" is played by a listener container on the egress network: reaching it from another
-    // network means packets get forwarded out of that network. (The host's own addresses are not a
-    // fair target: Docker's isolation rules filter forwarded traffic only, so every container can
-    // reach ports the host itself listens on.) Nothing outside this machine is ever dialled.
-    let listenerIp = '';
-    const LISTEN_PORT = 7777;
+  describe('egress', () => {
+    // "Outside" is played by stack-outside (compose.site.yaml): the page server on the egress network,
+    // where the egress proxy is the only other container. The researchers' allowlist names its address
+    // and port; nobody else's does. Reaching it from another network means packets got forwarded out of
+    // that network. (The host's own addresses are not a fair target: Docker's isolation rules filter
+    // forwarded traffic only.) Nothing outside this machine is ever dialled.
+    const outsideIp = () => process.env.STACK_OUTSIDE_IP as string;
     const image = () => `flotilla/researcher:${process.env.FLOTILLA_VERSION}`;
-    const hits = async () => (await must(docker(['logs', listenerName]))).split('\n').filter((l) => l === 'hit').length;
+    const outsideEvents = async (): Promise<SiteEvent[]> => {
+      const [c] = await containers(OUTSIDE_SERVICE);
+      return (await must(docker(['logs', (c as ContainerInfo).Id])))
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as SiteEvent);
+    };
+    const proxyLog = async () =>
+      (await must(compose(['logs', '--no-color', '--no-log-prefix', 'egress-proxy'])))
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { service: string; client: string; host: string; port: string; result: string });
+    const exec = async (service: string, js: string) => {
+      const [c] = await containers(service);
+      return docker(['exec', (c as ContainerInfo).Id, '/nodejs/bin/node', '-e', js]);
+    };
+    /** A CONNECT to the proxy, as any HTTP client behind it sends one; prints the status line. */
+    const viaProxy = (target: string) =>
+      `const s=require('net').connect(3128,'egress-proxy',()=>s.write('CONNECT ${target} HTTP/1.1\\r\\nHost: ${target}\\r\\n\\r\\n'));` +
+      `s.once('data',d=>{console.log(String(d).split('\\r\\n')[0]);process.exit(0)});` +
+      `s.on('error',e=>{console.log(e.code);process.exit(1)});setTimeout(()=>{console.log('timeout');process.exit(2)},5000)`;
+    /** A direct TCP connection to the outside listener; prints the error code, or "connected". */
+    const direct = () =>
+      `const s=require('net').connect(${OUTSIDE_PORT},'${outsideIp()}');s.on('connect',()=>{console.log('connected');process.exit(0)});` +
+      `s.on('error',e=>{console.log(e.code);process.exit(1)});setTimeout(()=>{console.log('timeout');process.exit(2)},3000)`;
 
-    beforeAll(async () => {
-      await docker(['rm', '-f', listenerName]);
-      await must(
+    it('the egress proxy is the only service on the egress network', async () => {
+      const on = (await containers())
+        .filter((c) => `${project}_egress` in c.NetworkSettings.Networks)
+        .map(serviceOf)
+        .sort();
+      expect(on).toEqual(['egress-proxy', OUTSIDE_SERVICE].sort());
+    });
+
+    it("reaches an allowlisted host through the proxy: a researcher's http.get, end to end", async () => {
+      const marker = `outside-${randomUUID().slice(0, 8)}`;
+      const v = await finished(await submit(`fetch http://${outsideIp()}:${OUTSIDE_PORT}/slow?ms=10&i=${marker}`));
+      expect(v.status).toBe('completed');
+      const [proxy] = await containers('egress-proxy');
+      const proxyIp = (proxy as ContainerInfo).NetworkSettings.Networks[`${project}_egress`]?.IPAddress;
+      const answered = (await outsideEvents()).filter((e) => e.event === 'answered' && e.path?.includes(marker));
+      // The listener saw the request come from the proxy, not from a researcher.
+      expect(answered.map((e) => e.from)).toEqual([proxyIp]);
+      // squid logs a tunnel when it closes, which a pooled keep-alive connection does only after a while.
+      const line = await waitFor(
+        'the proxy to log the tunnel',
+        async () => (await proxyLog()).find((l) => l.host === outsideIp() && l.result === 'TCP_TUNNEL'),
+        60_000,
+        1000,
+      );
+      expect(line, 'the proxy logged the tunnel with its caller').toMatchObject({
+        service: 'researcher',
+        port: String(OUTSIDE_PORT),
+      });
+    });
+
+    it("refuses a host off the caller's allowlist with 403, logs and counts the refusal by service", async () => {
+      const before = (await outsideEvents()).length;
+      // A port the researchers' list does not name, and the researchers' own host asked for by the coder.
+      const r = await exec('researcher', viaProxy(`${outsideIp()}:${OUTSIDE_PORT + 1}`));
+      expect(r.stdout.trim()).toBe('HTTP/1.1 403 Forbidden');
+      const c = await exec('coder', viaProxy(`${outsideIp()}:${OUTSIDE_PORT}`));
+      expect(c.stdout.trim()).toBe('HTTP/1.1 403 Forbidden');
+      // Control: the same CONNECT from a researcher is let through.
+      const ok = await exec('researcher', viaProxy(`${outsideIp()}:${OUTSIDE_PORT}`));
+      expect(ok.stdout.trim()).toBe('HTTP/1.1 200 Connection established');
+
+      const denied = (await proxyLog()).filter((l) => l.result === 'TCP_DENIED' && l.host === outsideIp());
+      expect(denied.map((l) => `${l.service} ${l.port}`).sort()).toEqual(
+        [`coder ${OUTSIDE_PORT}`, `researcher ${OUTSIDE_PORT + 1}`].sort(),
+      );
+      // The proxy's own per-client counters name the caller and count its refusals.
+      const [proxy] = await containers('egress-proxy');
+      const stats = await must(
         docker([
-          'run',
-          '-d',
-          '--name',
-          listenerName,
-          '--network',
-          `${project}_egress`,
-          '--entrypoint',
-          '/nodejs/bin/node',
-          image(),
-          '-e',
-          `require('net').createServer(s=>{console.log('hit');s.destroy()}).listen(${LISTEN_PORT})`,
+          'exec',
+          (proxy as ContainerInfo).Id,
+          'squidclient',
+          '-h',
+          '127.0.0.1',
+          '-p',
+          '3128',
+          'mgr:client_list',
         ]),
       );
-      listenerIp = (
-        await must(
-          docker([
-            'inspect',
-            '-f',
-            `{{(index .NetworkSettings.Networks "${project}_egress").IPAddress}}`,
-            listenerName,
-          ]),
-        )
-      ).trim();
-    });
-    afterAll(async () => {
-      await docker(['rm', '-f', listenerName]);
+      const [coder] = await containers('coder');
+      const coderIp = (coder as ContainerInfo).NetworkSettings.Networks[`${project}_outbound`]?.IPAddress;
+      const block = stats.split(/\n(?=Address: )/).find((b) => b.startsWith(`Address: ${coderIp}\n`));
+      expect(block, stats).toMatch(/Name:\s+\S*coder\S*/);
+      expect(block).toMatch(/TCP_DENIED\s+[1-9]/);
+      // Only the allowed tunnel opened a connection at the listener, from the proxy; the refused ones
+      // never arrived.
+      const proxyIp = (proxy as ContainerInfo).NetworkSettings.Networks[`${project}_egress`]?.IPAddress;
+      const arrived = (await outsideEvents()).slice(before);
+      expect(arrived).toEqual([{ event: 'connection', from: proxyIp }]);
     });
 
-    const nodeDial = () =>
-      `const s=require('net').connect(${LISTEN_PORT},'${listenerIp}');s.on('connect',()=>process.exit(0));` +
-      `s.on('error',e=>{console.error(e.code);process.exit(1)});setTimeout(()=>process.exit(2),3000)`;
-
-    it('the listener is reachable from the egress network (control)', async () => {
-      const [orch] = await containers('orchestrator');
-      const r = await docker(['exec', (orch as ContainerInfo).Id, '/nodejs/bin/node', '-e', nodeDial()]);
-      expect(r.code, r.stderr).toBe(0);
-      await waitFor('the control connection', async () => (await hits()) > 0, 5000, 100);
+    it('cannot be bypassed: a direct connection from an agent service never reaches the listener', async () => {
+      const before = (await outsideEvents()).length;
+      // researcher and coder are on internal networks only (Docker drops what they send past them); the
+      // orchestrator also has `api` for its published port (compose/README.md, "Egress"), which Docker
+      // keeps apart from egress. Before the proxy all three sat on egress and connected.
+      for (const service of ['researcher', 'coder', 'orchestrator']) {
+        const r = await exec(service, direct());
+        expect(r.stdout.trim(), service).not.toBe('connected');
+        expect(r.code, service).not.toBe(0);
+      }
+      expect((await outsideEvents()).slice(before)).toEqual([]);
     });
 
     it('redis and chroma cannot reach it', async () => {
-      const before = await hits();
+      const before = (await outsideEvents()).length;
       const [redis] = await containers('redis');
       // Dropped packets mean a TCP connect that hangs until the kernel gives up; `timeout` bounds it.
       const r = await docker([
@@ -447,27 +508,26 @@ describe('the flotilla stack', () => {
         '5',
         'redis-cli',
         '-h',
-        listenerIp,
+        outsideIp(),
         '-p',
-        String(LISTEN_PORT),
+        String(OUTSIDE_PORT),
         'ping',
       ]);
       expect(r.code).not.toBe(0);
-      expect(r.stdout).not.toMatch(/PONG/);
       const [chroma] = await containers('chroma');
       const c = await docker([
         'exec',
         (chroma as ContainerInfo).Id,
         'bash',
         '-c',
-        `timeout 3 bash -c 'exec 3<>/dev/tcp/${listenerIp}/${LISTEN_PORT}'`,
+        `timeout 3 bash -c 'exec 3<>/dev/tcp/${outsideIp()}/${OUTSIDE_PORT}'`,
       ]);
       expect(c.code).not.toBe(0);
-      expect(await hits()).toBe(before);
+      expect((await outsideEvents()).length).toBe(before);
     });
 
     it('the sandbox network cannot reach it', async () => {
-      const before = await hits();
+      const before = (await outsideEvents()).length;
       const r = await docker([
         'run',
         '--rm',
@@ -477,10 +537,10 @@ describe('the flotilla stack', () => {
         '/nodejs/bin/node',
         image(),
         '-e',
-        nodeDial(),
+        direct(),
       ]);
       expect(r.code).not.toBe(0);
-      expect(await hits()).toBe(before);
+      expect((await outsideEvents()).length).toBe(before);
     });
   });
 

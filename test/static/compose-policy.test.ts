@@ -19,7 +19,7 @@ describe('compose/compose.yaml hardening policy', () => {
 
   it('finds the flotilla services', () => {
     expect(flotillaServices(compose)).toEqual(
-      expect.arrayContaining(['orchestrator', 'researcher', 'coder', 'sandbox']),
+      expect.arrayContaining(['orchestrator', 'researcher', 'coder', 'sandbox', 'egress-proxy']),
     );
   });
 
@@ -92,7 +92,7 @@ describe('compose/compose.yaml hardening policy', () => {
     (s.chroma as Record<string, unknown>).networks = ['memory', 'backend'];
     delete (s.chroma as Record<string, unknown>).user;
     (s['chroma-gate'] as Record<string, unknown>).read_only = false;
-    (s.researcher as Record<string, unknown>).networks = ['backend', 'egress', 'memory'];
+    (s.researcher as Record<string, unknown>).networks = ['backend', 'outbound', 'memory'];
     (broken.networks as Record<string, { internal?: boolean }>).memory = {};
     const redis = s.redis as Record<string, unknown>;
     redis.entrypoint = ['redis-server'];
@@ -111,6 +111,29 @@ describe('compose/compose.yaml hardening policy', () => {
         'redis: must start through users-acl.sh (its ACL file)',
         'coder: must log in to Redis as its own user (REDIS_USERNAME, REDIS_PASSWORD_FILE)',
         'coder: CHROMA_URL without CHROMA_TOKEN_FILE',
+      ]),
+    );
+  });
+
+  it('fails when an agent service joins egress, skips the proxy, or outbound gets a route out', () => {
+    const broken = clone(compose);
+    const s = broken.services;
+    (s.coder as Record<string, unknown>).networks = ['backend', 'egress', 'sandbox'];
+    (s.researcher as Record<string, unknown>).environment = {
+      ...((s.researcher as Record<string, unknown>).environment as object),
+      HTTPS_PROXY: undefined,
+    };
+    (s.orchestrator as Record<string, unknown>).networks = ['backend', 'api'];
+    (broken.networks as Record<string, { internal?: boolean }>).outbound = {};
+    (s['egress-proxy'] as Record<string, unknown>).networks = ['outbound', 'egress', 'backend'];
+    expect(composeViolations(broken)).toEqual(
+      expect.arrayContaining([
+        'coder: joins egress: only egress-proxy may',
+        'coder: must join the outbound network (its way to the proxy)',
+        'researcher: HTTPS_PROXY must be http://egress-proxy:3128',
+        'orchestrator: must join the outbound network (its way to the proxy)',
+        'networks.outbound: must be internal',
+        'egress-proxy: must join exactly outbound and egress',
       ]),
     );
   });

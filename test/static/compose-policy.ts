@@ -10,8 +10,12 @@ export const swarmPath = `${repoRoot}compose/compose.swarm.yaml`;
 
 /** The runtime's drain time (SHUTDOWN_GRACE_MS default); stop_grace_period must exceed it. */
 export const SHUTDOWN_GRACE_MS = 25_000;
-/** Services that call an LLM API: the only ones allowed on the egress network. */
-export const EGRESS_SERVICES = ['orchestrator', 'researcher', 'coder'];
+/** Services that call an LLM API (or the web): they go out only through the egress proxy. */
+export const AGENT_SERVICES = ['orchestrator', 'researcher', 'coder'];
+/** The only service on the egress network: every other container's way out (compose/README.md). */
+export const EGRESS_PROXY = 'egress-proxy';
+/** Where the agent services find it (the runtime makes fetch honour these). */
+export const EGRESS_PROXY_URL = 'http://egress-proxy:3128';
 /**
  * Services that run model-written code: they join only the internal `sandbox` network (so neither
  * backend rule, the network nor waiting for Redis and Chroma, applies) and carry a seccomp profile file
@@ -115,6 +119,8 @@ export function composeViolations(compose: Compose): string[] {
       fail(name, 'logging must be json-file with max-size and max-file');
     }
     const sandboxed = SANDBOX_SERVICES.includes(name);
+    // The proxy needs no Redis, Chroma or collector and joins only outbound and egress.
+    const standalone = sandboxed || name === EGRESS_PROXY;
     if (sandboxed) {
       const nets = networksOf(s);
       if (nets.length !== 1 || nets[0] !== 'sandbox') fail(name, 'must join only the sandbox network');
@@ -126,23 +132,35 @@ export function composeViolations(compose: Compose): string[] {
     const deps = (s.depends_on ?? {}) as Record<string, { condition?: string }>;
     const env = (s.environment ?? {}) as Record<string, unknown>;
     // Memory goes through Chroma's token gate: whoever has CHROMA_URL waits for it, and holds the token.
-    const needs = sandboxed ? [] : ['redis', ...(env.CHROMA_URL ? ['chroma-gate'] : [])];
+    const needs = standalone ? [] : ['redis', ...(env.CHROMA_URL ? ['chroma-gate'] : [])];
     for (const dep of needs) {
       if (deps[dep]?.condition !== 'service_healthy') fail(name, `depends_on ${dep} with condition service_healthy`);
     }
-    if (!sandboxed && !deps['otel-collector']) fail(name, 'depends_on otel-collector is missing');
+    if (!standalone && !deps['otel-collector']) fail(name, 'depends_on otel-collector is missing');
     if (env.CHROMA_URL && !env.CHROMA_TOKEN_FILE) fail(name, 'CHROMA_URL without CHROMA_TOKEN_FILE');
-    if (!sandboxed && !(env.REDIS_USERNAME && env.REDIS_PASSWORD_FILE)) {
+    if (!standalone && !(env.REDIS_USERNAME && env.REDIS_PASSWORD_FILE)) {
       fail(name, 'must log in to Redis as its own user (REDIS_USERNAME, REDIS_PASSWORD_FILE)');
     }
     for (const key of Object.keys(env)) {
       if (/(TOKEN|API_KEY|SECRET|PASSWORD)$/i.test(key)) fail(name, `${key} must come from a *_FILE secret`);
     }
-    if (!sandboxed && !networksOf(s).includes('backend')) fail(name, 'must join the backend network');
-    if (networksOf(s).includes('egress') && !EGRESS_SERVICES.includes(name)) {
-      fail(name, 'joins egress but calls no LLM API');
+    if (!standalone && !networksOf(s).includes('backend')) fail(name, 'must join the backend network');
+    if (AGENT_SERVICES.includes(name)) {
+      if (!networksOf(s).includes('outbound')) fail(name, 'must join the outbound network (its way to the proxy)');
+      for (const key of ['HTTP_PROXY', 'HTTPS_PROXY']) {
+        if (env[key] !== EGRESS_PROXY_URL) fail(name, `${key} must be ${EGRESS_PROXY_URL}`);
+      }
     }
   }
+
+  // Egress: the proxy alone on egress; outbound reaches only the proxy (internal, no route out).
+  for (const [name, s] of Object.entries(compose.services)) {
+    if (networksOf(s).includes('egress') && name !== EGRESS_PROXY) fail(name, `joins egress: only ${EGRESS_PROXY} may`);
+  }
+  const proxy = compose.services[EGRESS_PROXY];
+  if (!proxy) v.push(`${EGRESS_PROXY}: service is missing`);
+  else if (networksOf(proxy).sort().join(',') !== 'egress,outbound')
+    fail(EGRESS_PROXY, 'must join exactly outbound and egress');
 
   const researcher = compose.services.researcher;
   if (researcher) {
@@ -151,7 +169,7 @@ export function composeViolations(compose: Compose): string[] {
   }
 
   const networks = compose.networks ?? {};
-  for (const net of ['backend', 'sandbox']) {
+  for (const net of ['backend', 'sandbox', 'outbound']) {
     if (networks[net]?.internal !== true) v.push(`networks.${net}: must be internal`);
   }
   for (const name of BACKEND_ONLY) {

@@ -36,8 +36,9 @@ describe('Dockerfile', () => {
   });
 
   it('is one parameterized multi-stage file: PACKAGE selects the service', () => {
-    // build, sandbox (a --target of its own), and the distroless runtime last, the default target.
-    expect(instructions.filter((l) => l.startsWith('FROM '))).toHaveLength(3);
+    // egress-proxy (squid) and sandbox (--targets of their own), build, and the distroless runtime last,
+    // the default target.
+    expect(instructions.filter((l) => l.startsWith('FROM '))).toHaveLength(4);
     expect(instructions).toContain('ARG PACKAGE=orchestrator');
     expect(dockerfile).toMatch(/pnpm --filter "@flotilla\/\$\{PACKAGE\}" deploy --prod --legacy \/out/);
     expect(dockerfile).toMatch(/pnpm install --offline --frozen-lockfile/);
@@ -62,6 +63,20 @@ describe('Dockerfile', () => {
       /CMD \["\/nodejs\/bin\/node", "\/app\/node_modules\/@flotilla\/runtime\/dist\/health\/probe\.js"\]/,
     );
     expect(health).toMatch(/--start-period=/);
+  });
+
+  it('has an egress-proxy stage first (the legacy builder builds nothing else for it): non-root squid', () => {
+    const stages = instructions.filter((l) => l.startsWith('FROM '));
+    expect(stages[0]).toMatch(/^FROM \$\{DEBIAN_IMAGE\} AS egress-proxy$/);
+    const stage = instructions.slice(
+      instructions.indexOf(stages[0] as string),
+      instructions.indexOf(stages[1] as string),
+    );
+    expect(stage).toContain('USER 13:13');
+    expect(stage.find((l) => l.startsWith('RUN '))).toMatch(
+      /install -y --no-install-recommends squid .*rm -rf \/var\/lib\/apt\/lists/,
+    );
+    expect(stage.find((l) => l.startsWith('HEALTHCHECK '))).toMatch(/CMD \["squidclient"/);
   });
 
   it('has a sandbox stage: non-root, exec-form CMD, a HEALTHCHECK, apt lists removed', () => {

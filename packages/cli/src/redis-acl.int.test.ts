@@ -213,8 +213,14 @@ describe('every service under its own user', () => {
     expect(view.status).toBe('completed');
     expect(new Set(view.subtasks.map((s) => s.role))).toEqual(new Set(['researcher', 'coder']));
 
+    // The aggregator kept the answer in memory through its gateway (idempotency records in Redis).
+    const admin = as('admin', 'redis_admin');
+    await waitFor(async () => (await admin.hget(redisKeys(prefix).task(taskId), 'remembered')) === '1', {
+      what: 'the task to be remembered',
+    });
+
     // The services really ran as their users: nobody is logged in as the default user.
-    const users = (await as('admin', 'redis_admin').client('LIST')) as string;
+    const users = (await admin.client('LIST')) as string;
     const named = new Set([...users.matchAll(/ user=(\S+)/g)].map((m) => m[1]));
     expect(named).toEqual(new Set(['admin', 'orchestrator', 'worker-researcher', 'worker-coder']));
 

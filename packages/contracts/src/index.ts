@@ -17,6 +17,7 @@ export {
 } from './sandbox.js';
 export { BUDGET_STOP_REASONS, StopReason } from './stop-reason.js';
 export {
+  DEFAULT_TENANT,
   SubtaskEnvelope,
   type SubtaskEnvelopeInput,
   SubtaskResult,
@@ -36,5 +37,6 @@ export {
   TaskView,
   TERMINAL_TASK_STATUSES,
 } from './task.js';
+export { TenantId } from './tenant.js';
 export { NON_BLANK, type TextOptions, text } from './text.js';
 export { CONTRACT_VERSION, contractVersion } from './version.js';

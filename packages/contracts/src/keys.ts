@@ -14,6 +14,8 @@ export const queueNames = {
   plan: 'orchestrator.plan',
   /** The periodic sweep (a BullMQ job scheduler): re-enqueues planning lost in a crash, ends tasks past their deadline. */
   sweep: 'orchestrator.sweep',
+  /** The memory cleanup (a BullMQ job scheduler, global concurrency 1): deletes records past MEMORY_TTL_DAYS. */
+  memoryCleanup: 'orchestrator.memory-cleanup',
 } as const;
 
 export const redisKeys = (prefix: string = DEFAULT_PREFIX) => ({

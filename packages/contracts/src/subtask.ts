@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { BudgetLimits, Usage } from './budget.js';
 import { StopReason } from './stop-reason.js';
+import { TenantId } from './tenant.js';
 import { contractVersion } from './version.js';
 
 /** W3C trace-context `traceparent`: version-traceid-spanid-flags. */
@@ -12,6 +13,11 @@ export const SubtaskEnvelope = z.object({
   taskId: z.string().min(1),
   subtaskId: z.string().min(1),
   role: z.string().min(1),
+  /**
+   * The tenant whose task this is, so per-tenant state (memory) can be scoped by workers. Optional
+   * within v1: envelopes queued by an orchestrator older than this field carry none.
+   */
+  tenant: TenantId.optional(),
   input: z.unknown(),
   budget: BudgetLimits,
   /** Epoch milliseconds after which the work is worthless. */
@@ -23,6 +29,12 @@ export const SubtaskEnvelope = z.object({
 });
 export type SubtaskEnvelope = z.infer<typeof SubtaskEnvelope>;
 export type SubtaskEnvelopeInput = z.input<typeof SubtaskEnvelope>;
+
+/**
+ * The tenant of an envelope that names none (queued before tenants existed, or a deployment with
+ * one client): the orchestrator's DEFAULT_OWNER, so its memory is the one such tasks used.
+ */
+export const DEFAULT_TENANT = 'default';
 
 export const WorkerIdentity = z.object({
   role: z.string(),

@@ -16,7 +16,8 @@ const int = (fallback: number) => z.coerce.number().int().positive().default(fal
  * | RATE_LIMIT_WINDOW_MS  | 60000    | the rate limit's window                                             |
  * | BODY_LIMIT_BYTES      | 65536    | a goal is at most 8000 chars; 64 KiB leaves room for metadata       |
  * | PLAN_MAX_SUBTASKS     | 8        | fan-out per task; more rarely helps and multiplies cost            |
- * | TASK_TTL_SECONDS      | 604800   | task state and events are kept a week                               |
+ * | TASK_TTL_SECONDS      | 86400    | a finished task's state, events and jobs are kept a day, then expire |
+ * | ADMISSION_REDIS_HIGH_WATER | 0.7 | new tasks get 503 above this share of Redis maxmemory; the rest is for running work |
  * | ROLE_STALE_AFTER_MS   | 15000    | a worker replica counts as live for 3 missed 5 s heartbeats          |
  * | PLAN_CONCURRENCY      | 4        | planning calls one replica runs at once                              |
  * | AGGREGATE_CONCURRENCY | 4        | final-answer calls one replica runs at once                          |
@@ -30,6 +31,7 @@ const int = (fallback: number) => z.coerce.number().int().positive().default(fal
  * | TASK_SWEEP_INTERVAL_MS | 5000   | one replica sweeps this often; two range reads when nothing is stuck |
  * | TASK_REQUEUE_AFTER_MS | 5000     | accepting takes milliseconds; queued this long, planning is re-checked |
  * | TASK_DEADLINE_GRACE_SECONDS | 60 | subtasks stop at the deadline themselves; the answer is one more call |
+ * | MEMORY_CLEANUP_INTERVAL_MS | 3600000 | expired records are already unreadable; deleting them hourly only gives space back |
  *
  * A task's limits are its own (TASK_MAX_*), not a worker's per-run caps (AGENT_MAX_*): a request's
  * `budget` tightens them, the split gives each subtask a share, and each worker then tightens its
@@ -49,7 +51,8 @@ export const orchestratorConfigSchema = baseConfigSchema.extend({
   RATE_LIMIT_WINDOW_MS: int(60_000),
   BODY_LIMIT_BYTES: int(64 * 1024),
   PLAN_MAX_SUBTASKS: z.coerce.number().int().min(1).max(32).default(8),
-  TASK_TTL_SECONDS: int(7 * 24 * 3600),
+  TASK_TTL_SECONDS: int(24 * 3600),
+  ADMISSION_REDIS_HIGH_WATER: z.coerce.number().gt(0).max(1).default(0.7),
   ROLE_STALE_AFTER_MS: int(15_000),
   PLAN_CONCURRENCY: int(4),
   AGGREGATE_CONCURRENCY: int(4),
@@ -62,6 +65,7 @@ export const orchestratorConfigSchema = baseConfigSchema.extend({
   TASK_SWEEP_INTERVAL_MS: int(5_000),
   TASK_REQUEUE_AFTER_MS: int(5_000),
   TASK_DEADLINE_GRACE_SECONDS: z.coerce.number().int().min(0).default(60),
+  MEMORY_CLEANUP_INTERVAL_MS: int(3_600_000),
   TRUST_PROXY: z
     .enum(['true', 'false'])
     .default('false')

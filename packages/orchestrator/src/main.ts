@@ -1,10 +1,18 @@
-import { bullmqTelemetry, createMemory, redisCheck, registerHealthRoutes, startService } from '@flotilla/runtime';
+import {
+  bullmqTelemetry,
+  createKillSwitch,
+  createMemory,
+  redisCheck,
+  registerHealthRoutes,
+  startService,
+} from '@flotilla/runtime';
 import { createLlm, llmConfigProblems } from '@flotilla/runtime/llm';
 import { listRoles } from '@flotilla/runtime/worker';
 import type { FastifyBaseLogger } from 'fastify';
 import { buildApp } from './api/app.js';
 import { orchestratorConfigSchema } from './config.js';
 import { createOrchestrator } from './orchestrator.js';
+import { MemoryAdmission } from './tasks/admission.js';
 
 const service = startService(orchestratorConfigSchema, { name: 'orchestrator', check: llmConfigProblems });
 const { config, log, lifecycle } = service;
@@ -13,12 +21,30 @@ const redis = service.redis('commands');
 
 const prefix = config.QUEUE_PREFIX;
 const roles = () => listRoles(redis, prefix, { staleAfterMs: config.ROLE_STALE_AFTER_MS });
+// The aggregator's memory writes obey the fleet's kill switch, as every worker's tool calls do.
+const killSwitch = config.CHROMA_URL
+  ? await createKillSwitch({
+      redis,
+      subscriber: service.redis('subscriber'),
+      prefix,
+      initial: config.KILL_SWITCH,
+      log: log as FastifyBaseLogger,
+    })
+  : undefined;
 const orchestrator = createOrchestrator({
   connection,
   redis,
   prefix,
   llm: createLlm(config),
-  memory: config.CHROMA_URL ? createMemory({ ...config, url: config.CHROMA_URL, log }) : undefined,
+  memory:
+    config.CHROMA_URL && killSwitch
+      ? {
+          store: createMemory({ ...config, url: config.CHROMA_URL, log }),
+          killSwitch,
+          allowlist: config.TOOLS_ALLOWLIST,
+          cleanupEveryMs: config.MEMORY_CLEANUP_INTERVAL_MS,
+        }
+      : undefined,
   log: log as FastifyBaseLogger,
   roles,
   limits: {
@@ -39,6 +65,15 @@ const orchestrator = createOrchestrator({
   telemetry: bullmqTelemetry(),
 });
 
+const admission = new MemoryAdmission(redis, { highWater: config.ADMISSION_REDIS_HIGH_WATER, maxAgeMs: 1000 });
+// Without maxmemory nothing bounds Redis but the host: say so once, at start.
+admission.reading().then(
+  ({ maxBytes }) => {
+    if (maxBytes === 0) log.warn('Redis has no maxmemory: new tasks are admitted however full it gets');
+  },
+  () => {}, // Redis not up yet: readiness reports that.
+);
+
 const app = await buildApp({
   tasks: orchestrator.tasks,
   roles,
@@ -50,6 +85,7 @@ const app = await buildApp({
   events: { heartbeatMs: config.SSE_HEARTBEAT_MS, maxClients: config.SSE_MAX_CLIENTS },
   version: config.SERVICE_VERSION,
   trustProxy: config.TRUST_PROXY,
+  admission,
   registerHealth: (server) =>
     registerHealthRoutes(server, {
       checks: [
@@ -57,9 +93,12 @@ const app = await buildApp({
         {
           name: 'workers',
           check: async () => {
-            const { planWorker, aggregateWorker, sweepWorker } = orchestrator;
+            const { planWorker, aggregateWorker, sweepWorker, memoryCleanupWorker } = orchestrator;
             if (!planWorker.isRunning() || !aggregateWorker.isRunning() || !sweepWorker.isRunning()) {
               throw new Error('plan/aggregate/sweep workers not running');
+            }
+            if (memoryCleanupWorker && !memoryCleanupWorker.isRunning()) {
+              throw new Error('memory cleanup worker not running');
             }
           },
         },
@@ -74,6 +113,7 @@ const app = await buildApp({
 lifecycle.onShutdown('http server', () => app.close(), 'stop-intake');
 lifecycle.onShutdown('pause workers', () => orchestrator.pause(), 'stop-intake');
 lifecycle.onShutdown('drain jobs', () => orchestrator.close(), 'drain');
+if (killSwitch) lifecycle.onShutdown('kill switch', () => killSwitch.close(), 'close');
 
 const port = config.PORT ?? config.HEALTH_PORT;
 await app.listen({ port, host: config.HEALTH_HOST });
@@ -81,8 +121,10 @@ await Promise.all([
   orchestrator.planWorker.waitUntilReady(),
   orchestrator.aggregateWorker.waitUntilReady(),
   orchestrator.sweepWorker.waitUntilReady(),
+  orchestrator.memoryCleanupWorker?.waitUntilReady(),
 ]);
 // Every replica upserts the one schedule; a start without Redis fails here, as it would above.
 await orchestrator.scheduleSweeps();
+await orchestrator.scheduleMemoryCleanup();
 service.ready();
 log.info({ port, prefix, auth: config.API_TOKEN !== undefined }, 'orchestrator ready');

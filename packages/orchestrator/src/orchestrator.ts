@@ -3,8 +3,10 @@ import type { LlmClient } from '@flotilla/runtime/llm';
 import { FlowProducer, type Telemetry, Worker } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
-import { type AggregateJobResult, type AnswerMemory, createAggregateProcessor } from './flow/aggregate-job.js';
+import { type AggregateJobResult, createAggregateProcessor } from './flow/aggregate-job.js';
 import type { TaskJobData } from './flow/jobs.js';
+import { createMemoryGateway, type OrchestratorMemory } from './flow/memory.js';
+import { createMemoryCleanupProcessor, type MemoryCleanupResult } from './flow/memory-cleanup-job.js';
 import { createPlanProcessor, type PlanJobResult } from './flow/plan-job.js';
 import { TaskQueues } from './flow/queues.js';
 import { createSweepProcessor, type SweepJobResult } from './flow/sweep-job.js';
@@ -21,8 +23,8 @@ export interface OrchestratorOptions {
   /** QUEUE_PREFIX; tests pass a unique one. */
   prefix: string;
   llm: LlmClient;
-  /** Where answers and notes are kept (CHROMA_URL); optional. */
-  memory?: AnswerMemory;
+  /** Where answers and notes are kept (CHROMA_URL), with the kill switch their writes obey; optional. */
+  memory?: OrchestratorMemory;
   log: FastifyBaseLogger;
   /** Live roles; normally the runtime registry's listRoles bound to this Redis and prefix. */
   roles: () => Promise<RoleInfo[]>;
@@ -30,7 +32,7 @@ export interface OrchestratorOptions {
   limits: BudgetLimits;
   /** PLAN_MAX_SUBTASKS. Default 8. */
   maxSubtasks?: number;
-  /** TASK_TTL_SECONDS: how long task state and events are kept. Default 7 days. */
+  /** TASK_TTL_SECONDS: how long task state, events and finished jobs are kept. Default 1 day. */
   taskTtlSeconds?: number;
   /** Planning jobs one replica runs at once. Default 4. */
   planConcurrency?: number;
@@ -62,11 +64,15 @@ export interface Orchestrator {
   planWorker: Worker<TaskJobData, PlanJobResult>;
   aggregateWorker: Worker<TaskJobData, AggregateJobResult>;
   sweepWorker: Worker<unknown, SweepJobResult>;
+  /** Deletes expired memory records; present with `memory`. */
+  memoryCleanupWorker: Worker<unknown, MemoryCleanupResult> | undefined;
   /**
    * Registers the periodic sweep, a BullMQ job scheduler shared by every replica (see
    * TaskQueues.scheduleSweeps). Call once at start; calling again (any replica) replaces the schedule.
    */
   scheduleSweeps(): Promise<void>;
+  /** Registers the memory cleanup's job scheduler (no-op without memory); like scheduleSweeps, once at start. */
+  scheduleMemoryCleanup(): Promise<void>;
   /** Stops taking new planning/aggregation/sweep jobs; running ones finish (shutdown's stop-intake step). */
   pause(): Promise<void>;
   /** Waits for running jobs, then closes workers, queues and the flow producer. Idempotent. */
@@ -101,7 +107,8 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     createAggregateProcessor({
       store,
       llm: options.llm,
-      memory: options.memory,
+      memory:
+        options.memory && createMemoryGateway(options.memory, { redis, prefix, log: log.child({ gateway: 'memory' }) }),
       log: log.child({ worker: 'aggregate' }),
     }),
     { ...bull, concurrency: options.aggregateConcurrency ?? 4, autorun },
@@ -119,11 +126,20 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     // One sweep at a time per replica; a second would only repeat the first one's reads.
     { ...bull, concurrency: 1, autorun },
   );
-  for (const [name, w] of [
+  const memoryCleanupWorker =
+    options.memory &&
+    new Worker<unknown, MemoryCleanupResult>(
+      queueNames.memoryCleanup,
+      createMemoryCleanupProcessor({ memory: options.memory.store, log: log.child({ worker: 'memory-cleanup' }) }),
+      { ...bull, concurrency: 1, autorun },
+    );
+  const workers = [
     ['plan', planWorker],
     ['aggregate', aggregateWorker],
     ['sweep', sweepWorker],
-  ] as const) {
+    ...(memoryCleanupWorker ? ([['memory-cleanup', memoryCleanupWorker]] as const) : []),
+  ] as const;
+  for (const [name, w] of workers) {
     w.on('error', (err) => log.error({ err, worker: name }, 'worker error'));
     w.on('failed', (job, err) => log.warn({ jobId: job?.id, worker: name, reason: err.message }, 'job attempt failed'));
   }
@@ -137,14 +153,18 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     planWorker,
     aggregateWorker,
     sweepWorker,
+    memoryCleanupWorker,
     scheduleSweeps: () => queues.scheduleSweeps(sweepIntervalMs),
+    scheduleMemoryCleanup: async () => {
+      if (options.memory) await queues.scheduleMemoryCleanup(options.memory.cleanupEveryMs ?? 3_600_000);
+    },
     // pause(true) returns without waiting for running jobs; draining is close()'s job.
     pause: async () => {
-      await Promise.all([planWorker.pause(true), aggregateWorker.pause(true), sweepWorker.pause(true)]);
+      await Promise.all(workers.map(([, w]) => w.pause(true)));
     },
     close: () => {
       closing ??= (async () => {
-        const results = await Promise.allSettled([planWorker.close(), aggregateWorker.close(), sweepWorker.close()]);
+        const results = await Promise.allSettled(workers.map(([, w]) => w.close()));
         results.push(...(await Promise.allSettled([queues.close(), flows.close()])));
         for (const r of results) if (r.status === 'rejected') log.warn({ err: r.reason }, 'close step failed');
       })();

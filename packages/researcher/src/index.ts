@@ -1,9 +1,9 @@
-import { loadConfigOrExit } from '@flotilla/runtime';
+import { loadConfigOrExit, memorySearchTool } from '@flotilla/runtime';
 import { defineWorker } from '@flotilla/runtime/worker';
 import { research } from './agent.js';
 import { ResearcherInput, ResearcherOutput } from './schemas.js';
 import { httpConfigSchema, httpGetTool } from './tools/http-get.js';
-import { memorySearchTool, notesWriteTool } from './tools/notes.js';
+import { notesWriteTool } from './tools/notes.js';
 
 export const researcher = defineWorker({
   role: 'researcher',

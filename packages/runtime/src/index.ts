@@ -3,7 +3,7 @@
 // protocol around them), @flotilla/runtime/llm (model clients) and @flotilla/runtime/testing (helpers
 // for tests). Anything none of these entries exports is internal.
 export type { Budget, BudgetStopReason } from './budget/index.js';
-export { tightenLimits } from './budget/index.js';
+export { createBudget, tightenLimits } from './budget/index.js';
 export {
   type BaseConfig,
   baseConfigSchema,
@@ -29,9 +29,14 @@ export {
 } from './health/index.js';
 export {
   BadRequestError,
+  createEgressDispatcher,
+  describeProxy,
+  type EgressProxySettings,
+  egressProxySettings,
   type FieldError,
   fastifyClientProblem,
   InvalidBodyError,
+  installEgressProxy,
   internalProblem,
   PayloadTooLargeError,
   PROBLEM_CONTENT_TYPE,
@@ -46,11 +51,18 @@ export { createLogger, type Logger, type LoggerOptions, type LogLevel } from './
 export {
   type CreateMemoryOptions,
   createMemory,
+  DEFAULT_MEMORY_TTL_DAYS,
   type Memory,
   type MemoryConfig,
   type MemoryDoc,
   type MemoryHit,
+  MemorySearchHit,
+  type MemoryStore,
   memoryConfigSchema,
+  memorySearchTool,
+  memoryWriteTool,
+  type Provenance,
+  type Trust,
 } from './memory/index.js';
 export { type RedisRole, type Service, type StartServiceOptions, startService } from './service/index.js';
 export {
@@ -64,6 +76,7 @@ export {
 export {
   type AnyTool,
   createKillSwitch,
+  createToolGateway,
   defineTool,
   type KillSwitch,
   type KillSwitchOptions,
@@ -72,6 +85,8 @@ export {
   type Tool,
   type ToolContext,
   type ToolFailureCode,
+  type ToolGateway,
+  type ToolLog,
   type ToolOutcome,
   type ToolSpec,
 } from './tools/index.js';

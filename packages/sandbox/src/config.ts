@@ -24,7 +24,7 @@ const MiB = 1024 * 1024;
  * | SANDBOX_MAX_STDIN_BYTES    | 1048576        | a program's input                                                     |
  * | SANDBOX_MAX_FILES          | 32             | input files per run                                                   |
  * | SANDBOX_MAX_FILES_BYTES    | 1048576        | all input files together                                              |
- * | SANDBOX_ISOLATION          | auto           | auto picks userns, else root; see the README's isolation section      |
+ * | SANDBOX_ISOLATION          | auto           | auto picks userns, else root, else (under gVisor) gvisor; see the README's isolation section |
  * | SANDBOX_UID_BASE           | 2000000        | root mode: run slot n runs as uid/gid BASE+n, far from login users (1000-59999), systemd's DynamicUser (61184-65519) and /etc/subuid ranges (100000+) |
  * | SANDBOX_PYTHON             | python3 on /usr/local/bin:/usr/bin:/bin | not the service's PATH: a pyenv shim is a script. In userns mode the run's uid binds it, so it must be readable by any uid; one under /root works in root mode only |
  * | SANDBOX_NODE               | node on that PATH, else this process's node | same                                  |
@@ -57,7 +57,7 @@ export const sandboxConfigSchema = baseConfigSchema.extend({
   SANDBOX_MAX_STDIN_BYTES: envField.positiveInt().default(MiB),
   SANDBOX_MAX_FILES: envField.nonNegativeInt().default(32),
   SANDBOX_MAX_FILES_BYTES: envField.positiveInt().default(MiB),
-  SANDBOX_ISOLATION: z.enum(['auto', 'userns', 'root']).default('auto'),
+  SANDBOX_ISOLATION: z.enum(['auto', 'userns', 'root', 'gvisor']).default('auto'),
   SANDBOX_UID_BASE: envField
     .positiveInt()
     .refine((n) => n >= 1000 && n < 4_000_000_000, 'expected a uid from 1000 to 3999999999')

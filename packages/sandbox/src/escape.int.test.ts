@@ -157,16 +157,18 @@ print(json.dumps({
     "redis": dial(${redisPort}),
     "sandbox": dial(${sandbox.port}),
     "listener": dial(${listenerPort}),
-    "interfaces": [name for _, name in socket.if_nameindex()],
+    "unix": len(socket.socketpair()),
     "routes": open("/proc/net/route").read().strip().split("\\n")[1:],
 }))
 `,
       );
+      // The seccomp filter refuses the inet socket itself; behind it, the run's network namespace
+      // has no route. Local sockets still work (the control).
       expect(result).toEqual({
-        redis: 'ConnectionRefusedError',
-        sandbox: 'ConnectionRefusedError',
-        listener: 'ConnectionRefusedError',
-        interfaces: ['lo'],
+        redis: 'PermissionError',
+        sandbox: 'PermissionError',
+        listener: 'PermissionError',
+        unix: 2,
         routes: [],
       });
       expect(connections).toBe(1);
@@ -175,7 +177,7 @@ print(json.dumps({
     }
   });
 
-  it('cannot make namespaces, mount, trace, or reach bpf, keys or perf events; threads and children still work', async () => {
+  it('cannot make namespaces, mount, trace, or reach bpf, keys, perf events or message queues; threads and children still work', async () => {
     const probe = `
 import ctypes, json, os, subprocess, threading
 libc = ctypes.CDLL(None, use_errno=True)
@@ -193,6 +195,7 @@ result = {
     "bpf": syscall("bpf"),
     "keyctl": syscall("keyctl"),
     "perf_event_open": syscall("perf_event_open"),
+    "mq_open": call("mq_open", b"/flotilla", 0o100 | 2, 0o600, None),
 }
 t = threading.Thread(target=lambda: None)
 t.start()
@@ -210,6 +213,7 @@ print(json.dumps(result))
       bpf: 'Operation not permitted',
       keyctl: 'Operation not permitted',
       perf_event_open: 'Operation not permitted',
+      mq_open: 'Operation not permitted',
       thread: 'ok',
       child: 'ok',
     });

@@ -15,5 +15,6 @@ export {
   waitFor,
 } from '@flotilla/devkit';
 export * from './fake-llm/index.js';
+export { type ForwardProxy, startForwardProxy } from './forward-proxy.js';
 export { type ProxyMode, startTcpProxy, type TcpProxy } from './proxy.js';
 export { testServices, uniquePrefix } from './services.js';

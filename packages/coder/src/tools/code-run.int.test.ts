@@ -16,7 +16,16 @@ afterAll(async () => {
 });
 
 const log = { info() {}, warn() {}, error() {}, child: () => log };
-const ctx = () => ({ signal: AbortSignal.timeout(30_000), log, attempt: 1, idempotencyKey: 'task:sub:0' });
+const ctx = () => ({
+  signal: AbortSignal.timeout(30_000),
+  log,
+  attempt: 1,
+  idempotencyKey: 'task:sub:0',
+  tenant: 'default',
+  taskId: 'task',
+  subtaskId: 'sub',
+  role: 'coder',
+});
 
 describe('code.run', () => {
   it('runs a program in the sandbox with the token and returns its result', async () => {

@@ -41,6 +41,8 @@ export interface AppDeps {
   requestTimeoutMs?: number;
   /** Trust X-Forwarded-For for the client IP (behind a proxy). Default false. */
   trustProxy?: boolean;
+  /** Asked before a new task is accepted; throws a 503 problem when the task store is too full. */
+  admission?: { admit(): Promise<void> };
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -135,7 +137,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           throw new ServiceUnavailableError('this replica is shutting down; retry (another one will answer)');
       });
       v1.addHook('onRequest', auth.hook);
-      registerTaskRoutes(v1, deps.tasks, deps.roles, auth.ownerOf);
+      registerTaskRoutes(v1, deps.tasks, deps.roles, auth.ownerOf, deps.admission);
       streams = registerEventRoutes(v1, { store: deps.tasks.store, redis: deps.redis, ...deps.events });
     },
     { prefix: '/v1' },

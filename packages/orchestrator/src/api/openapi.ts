@@ -39,9 +39,12 @@ const v1Problems = {
   '401': problem('Missing or wrong bearer token', { 'WWW-Authenticate': header('WWWAuthenticate') }),
   '429': problem('Rate limit exceeded (per client, shared by every replica)', { 'Retry-After': header('RetryAfter') }),
   '500': problem('A bug: the error was logged, its details are not sent'),
-  '503': problem('Redis is unreachable, or this replica is shutting down; retry after Retry-After seconds', {
-    'Retry-After': header('RetryAfter'),
-  }),
+  '503': problem(
+    'Redis is unreachable, this replica is shutting down, or (new tasks only) the task store is above its high-water mark (ADMISSION_REDIS_HIGH_WATER); retry after Retry-After seconds',
+    {
+      'Retry-After': header('RetryAfter'),
+    },
+  ),
 };
 
 /** Request bodies: what fastify's JSON parser and the body limit refuse before any handler runs. */

@@ -18,12 +18,15 @@ export function registerTaskRoutes(
   tasks: TaskService,
   roles: () => Promise<RoleInfo[]>,
   ownerOf: (request: FastifyRequest) => string,
+  admission?: { admit(): Promise<void> },
 ): void {
   v1.post('/tasks', async (request, reply) => {
     const header = request.headers['idempotency-key'];
     const headerKey =
       header === undefined ? undefined : parsePart(IdempotencyKeyHeader, header, 'header.idempotency-key');
     const body = parseBody(TaskRequest, request.body);
+    // After validation, so a bad request hears about its fields, not about the store's load.
+    await admission?.admit();
     const { record, created } = await tasks.submit(body, headerKey, ownerOf(request));
     const location = `/v1/tasks/${record.taskId}`;
     // 202 for a new task; 200 for an identical replay of an idempotency key, which did no new work.

@@ -1,24 +1,21 @@
 import { type PlannedSubtask, type StopReason, SubtaskResult, ZERO_USAGE } from '@flotilla/contracts';
+import { FlotillaError, type ToolGateway, type ToolOutcome } from '@flotilla/runtime';
 import type { LlmClient } from '@flotilla/runtime/llm';
 import type { Job, Processor } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { TaskRecord } from '../tasks/record.js';
 import type { TaskStore } from '../tasks/store.js';
 import { failTask, isLastAttempt, isPermanent, RETRY_OPTS, type TaskJobData, taskIdOf } from './jobs.js';
-
-/** The slice of the runtime's Memory the orchestrator writes to; Chroma-backed in production. */
-export interface AnswerMemory {
-  add(
-    namespace: string,
-    docs: { id?: string; text: string; metadata?: Record<string, string | number | boolean> }[],
-  ): Promise<unknown>;
-}
+import { type MemoryWriteInput, writeMemory } from './memory.js';
 
 export interface AggregateJobDeps {
   store: TaskStore;
   llm: LlmClient;
-  /** Where answers and research notes are kept; absent when CHROMA_URL is not configured. */
-  memory: AnswerMemory | undefined;
+  /**
+   * The gateway holding memory.write (createMemoryGateway), through which answers and research
+   * notes are kept; absent when CHROMA_URL is not configured.
+   */
+  memory: ToolGateway | undefined;
   log: FastifyBaseLogger;
   /** Completion token cap for the final answer. Default 2048. */
   maxTokens?: number;
@@ -235,14 +232,37 @@ async function recordOutcomes(
   }
 }
 
+/** Failure codes a later attempt may not meet: the far side was down, slow, or its breaker open. */
+const TRANSIENT_WRITE_CODES = new Set(['tool_failed', 'timeout', 'circuit_open', 'aborted']);
+
+/** The gateway did not keep the records. Retryable when the failure was the far side's (see TRANSIENT_WRITE_CODES). */
+export class MemoryWriteError extends FlotillaError {
+  readonly retryable: boolean;
+  constructor(outcome: Extract<ToolOutcome, { ok: false }>) {
+    super('FLOTILLA_MEMORY_WRITE', `memory.write ${outcome.code}: ${outcome.message}`);
+    this.retryable = TRANSIENT_WRITE_CODES.has(outcome.code);
+  }
+}
+
+/** The pages a subtask's output names (the researcher's `sources`), for provenance; undefined when none. */
+function sourcesOf(output: unknown): string | undefined {
+  const sources = (output as { sources?: unknown } | null)?.sources;
+  if (!Array.isArray(sources)) return undefined;
+  const urls = sources.filter((s): s is string => typeof s === 'string' && /^https?:\/\//.test(s));
+  return urls.length ? [...new Set(urls)].join(' ').slice(0, 2000) : undefined;
+}
+
 /**
- * Keeps the answer (namespace 'answers') and each subtask's output (namespace 'notes') for later
- * tasks, then marks the task remembered. Record ids derive from the task and subtask ids and
- * memory upserts, so writing again after a partial failure (or a crash) stores each record once.
+ * Keeps the answer (namespace 'answers') and each subtask's output (namespace 'notes') in the task's
+ * tenant's memory, with provenance, through the gateway's memory.write, then marks the task
+ * remembered. Record ids derive from the task and subtask ids, and each write has an idempotency
+ * key from the task id, so writing again after a partial failure (or a crash) stores each record once.
  *
- * A failure throws, for BullMQ to retry the job with backoff (the retry only does this), unless it
- * cannot help: on the last attempt, or when memory says retrying is pointless, it is logged and
- * the task stays completed without memory. Returns whether the records are in memory.
+ * A refusal by policy (the kill switch's "no writes", the allowlist) is final: the gateway audited
+ * it, the task stays completed without memory, and nothing retries behind the operator's back. A
+ * failure throws, for BullMQ to retry the job with backoff (the retry only does this), unless it
+ * cannot help: on the last attempt, or when retrying is pointless, it is logged and the task stays
+ * completed without memory. Returns whether the records are in memory.
  */
 async function remember(
   job: Job,
@@ -253,23 +273,42 @@ async function remember(
   log: FastifyBaseLogger,
 ): Promise<boolean> {
   if (!deps.memory) return false;
-  const taskId = record.taskId;
+  const { taskId, owner: tenant } = record;
+  const ok = outcomes.flatMap((o) => (o.kind === 'result' && o.result.ok ? [{ ...o, result: o.result }] : []));
+  const notes = ok.map((o) => ({
+    id: `note-${taskId}-${o.subtaskId}`,
+    text: outputText(o.result.output),
+    subtaskId: o.subtaskId,
+    role: o.role,
+    sourceUrl: sourcesOf(o.result.output),
+  }));
+  const everySource = sourcesOf({ sources: notes.flatMap((n) => n.sourceUrl?.split(' ') ?? []) });
+  const writes: MemoryWriteInput[] = [
+    {
+      namespace: 'answers',
+      records: [
+        {
+          id: `answer-${taskId}`,
+          text: answer,
+          subtaskId: 'aggregate',
+          role: 'orchestrator',
+          sourceUrl: everySource,
+          labels: { goal: record.goal.slice(0, 500) },
+        },
+      ],
+    },
+  ];
+  if (notes.length) writes.push({ namespace: 'notes', records: notes });
   try {
-    await deps.memory.add('answers', [
-      { id: `answer-${taskId}`, text: answer, metadata: { taskId, goal: record.goal.slice(0, 500) } },
-    ]);
-    const notes = outcomes.flatMap((o) =>
-      o.kind === 'result' && o.result.ok
-        ? [
-            {
-              id: `note-${taskId}-${o.subtaskId}`,
-              text: outputText(o.result.output),
-              metadata: { taskId, subtaskId: o.subtaskId, role: o.role },
-            },
-          ]
-        : [],
-    );
-    if (notes.length) await deps.memory.add('notes', notes);
+    for (const write of writes) {
+      const outcome = await writeMemory(deps.memory, { tenant, taskId, ...write });
+      if (outcome.ok) continue;
+      if (outcome.stopReason === 'kill_switch' || outcome.stopReason === 'policy_denied') {
+        log.warn({ code: outcome.code }, 'memory.write refused; the task stays completed without memory');
+        return false;
+      }
+      throw new MemoryWriteError(outcome);
+    }
     await deps.store.markRemembered(taskId);
     return true;
   } catch (err) {

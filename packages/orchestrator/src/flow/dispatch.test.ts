@@ -7,6 +7,7 @@ import { buildFlow } from './dispatch.js';
 const now = 1_700_000_000_000;
 const record = {
   taskId: '6f1c1d3e-0000-4000-8000-000000000001',
+  owner: 'tenant-a',
   limits: { maxSteps: 10, maxToolCalls: 6, maxSeconds: 60, maxTokens: 9000 },
   deadline: now + 45_000,
 } as TaskRecord;
@@ -28,7 +29,7 @@ describe('buildFlow', () => {
     ]);
   });
 
-  it('gives children retries, ignoreDependencyOnFailure, a budget slice and the task deadline', () => {
+  it('gives children retries, ignoreDependencyOnFailure, a budget slice, the task deadline and its tenant', () => {
     const trace = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
     const [child] = buildFlow(record, plan, { keepSeconds: 100, now, trace }).children ?? [];
     expect(child?.opts).toMatchObject({
@@ -41,6 +42,7 @@ describe('buildFlow', () => {
       taskId: record.taskId,
       subtaskId: 's1',
       role: 'researcher',
+      tenant: 'tenant-a',
       input: { question: 'a' },
       deadline: record.deadline,
       budget: { maxSteps: 3, maxToolCalls: 2, maxTokens: 3000, maxSeconds: 45 },

@@ -44,6 +44,7 @@ export function buildFlow(record: TaskRecord, plan: readonly PlannedSubtask[], o
         taskId: record.taskId,
         subtaskId: s.subtaskId,
         role: s.role,
+        tenant: record.owner,
         input: s.input,
         budget,
         deadline: record.deadline,

@@ -85,9 +85,10 @@ describe('fan-out and fan-in', () => {
   });
 
   it('keeps the answer and the research notes in memory, tagged with the task id', async () => {
-    const memory = createMemory({ url: testServices().chromaUrl, collectionPrefix: uniquePrefix('mem') });
+    const store = createMemory({ url: testServices().chromaUrl, collectionPrefix: uniquePrefix('mem') });
+    const memory = store.forTenant('default');
     try {
-      h = await startHarness({ llm: offlineLlm(), memory });
+      h = await startHarness({ llm: offlineLlm(), memory: store });
       await startRole(h, {
         role: 'researcher',
         handler: async ({ question }) => ({ stopReason: 'finish', output: `note about ${question}` }),
@@ -100,7 +101,7 @@ describe('fan-out and fan-in', () => {
       const answers = await memory.query('answers', 'lighthouses', { where: { taskId } });
       expect(answers.map((a) => a.text)).toEqual([done.answer]);
       const notes = await memory.query('notes', 'lighthouses', { n: 5, where: { taskId } });
-      expect(notes.map((n) => n.metadata.subtaskId).sort()).toEqual(['s1', 's2']);
+      expect(notes.map((n) => n.provenance.subtaskId).sort()).toEqual(['s1', 's2']);
     } finally {
       await memory.deleteNamespace('answers');
       await memory.deleteNamespace('notes');

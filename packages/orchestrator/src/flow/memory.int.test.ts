@@ -2,7 +2,7 @@
 // completion (Redis) and the memory writes (Chroma). Outages are made by a TCP proxy in front of the
 // run's Chroma, so what answers once the outage ends is Chroma itself.
 import { queueNames, type TaskView } from '@flotilla/contracts';
-import { createMemory, type Memory } from '@flotilla/runtime';
+import { createMemory, type Memory, type MemoryStore } from '@flotilla/runtime';
 import type { LlmClient } from '@flotilla/runtime/llm';
 import { readTaskEvents } from '@flotilla/runtime/worker';
 import { startTcpProxy, type TcpProxy, testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
@@ -44,10 +44,11 @@ function countingLlm(): { llm: LlmClient; answers: () => number } {
 }
 
 /** The orchestrator's memory behind the proxy, and the same collections reached directly, for checking. */
-function memories(proxyUrl: string) {
+function memories(proxyUrl: string): { viaProxy: MemoryStore; direct: Memory } {
   const collectionPrefix = uniquePrefix('mem');
-  direct = createMemory({ url: testServices().chromaUrl, collectionPrefix });
-  return { viaProxy: createMemory({ url: proxyUrl, collectionPrefix }), direct };
+  const memory = createMemory({ url: testServices().chromaUrl, collectionPrefix }).forTenant('default');
+  direct = memory;
+  return { viaProxy: createMemory({ url: proxyUrl, collectionPrefix }), direct: memory };
 }
 
 async function completed(hh: Harness, taskId: string): Promise<TaskView> {
@@ -72,7 +73,7 @@ const inMemory = (memory: Memory, taskId: string) =>
     { what: 'the answer and notes in memory', timeoutMs: 30_000 },
   );
 
-async function start(memory: Memory, llm: LlmClient): Promise<{ hh: Harness; taskId: string }> {
+async function start(memory: MemoryStore, llm: LlmClient): Promise<{ hh: Harness; taskId: string }> {
   const hh = await startHarness({ llm, memory });
   h = hh;
   await startRole(hh, {

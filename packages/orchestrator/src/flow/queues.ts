@@ -9,6 +9,7 @@ const UNSTARTED = new Set<string>(['waiting', 'delayed', 'prioritized', 'paused'
 
 /** The one job scheduler on the sweep queue; every replica upserts the same id, so there is one schedule. */
 const SWEEP_SCHEDULER_ID = 'sweep';
+const MEMORY_CLEANUP_SCHEDULER_ID = 'memory-cleanup';
 
 /**
  * The queues the orchestrator adds to or removes from: planning, the sweep, and each role's queue
@@ -17,6 +18,7 @@ const SWEEP_SCHEDULER_ID = 'sweep';
 export class TaskQueues {
   readonly plan: Queue<TaskJobData>;
   readonly sweep: Queue;
+  readonly memoryCleanup: Queue;
   readonly #roles = new Map<string, Queue>();
   #closing: Promise<void> | undefined;
 
@@ -29,6 +31,8 @@ export class TaskQueues {
     this.plan.on('error', (err) => log.warn({ err: { message: err.message } }, 'plan queue error'));
     this.sweep = new Queue(queueNames.sweep, options);
     this.sweep.on('error', (err) => log.warn({ err: { message: err.message } }, 'sweep queue error'));
+    this.memoryCleanup = new Queue(queueNames.memoryCleanup, options);
+    this.memoryCleanup.on('error', (err) => log.warn({ err: { message: err.message } }, 'memory cleanup queue error'));
   }
 
   /** Enqueues planning; the job id is the task id, so a replayed request cannot plan twice. */
@@ -67,6 +71,20 @@ export class TaskQueues {
       { every: everyMs },
       // One try: the next run comes soon anyway. A few failures stay inspectable on the dashboard.
       { name: 'sweep', opts: { attempts: 1, removeOnComplete: true, removeOnFail: { count: 50 } } },
+    );
+  }
+
+  /**
+   * Makes the memory cleanup run every `everyMs`, as scheduleSweeps does for the sweep, on a queue
+   * whose global concurrency is 1: BullMQ then lets one worker in the fleet run it at a time, even
+   * when a run outlasts the interval and the next one is already due.
+   */
+  async scheduleMemoryCleanup(everyMs: number): Promise<void> {
+    await this.memoryCleanup.setGlobalConcurrency(1);
+    await this.memoryCleanup.upsertJobScheduler(
+      MEMORY_CLEANUP_SCHEDULER_ID,
+      { every: everyMs },
+      { name: 'memory-cleanup', opts: { attempts: 1, removeOnComplete: true, removeOnFail: { count: 50 } } },
     );
   }
 
@@ -112,6 +130,7 @@ export class TaskQueues {
     this.#closing ??= Promise.allSettled([
       this.plan.close(),
       this.sweep.close(),
+      this.memoryCleanup.close(),
       ...[...this.#roles.values()].map((q) => q.close()),
     ]).then(() => undefined);
     return this.#closing;

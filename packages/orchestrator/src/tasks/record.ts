@@ -1,9 +1,12 @@
 import { BudgetLimits, PlannedSubtask, TaskBudget, TaskStatus } from '@flotilla/contracts';
 import { z } from 'zod';
+import { DEFAULT_OWNER } from './owner.js';
 
 /** A task's Redis hash, parsed. Every field is a string in Redis; JSON fields are parsed here, once. */
 export interface TaskRecord {
   taskId: string;
+  /** The tenant the task belongs to (the submitting key's name); only it can read or cancel the task. */
+  owner: string;
   status: TaskStatus;
   goal: string;
   budget: TaskBudget | undefined;
@@ -44,6 +47,7 @@ const json = <T extends z.ZodType>(schema: T) =>
 
 const RecordHash = z.object({
   taskId: z.string(),
+  owner: z.string().min(1).optional(),
   status: TaskStatus,
   goal: z.string(),
   budget: json(TaskBudget).optional(),
@@ -72,6 +76,8 @@ export function parseTaskRecord(hash: Record<string, string>): TaskRecord | unde
   const h = r.data;
   return {
     taskId: h.taskId,
+    // Tasks written before tenants existed belonged to the one deployment token, i.e. DEFAULT_OWNER.
+    owner: h.owner ?? DEFAULT_OWNER,
     status: h.status,
     goal: h.goal,
     budget: h.budget,

@@ -15,18 +15,15 @@ import {
 } from '@flotilla/contracts';
 import { appendTaskEvent, readTaskEvents } from '@flotilla/runtime/worker';
 import type { Redis } from 'ioredis';
+import { DEFAULT_OWNER } from './owner.js';
 import { parseTaskRecord, type TaskRecord } from './record.js';
 import { createTaskScript, transitionScript } from './scripts.js';
 import { buildTaskView } from './view.js';
 
-/** Task state outlives the task by a week unless TASK_TTL_SECONDS says otherwise. */
-export const DEFAULT_TASK_TTL_SECONDS = 7 * 24 * 3600;
+/** Task state outlives the task by a day unless TASK_TTL_SECONDS says otherwise. */
+export const DEFAULT_TASK_TTL_SECONDS = 24 * 3600;
 
-/**
- * Whose tasks these are. One deployment token today, so everything belongs to this owner;
- * per-tenant API keys will pass their tenant (see the API's ownerOf).
- */
-export const DEFAULT_OWNER = 'default';
+export { DEFAULT_OWNER } from './owner.js';
 
 /** Entries of the task index examined per GET /v1/tasks, so a filter that matches nothing stays cheap. */
 const MAX_INDEX_SCAN = 1000;
@@ -106,8 +103,10 @@ export class TaskStore {
     const { taskId, request, idempotencyKey } = task;
     const createdMs = Date.now();
     const now = new Date(createdMs).toISOString();
+    const owner = task.owner ?? DEFAULT_OWNER;
     const fields: Record<string, string> = {
       taskId,
+      owner,
       status: 'queued',
       goal: request.goal,
       limits: JSON.stringify(task.limits),
@@ -132,7 +131,7 @@ export class TaskStore {
         this.keys.taskEvents(taskId),
         this.keys.queuedTasks,
         this.keys.openTasks,
-        this.keys.taskIndex(task.owner ?? DEFAULT_OWNER),
+        this.keys.taskIndex(owner),
       ],
       [
         idempotencyKey ? '1' : '0',

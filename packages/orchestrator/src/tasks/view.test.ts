@@ -5,6 +5,7 @@ import { buildTaskView } from './view.js';
 
 const record = (over: Partial<TaskRecord> = {}): TaskRecord => ({
   taskId: 't1',
+  owner: 'default',
   status: 'running',
   goal: 'g',
   budget: undefined,

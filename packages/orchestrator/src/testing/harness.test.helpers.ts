@@ -3,7 +3,14 @@
 // runtime's own runWorker, in-process, so the orchestrator is tested against the real worker
 // protocol rather than a second implementation of it. Not part of the runtime image (dist/**/*.test.*).
 import { type BudgetLimits, queueNames } from '@flotilla/contracts';
-import { redisCheck, registerHealthRoutes } from '@flotilla/runtime';
+import {
+  createKillSwitch,
+  type KillSwitch,
+  type MemoryStore,
+  redisCheck,
+  registerHealthRoutes,
+  type ToolLog,
+} from '@flotilla/runtime';
 import type { LlmClient } from '@flotilla/runtime/llm';
 import {
   type AgentContext,
@@ -12,6 +19,7 @@ import {
   listRoles,
   type RunningWorker,
   runWorker,
+  type WorkerDefinition,
 } from '@flotilla/runtime/worker';
 import { testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
 import { Queue, type Telemetry } from 'bullmq';
@@ -19,7 +27,6 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { type AppDeps, buildApp } from '../api/app.js';
-import type { AnswerMemory } from '../flow/aggregate-job.js';
 import { createOrchestrator, type Orchestrator, type SweepOptions } from '../orchestrator.js';
 
 /** A logger that drops everything; pass a real one when debugging a test. */
@@ -41,7 +48,12 @@ export const TEST_LIMITS: BudgetLimits = { maxSteps: 20, maxToolCalls: 10, maxSe
 
 export interface HarnessOptions {
   llm: LlmClient;
-  memory?: AnswerMemory;
+  /** Memory for answers and notes; its writes go through a gateway with the prefix's kill switch. */
+  memory?: MemoryStore;
+  /** How often the memory cleanup job runs. Default: the orchestrator's (an hour). */
+  memoryCleanupEveryMs?: number;
+  /** Receives the memory gateway's audit records. Default: dropped, as every other log line. */
+  auditLog?: ToolLog;
   /** Run the plan and aggregate workers. Default true. */
   autorun?: boolean;
   /** Listen on a random loopback port (SSE and fuzz tests); otherwise use app.inject. Default false. */
@@ -71,6 +83,8 @@ export interface Harness {
   redis: Redis;
   connection: Redis;
   orchestrator: Orchestrator;
+  /** The kill switch the orchestrator's memory writes obey (present with `memory`). */
+  killSwitch: KillSwitch | undefined;
   app: FastifyInstance;
   /** http://127.0.0.1:<port> when `listen` was set. */
   url: string;
@@ -89,12 +103,23 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   // Tests that kill Redis expect connection errors; they surface as failed requests, not as noise.
   for (const conn of [redis, connection]) conn.on('error', () => {});
   const roles = () => listRoles(redis, prefix);
+  const killSwitch = options.memory
+    ? await createKillSwitch({ redis, subscriber: redis.duplicate(), prefix, refreshMs: 200 })
+    : undefined;
   const orchestrator = createOrchestrator({
     connection,
     redis,
     prefix,
     llm: options.llm,
-    memory: options.memory,
+    memory:
+      options.memory && killSwitch
+        ? {
+            store: options.memory,
+            killSwitch,
+            auditLog: options.auditLog,
+            cleanupEveryMs: options.memoryCleanupEveryMs,
+          }
+        : undefined,
     log: silentLog,
     roles,
     limits: TEST_LIMITS,
@@ -118,7 +143,10 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   } else {
     await app.ready();
   }
-  if (options.autorun ?? true) await orchestrator.scheduleSweeps();
+  if (options.autorun ?? true) {
+    await orchestrator.scheduleSweeps();
+    await orchestrator.scheduleMemoryCleanup();
+  }
   let closing: Promise<void> | undefined;
   const harness: Harness = {
     prefix,
@@ -126,6 +154,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     redis,
     connection,
     orchestrator,
+    killSwitch,
     app,
     url,
     close: () => {
@@ -134,6 +163,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
         await Promise.allSettled((rolesOf.get(harness) ?? []).map((r) => r.close()));
         await app.close().catch(() => {});
         await orchestrator.close();
+        await killSwitch?.close();
         if (options.cleanup ?? true) await deleteKeys(redis, `${prefix}:*`).catch(() => {});
         await Promise.allSettled([redis.quit(), connection.quit()]);
       })();
@@ -169,6 +199,10 @@ export interface RoleOptions<I extends z.ZodType> {
   handler?: (input: z.output<I>, ctx: AgentContext) => Promise<AgentResult<unknown>>;
   /** The workers' LOG_LEVEL. Default 'silent'; 'info' when debugging a test. */
   logLevel?: string;
+  /** The role's tools, as in defineWorker (a factory gets the workers' memory when `env` sets CHROMA_URL). */
+  tools?: WorkerDefinition['tools'];
+  /** More environment for the workers (CHROMA_URL, MEMORY_COLLECTION_PREFIX, KILL_SWITCH ...). */
+  env?: Record<string, string>;
 }
 
 export interface Role {
@@ -194,6 +228,7 @@ export async function startRole<I extends z.ZodType = typeof Question>(
     input: (options.input ?? Question) as I,
     output: z.unknown(),
     concurrency: options.concurrency ?? 4,
+    tools: options.tools,
     handler,
   });
   const workers: RunningWorker[] = [];
@@ -223,6 +258,7 @@ export async function startRole<I extends z.ZodType = typeof Question>(
           LOG_LEVEL: options.logLevel ?? 'silent',
           // A handler that ignores its signal must not hold a test's afterEach for the default 25 s.
           SHUTDOWN_GRACE_MS: '5000',
+          ...options.env,
         },
       }),
     );

@@ -1,36 +1,17 @@
-import { defineTool, type Memory } from '@flotilla/runtime';
+import { defineTool, type MemoryStore } from '@flotilla/runtime';
 import { z } from 'zod';
 
-const NOTES_NAMESPACE = 'notes';
-
-/** Searches what earlier runs learned. Read-only, so the gateway may retry it freely. */
-export function memorySearchTool(memory: Memory | undefined) {
-  return defineTool({
-    name: 'memory.search',
-    description: 'Search research notes and earlier answers for passages related to a query.',
-    input: z.object({
-      query: z.string().min(1).max(2000),
-      n: z.number().int().min(1).max(20).default(5),
-    }),
-    sideEffects: 'read',
-    timeoutMs: 5_000,
-    retries: 2,
-    run: async ({ query, n }) => {
-      if (!memory) return { hits: [] };
-      const hits = await memory.query(NOTES_NAMESPACE, query, { n });
-      return { hits: hits.map((h) => ({ id: h.id, text: h.text.slice(0, 1000), distance: h.distance })) };
-    },
-  });
-}
-
 /**
- * Saves a note. A write: the gateway gives each call an idempotency key (task/subtask/call index),
- * and the note's id is that key, so a retried job stores it once.
+ * Saves a note in the task's tenant's memory, with its provenance: this task, subtask and role,
+ * the tool, and the source the model named. The text is the model's, written after reading
+ * untrusted pages, so later readers get it back marked untrusted (memory.search). A write: the
+ * gateway gives each call an idempotency key, and the note's id is that key, so a retried job
+ * stores it once; the "no writes" kill switch stops it.
  */
-export function notesWriteTool(memory: Memory | undefined) {
+export function notesWriteTool(memory: MemoryStore | undefined) {
   return defineTool({
     name: 'notes.write',
-    description: 'Save a research note so later runs can find it.',
+    description: 'Save a research note, with the URL it came from, so later tasks of this client can find it.',
     input: z.object({
       text: z.string().min(1).max(8000),
       source: z.string().max(2000).optional(),
@@ -41,7 +22,19 @@ export function notesWriteTool(memory: Memory | undefined) {
     run: async ({ text, source }, ctx) => {
       if (!memory) return { saved: false, reason: 'memory is not configured' };
       const id = ctx.idempotencyKey ?? undefined;
-      const [saved] = await memory.add(NOTES_NAMESPACE, [{ id, text, metadata: source ? { source } : {} }]);
+      const [saved] = await memory.forTenant(ctx.tenant).add('notes', [
+        {
+          id,
+          text,
+          provenance: {
+            taskId: ctx.taskId,
+            subtaskId: ctx.subtaskId,
+            role: ctx.role,
+            tool: 'notes.write',
+            sourceUrl: source,
+          },
+        },
+      ]);
       return { saved: true, id: saved ?? id };
     },
   });

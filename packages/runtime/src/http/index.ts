@@ -1,4 +1,11 @@
 export {
+  createEgressDispatcher,
+  describeProxy,
+  type EgressProxySettings,
+  egressProxySettings,
+  installEgressProxy,
+} from './egress.js';
+export {
   BadRequestError,
   type FieldError,
   fastifyClientProblem,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { instanceOf, MISSING } from './json-instance.js';
 import type { ProviderChat } from './provider.js';
 import type { ChatMessage, ChatRequest, ChatResponse, LlmToolCall, LlmToolSpec } from './types.js';
+import { untrustedBody } from './untrusted.js';
 
 type Schema = Record<string, unknown>;
 
@@ -104,7 +105,7 @@ function clip(s: string, n = SUMMARY_ITEM_CHARS): string {
 
 /** Text answer after tools: the request, then one line per observation. */
 function summariseObservations(text: string, messages: ChatMessage[]): string {
-  const seen = messages.flatMap((m) => (m.role === 'tool' ? [`- ${m.name}: ${clip(m.content)}`] : []));
+  const seen = messages.flatMap((m) => (m.role === 'tool' ? [`- ${m.name}: ${clip(untrustedBody(m.content))}`] : []));
   return [`Offline demo answer for: ${clip(text, 500)}`, '', 'Tool observations:', ...seen].join('\n');
 }
 

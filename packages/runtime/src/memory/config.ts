@@ -13,6 +13,7 @@ import { envField, secret } from '../config/index.js';
  * | MEMORY_EMBEDDING_URL     | per kind       | openai `https://api.openai.com`, ollama `http://127.0.0.1:11434` |
  * | MEMORY_EMBEDDING_API_KEY | unset (secret) | openai only; or MEMORY_EMBEDDING_API_KEY_FILE |
  * | MEMORY_COLLECTION_PREFIX | `flotilla`     | lets stacks share one Chroma without sharing memory |
+ * | MEMORY_TTL_DAYS          | 30             | long enough to help related tasks, short enough that a planted note fades; reads skip expired records, the orchestrator's cleanup job deletes them |
  *
  * Changing MEMORY_EMBEDDING or its model on an existing Chroma makes old vectors meaningless (or
  * the wrong length): use a new MEMORY_COLLECTION_PREFIX when you switch.
@@ -32,5 +33,7 @@ export const memoryConfigSchema = z.object({
   MEMORY_EMBEDDING_API_KEY: secret(z.string().trim().min(1)).optional(),
   /** Prefix of every collection name. */
   MEMORY_COLLECTION_PREFIX: z.string().trim().min(1).max(40).default('flotilla'),
+  /** Days a record lives; queries skip older ones and the cleanup job deletes them. */
+  MEMORY_TTL_DAYS: envField.positiveNumber().default(30),
 });
 export type MemoryConfig = z.output<typeof memoryConfigSchema>;

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { type baseConfigSchema, emptyCredentialFileProblems, redisAuthProblems } from '../config/base.js';
 import type { ConfigProblem } from '../config/errors.js';
 import { loadConfigOrExit } from '../config/load.js';
+import { installEgressProxy } from '../http/egress.js';
 import { createLifecycle, type Lifecycle } from '../lifecycle/index.js';
 import { createLogger } from '../logger/index.js';
 import { shutdownTelemetry } from '../telemetry/index.js';
@@ -79,6 +80,10 @@ export function startService<S extends BaseShape>(
     toolResultSampleRate: config.LOG_TOOL_RESULT_SAMPLE_RATE,
   });
   if (options.handleSignals ?? true) logCrashes(log);
+  // Before anything opens a connection: in Compose the only way out is the egress proxy, and Node's
+  // fetch would otherwise ignore HTTPS_PROXY and fail to connect.
+  const egress = installEgressProxy(env);
+  if (egress) log.info({ egress }, 'outbound HTTP goes through the egress proxy');
   const lifecycle = createLifecycle({ log, graceMs: config.SHUTDOWN_GRACE_MS });
   const connections: Redis[] = [];
   lifecycle.onShutdown(

@@ -25,6 +25,15 @@ export interface ToolContext {
   idempotencyKey?: string;
   /** 1-based attempt within this call (the gateway's own retries). */
   attempt: number;
+  /**
+   * Whose run this call belongs to, from the caller (the envelope), never from the arguments: a
+   * tool that keeps per-tenant state (memory) scopes by it, so a model cannot name another tenant.
+   */
+  tenant: string;
+  taskId: string;
+  subtaskId: string;
+  /** The worker role making the call (`orchestrator` for the aggregator's writes). */
+  role: string;
 }
 
 /** What defineTool takes. */

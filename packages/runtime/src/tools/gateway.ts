@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { redisKeys, type StopReason } from '@flotilla/contracts';
+import { DEFAULT_TENANT, redisKeys, type StopReason } from '@flotilla/contracts';
 import { isSpanContextValid, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import { BrokenCircuitError, type CircuitBreakerPolicy, CircuitState, IsolatedCircuitError, wrap } from 'cockatiel';
 import type { Redis } from 'ioredis';
@@ -71,6 +71,10 @@ export interface ToolCallOptions {
    * own record, and a run that deliberately repeats a write gets it twice. Default: a fresh count.
    */
   writes?: Map<string, number>;
+  /** The task's tenant: tools scope per-tenant state by it (ToolContext.tenant). Default DEFAULT_TENANT. */
+  tenant?: string;
+  /** The calling role, for tools that record who wrote what. Default 'unknown'. */
+  role?: string;
   /** For the audit record. Default: the active span's trace id. */
   traceId?: string;
   /** Overrides the derived key (see `writes`) as a write's idempotency key. */
@@ -275,6 +279,10 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
           log: callLog.child({ attempt: attempts }),
           idempotencyKey,
           attempt: attempts,
+          tenant: opts.tenant ?? DEFAULT_TENANT,
+          taskId: opts.taskId,
+          subtaskId: opts.subtaskId,
+          role: opts.role ?? 'unknown',
         });
       }, budget.signal);
 
@@ -360,6 +368,7 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
                   attempts: outcome?.attempts ?? 0,
                   cached: outcome?.ok ? outcome.cached : false,
                   traceId: opts.traceId ?? (isSpanContextValid(spanContext) ? spanContext.traceId : undefined),
+                  tenant: opts.tenant ?? DEFAULT_TENANT,
                   taskId: opts.taskId,
                   subtaskId: opts.subtaskId,
                   callIndex: opts.callIndex,

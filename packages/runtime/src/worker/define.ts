@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Budget } from '../budget/index.js';
 import type { LlmClient, LlmToolSpec } from '../llm/index.js';
-import type { Memory } from '../memory/index.js';
+import type { Memory, MemoryStore } from '../memory/index.js';
 import type { AnyTool, ToolOutcome } from '../tools/index.js';
 
 /** The tool gateway as one run sees it: calls are charged to this run's budget and keyed by its ids. */
@@ -16,7 +16,8 @@ export interface RunTools {
 
 /** What a role's tool factory can build its tools from. */
 export interface ToolDeps {
-  memory: Memory | undefined;
+  /** Every tenant's memory: a tool scopes it per call with `forTenant(ctx.tenant)`. */
+  memory: MemoryStore | undefined;
   env: NodeJS.ProcessEnv;
   log: Logger;
 }
@@ -33,7 +34,7 @@ export interface AgentContext {
   budget: Budget;
   tools: RunTools;
   llm: LlmClient;
-  /** Present when CHROMA_URL is configured. */
+  /** The task's tenant's memory; present when CHROMA_URL is configured. */
   memory: Memory | undefined;
   log: Logger;
   /** Fires at the budget deadline and on task cancellation. */

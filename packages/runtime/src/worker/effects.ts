@@ -20,6 +20,7 @@ export function gatedLlm(llm: LlmClient, gate: () => Promise<void>): LlmClient {
 
 export function gatedMemory(memory: Memory, gate: () => Promise<void>): Memory {
   return {
+    tenant: memory.tenant,
     add: async (namespace, docs) => {
       await gate();
       return memory.add(namespace, docs);
@@ -35,10 +36,6 @@ export function gatedMemory(memory: Memory, gate: () => Promise<void>): Memory {
     count: async (namespace) => {
       await gate();
       return memory.count(namespace);
-    },
-    ping: async () => {
-      await gate();
-      return memory.ping();
     },
     deleteNamespace: async (namespace) => {
       await gate();

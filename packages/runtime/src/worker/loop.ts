@@ -1,5 +1,6 @@
 import type { StopReason } from '@flotilla/contracts';
 import type { ChatMessage, LlmToolCall } from '../llm/index.js';
+import { renderUntrusted, UNTRUSTED_DATA_RULE } from '../llm/untrusted.js';
 import type { ToolOutcome } from '../tools/index.js';
 import type { AgentContext, AgentResult } from './define.js';
 
@@ -32,7 +33,8 @@ const MAX_OBSERVATION_CHARS = 4_000;
 export async function runToolLoop<O>(ctx: AgentContext, opts: ToolLoopOptions<O>): Promise<AgentResult<O>> {
   const fatal = new Set<StopReason>(opts.fatal ?? ['kill_switch']);
   const messages: ChatMessage[] = [
-    { role: 'system', content: opts.system },
+    // Every role gets the rule, so no agent can be written that reads tool text as instructions.
+    { role: 'system', content: `${opts.system}\n\n${UNTRUSTED_DATA_RULE}` },
     { role: 'user', content: opts.user },
   ];
   const observations: Observation[] = [];
@@ -61,14 +63,13 @@ export async function runToolLoop<O>(ctx: AgentContext, opts: ToolLoopOptions<O>
           error: outcome.message,
         };
       }
-      const content = outcome.ok
-        ? JSON.stringify(outcome.output ?? null)
-        : JSON.stringify({ error: outcome.stopReason, message: outcome.message });
+      // Failures too: a tool's error message can quote the far side (an HTTP body, a page).
+      const value = outcome.ok ? outcome.output : { error: outcome.stopReason, message: outcome.message };
       messages.push({
         role: 'tool',
         toolCallId: call.id,
         name: call.name,
-        content: content.slice(0, MAX_OBSERVATION_CHARS),
+        content: renderUntrusted(call.name, value, MAX_OBSERVATION_CHARS),
       });
     }
   }

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { type Budget, budgetFromEnvelope } from '../budget/index.js';
 import { isTransientError } from '../errors.js';
 import type { LlmClient, LlmToolSpec } from '../llm/index.js';
-import type { Memory } from '../memory/index.js';
+import type { MemoryStore } from '../memory/index.js';
 import { getMetrics } from '../telemetry/metrics.js';
 import { isTracing } from '../telemetry/propagation.js';
 import { withSpan } from '../telemetry/span.js';
@@ -35,7 +35,7 @@ export interface ProcessorDeps {
   /** The role's tools that pass the allowlist, as offered to the model. */
   toolSpecs: LlmToolSpec[];
   llm: LlmClient;
-  memory: Memory | undefined;
+  memory: MemoryStore | undefined;
   log: Logger;
   cancellations: CancellationRegistry;
 }

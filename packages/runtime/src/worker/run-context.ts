@@ -1,8 +1,8 @@
-import type { SubtaskEnvelope, WorkerIdentity } from '@flotilla/contracts';
+import { DEFAULT_TENANT, type SubtaskEnvelope, type WorkerIdentity } from '@flotilla/contracts';
 import type { Logger } from 'pino';
 import type { Budget } from '../budget/index.js';
 import type { LlmClient, LlmToolSpec } from '../llm/index.js';
-import type { Memory } from '../memory/index.js';
+import type { Memory, MemoryStore } from '../memory/index.js';
 import type { ToolGateway } from '../tools/index.js';
 import { TaskCancelledError } from './cancellation.js';
 import type { AgentContext, RunTools } from './define.js';
@@ -14,7 +14,7 @@ export interface RunShared {
   gateway: ToolGateway;
   toolSpecs: LlmToolSpec[];
   llm: LlmClient;
-  memory: Memory | undefined;
+  memory: MemoryStore | undefined;
   log: Logger;
 }
 
@@ -73,8 +73,14 @@ export class RunContext implements AgentContext {
     return this.#llm;
   }
 
+  /** The task's tenant (DEFAULT_TENANT for envelopes that name none): what memory is scoped by. */
+  get tenant(): string {
+    return this.envelope.tenant ?? DEFAULT_TENANT;
+  }
+
   get memory(): Memory | undefined {
-    if (this.shared.memory) this.#memory ??= gatedMemory(this.shared.memory, () => this.beforeEffect());
+    if (this.shared.memory)
+      this.#memory ??= gatedMemory(this.shared.memory.forTenant(this.tenant), () => this.beforeEffect());
     return this.#memory;
   }
 
@@ -92,6 +98,8 @@ export class RunContext implements AgentContext {
           subtaskId,
           callIndex,
           writes: this.#writes,
+          tenant: this.tenant,
+          role: this.identity.role,
         });
       },
     };

@@ -6,7 +6,7 @@ import { baseConfigSchema } from '../config/index.js';
 import { chromaCheck, createHealthServer, redisCheck, workerRunningCheck } from '../health/index.js';
 import type { Lifecycle, ShutdownReport } from '../lifecycle/index.js';
 import { createLlm, llmConfigProblems, llmConfigSchema } from '../llm/index.js';
-import { createMemory, type Memory, memoryConfigSchema } from '../memory/index.js';
+import { createMemory, type MemoryStore, memoryConfigSchema } from '../memory/index.js';
 import { startService } from '../service/index.js';
 import { bullmqTelemetry, isTracing } from '../telemetry/index.js';
 import { createKillSwitch, createToolGateway } from '../tools/index.js';
@@ -83,7 +83,7 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     initial: config.KILL_SWITCH,
     log,
   });
-  const memory: Memory | undefined = config.CHROMA_URL
+  const memory: MemoryStore | undefined = config.CHROMA_URL
     ? createMemory({ ...config, url: config.CHROMA_URL, log })
     : undefined;
   const tools =

@@ -1,5 +1,5 @@
 import { getMetrics } from '@flotilla/runtime';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import { InvalidBodyError, ProblemError, SandboxBusyError } from '../errors.js';
 import type { RunInput, RunResult } from '../run/runner.js';
 import { bearerAuth } from './auth.js';
@@ -63,7 +63,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
     // Probes arrive every few seconds; runs and rejections are logged by this app itself.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     requestTimeout: deps.requestTimeoutMs ?? 30_000,
   });
   // Only JSON bodies: a text body would otherwise reach the schema as a string.

@@ -86,6 +86,18 @@ describe('buildCommand', () => {
       '--core=0',
     ])
       expect(args).toContain(limit);
+    expect(args.some((a) => a.startsWith('--as='))).toBe(false);
+  });
+
+  it('gvisor: a user namespace as in userns, but no network namespace of its own and no --disable-userns', () => {
+    const { args } = buildCommand(platform({ mode: 'gvisor' }), { language: 'python', limits, slot: 3, files });
+    expect(args).not.toContain('--unshare-net');
+    expect(args).not.toContain('--disable-userns');
+    for (const flag of ['--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts'])
+      expect(args).toContain(flag);
+    expect(args.indexOf('--reuid=2000003')).toBeLessThan(args.indexOf('/usr/bin/bwrap'));
+    // gVisor does not count mmap against RLIMIT_DATA: the address space is capped too.
+    expect(args).toContain(`--as=${(128 + 64) * 1024 * 1024}`);
   });
 
   it('userns as root: drops to the slot uid before entering the user namespace, without further namespaces', () => {

@@ -7,8 +7,36 @@ import type { SandboxLanguage } from '@flotilla/contracts';
  *   namespaces). Needs unprivileged user namespaces; a root service first drops to the slot's uid.
  * - `root`: bubblewrap as root without a user namespace, then setpriv drops the program to the
  *   slot's uid with no capabilities. For root services on kernels without unprivileged user namespaces.
+ * - `gvisor`: `userns` without a network namespace of the run's own. gVisor's network stack cannot
+ *   configure a new namespace's loopback the way bubblewrap does, so under gVisor the run stays in
+ *   the container's (gVisor's own) network namespace, and the seccomp filter's socket rule (AF_UNIX
+ *   only) is what keeps it off the network; the mode refuses to exist without that filter.
  */
-export type IsolationMode = 'userns' | 'root';
+export type IsolationMode = 'userns' | 'root' | 'gvisor';
+
+/**
+ * What each mode asks of bubblewrap and prlimit.
+ * - `disableUserns` (no user namespaces inside the run's) needs /proc/sys/user/max_user_namespaces,
+ *   which gVisor lacks; the seccomp filter denies them anyway.
+ * - `addressSpace`: gVisor counts only brk against RLIMIT_DATA, not mmap (where python and node
+ *   put large allocations), so there memory is capped by RLIMIT_AS as well: `memoryMb` plus what
+ *   the interpreter reserves without using (AS_RESERVED).
+ */
+const MODES: Record<
+  IsolationMode,
+  { userNamespace: boolean; networkNamespace: boolean; disableUserns: boolean; addressSpace: boolean }
+> = {
+  userns: { userNamespace: true, networkNamespace: true, disableUserns: true, addressSpace: false },
+  root: { userNamespace: false, networkNamespace: true, disableUserns: false, addressSpace: false },
+  gvisor: { userNamespace: true, networkNamespace: false, disableUserns: false, addressSpace: true },
+};
+/**
+ * Address space an interpreter maps but does not use, in MiB, with headroom: measured under gVisor
+ * (VmSize at start) as 21 MiB for python 3.11 and 456 MiB for node 18 (V8's reserved ranges).
+ */
+const AS_RESERVED: Record<SandboxLanguage, number> = { python: 64, javascript: 640 };
+/** Whether runs in this mode get an empty network namespace (beside the seccomp socket rule). */
+export const networkNamespace = (mode: IsolationMode) => MODES[mode].networkNamespace;
 
 /** Where the host's tools and interpreters are; found once at start (platform.ts). */
 export interface Platform {
@@ -121,8 +149,10 @@ export function buildCommand(
   const rootOwned = mode === 'root';
 
   const bwrap: string[] = [
-    ...(mode === 'userns' ? ['--unshare-user', '--uid', INNER_ID, '--gid', INNER_ID, '--disable-userns'] : []),
-    ...['--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try'],
+    ...(MODES[mode].userNamespace ? ['--unshare-user', '--uid', INNER_ID, '--gid', INNER_ID] : []),
+    ...(MODES[mode].disableUserns ? ['--disable-userns'] : []),
+    ...(MODES[mode].networkNamespace ? ['--unshare-net'] : []),
+    ...['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try'],
     ...['--hostname', 'sandbox', '--die-with-parent', '--new-session', '--clearenv'],
     ...['--json-status-fd', String(STATUS_FD)],
     ...Object.entries(RUN_ENV).flatMap(([k, v]) => ['--setenv', k, v]),
@@ -171,14 +201,15 @@ export function buildCommand(
     tools.prlimit,
     `--cpu=${cpuSeconds}:${cpuSeconds + 1}`,
     `--data=${memoryBytes}`,
+    ...(MODES[mode].addressSpace ? [`--as=${memoryBytes + AS_RESERVED[run.language] * 1024 * 1024}`] : []),
     `--nproc=${limits.procs}`,
     `--nofile=${limits.openFiles}`,
     `--fsize=${limits.fileBytes}`,
     // No core files: they would fill the run's disk, or reach a host's core_pattern helper.
     '--core=0',
-    // The sticky bits of memory a process may lock, and POSIX message queues' memory.
+    // Memory a process may lock. (POSIX message queues, whose memory RLIMIT_MSGQUEUE would cap, are
+    // denied by seccomp: gVisor refuses to set that limit.)
     '--memlock=0',
-    '--msgqueue=0',
     '--',
   ];
   const dropInside =
@@ -204,7 +235,9 @@ export function buildCommand(
     '-n',
     '1000',
     '--',
-    ...(mode === 'userns' && root ? [tools.setpriv, `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--'] : []),
+    ...(MODES[mode].userNamespace && root
+      ? [tools.setpriv, `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--']
+      : []),
     tools.bwrap,
   ];
   const [file, ...rest] = outside as [string, ...string[]];

@@ -1,8 +1,9 @@
 import { accessSync, constants, lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import type { SandboxLanguage } from '@flotilla/contracts';
 import { SandboxSetupError } from '../errors.js';
-import { type IsolationMode, interpreterPrefix, type Platform } from './command.js';
+import { type IsolationMode, interpreterPrefix, networkNamespace, type Platform } from './command.js';
 import { seccompProgram } from './seccomp.js';
 
 /**
@@ -43,6 +44,9 @@ function interpreter(configured: string | undefined, name: string, fallback?: st
   }
 }
 
+/** gVisor reports a kernel release of its own (`4.19.0-gvisor`); nothing else does. */
+export const underGvisor = (kernelRelease = release()) => kernelRelease.endsWith('-gvisor');
+
 export interface PlatformOptions {
   mode: IsolationMode;
   uidBase: number;
@@ -58,6 +62,11 @@ export function detectPlatform(options: PlatformOptions): Platform {
   const root = process.geteuid?.() === 0;
   if (options.mode === 'root' && !root)
     throw new SandboxSetupError('isolation mode root needs the service to run as root');
+  // Without a network namespace per run, runs share the service's: on a host kernel that is the
+  // host's, with its abstract unix sockets (which seccomp cannot tell apart). Under gVisor it is
+  // gVisor's own, holding nothing but this service.
+  if (!networkNamespace(options.mode) && !underGvisor())
+    throw new SandboxSetupError(`isolation mode ${options.mode} is for gVisor only (kernel ${release()})`);
   const tools = {
     bwrap: requireTool('bwrap', 'bubblewrap'),
     prlimit: requireTool('prlimit', 'util-linux'),
@@ -86,6 +95,10 @@ export function detectPlatform(options: PlatformOptions): Platform {
     }
   }
   const seccomp = seccompProgram();
+  if (!seccomp && !networkNamespace(options.mode))
+    throw new SandboxSetupError(
+      `isolation mode ${options.mode} keeps runs off the network by seccomp alone, which has no table for ${process.arch}`,
+    );
   return {
     mode: options.mode,
     root,

@@ -56,7 +56,6 @@ describe('seccompProgram', () => {
     ['read', 0, ALLOW],
     ['write', 1, ALLOW],
     ['execve', 59, ALLOW],
-    ['socket', 41, ALLOW],
     ['ptrace', 101, EPERM],
     ['mount', 165, EPERM],
     ['unshare', 272, EPERM],
@@ -75,6 +74,13 @@ describe('seccompProgram', () => {
     expect(evaluate(x64, { arch: X86_64, nr: 56, arg0: THREAD_FLAGS })).toBe(ALLOW);
     expect(evaluate(x64, { arch: X86_64, nr: 56, arg0: 17 /* SIGCHLD: fork */ })).toBe(ALLOW);
     expect(evaluate(x64, { arch: X86_64, nr: 56, arg0: CLONE_NEWUSER | 17 })).toBe(EPERM);
+  });
+
+  it('x86_64: socket for AF_UNIX only; inet, inet6, netlink and packet sockets are refused', () => {
+    expect(evaluate(x64, { arch: X86_64, nr: 41, arg0: 1 })).toBe(ALLOW);
+    for (const family of [2, 10, 16, 17]) expect(evaluate(x64, { arch: X86_64, nr: 41, arg0: family })).toBe(EPERM);
+    expect(evaluate(arm64, { arch: AARCH64, nr: 198, arg0: 2 })).toBe(EPERM);
+    expect(evaluate(arm64, { arch: AARCH64, nr: 198, arg0: 1 })).toBe(ALLOW);
   });
 
   it('kills a call made in another architecture’s numbering (i386 on x86_64)', () => {

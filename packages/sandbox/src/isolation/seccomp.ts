@@ -3,7 +3,9 @@
  * A deny list, as Docker's and Flatpak's are: what an interpreter running a short program never
  * needs, and what opens the kernel's least-trodden code to it. Denied calls fail with EPERM, so a
  * program sees an ordinary error; clone3 fails with ENOSYS so the C library falls back to clone,
- * whose flags can be read (Docker's profile does the same). No libseccomp: the filter is ~60
+ * whose flags can be read (Docker's profile does the same). socket() works for AF_UNIX only: a run
+ * gets no network even where the platform cannot give it an empty network namespace (gVisor, whose
+ * host-network mode has no network namespaces to give), and has no netlink to list the host's. No libseccomp: the filter is ~60
  * instructions this file assembles, which the unit test disassembles and the escape tests exercise.
  */
 
@@ -46,6 +48,8 @@ export const DENIED_SYSCALLS = [
   'fanotify_init',
   'lookup_dcookie',
   'syslog',
+  // POSIX message queues: kernel memory outside the run's tmpfs (and an rlimit gVisor cannot set).
+  'mq_open',
   // The machine itself.
   'kexec_load',
   'kexec_file_load',
@@ -62,7 +66,7 @@ export const DENIED_SYSCALLS = [
   'ioperm',
   'uselib',
 ] as const;
-type Syscall = (typeof DENIED_SYSCALLS)[number] | 'clone' | 'clone3';
+type Syscall = (typeof DENIED_SYSCALLS)[number] | 'clone' | 'clone3' | 'socket';
 
 interface Arch {
   /** AUDIT_ARCH_* (seccomp_data.arch). */
@@ -77,6 +81,7 @@ const X86_64: Arch = {
   audit: 0xc000003e,
   foreignFrom: 0x40000000,
   numbers: {
+    socket: 41,
     clone: 56,
     ptrace: 101,
     syslog: 103,
@@ -95,6 +100,7 @@ const X86_64: Arch = {
     delete_module: 176,
     quotactl: 179,
     lookup_dcookie: 212,
+    mq_open: 240,
     kexec_load: 246,
     add_key: 248,
     request_key: 249,
@@ -142,6 +148,7 @@ const AARCH64: Arch = {
     acct: 89,
     unshare: 97,
     kexec_load: 104,
+    mq_open: 180,
     init_module: 105,
     delete_module: 106,
     syslog: 116,
@@ -165,6 +172,7 @@ const AARCH64: Arch = {
     bpf: 280,
     userfaultfd: 282,
     kexec_file_load: 294,
+    socket: 198,
     io_uring_setup: 425,
     io_uring_enter: 426,
     io_uring_register: 427,
@@ -201,8 +209,10 @@ const DATA_ARCH = 4;
 const DATA_ARG0 = 16;
 /** CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET (and NEWTIME, 0x80). */
 const CLONE_NEW_ANY = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x80;
+/** The one socket family a run may open (python's multiprocessing and node's IPC use it). */
+const AF_UNIX = 1;
 
-type Label = 'eperm' | 'enosys' | 'kill' | 'clone';
+type Label = 'eperm' | 'enosys' | 'kill' | 'clone' | 'socket';
 type Insn = { code: number; k: number; jt?: Label; jf?: Label; label?: Label };
 
 /**
@@ -226,9 +236,13 @@ export function seccompProgram(arch: NodeJS.Architecture = process.arch): Buffer
   program.push(
     { code: JEQ_K, k: table.numbers.clone3 as number, jt: 'enosys' },
     { code: JEQ_K, k: table.numbers.clone as number, jt: 'clone' },
+    { code: JEQ_K, k: table.numbers.socket as number, jt: 'socket' },
     { code: RET_K, k: RET_ALLOW },
     { code: LD_W_ABS, k: DATA_ARG0, label: 'clone' },
     { code: JSET_K, k: CLONE_NEW_ANY, jt: 'eperm' },
+    { code: RET_K, k: RET_ALLOW },
+    { code: LD_W_ABS, k: DATA_ARG0, label: 'socket' },
+    { code: JEQ_K, k: AF_UNIX, jf: 'eperm' },
     { code: RET_K, k: RET_ALLOW },
     { code: RET_K, k: RET_ERRNO | EPERM, label: 'eperm' },
     { code: RET_K, k: RET_ERRNO | ENOSYS, label: 'enosys' },
