@@ -93,7 +93,8 @@ describe('the mesh', () => {
       sandbox: false,
       env: {
         OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
-        HTTP_ALLOWLIST: '127.0.0.1',
+        // Entries without a port allow 80 and 443 only: the site's own port is named.
+        HTTP_ALLOWLIST: new URL(site.base).host,
         WORKER_CONCURRENCY: '1',
         // Quick crash recovery: a dead replica's lock expires in 2 s and is noticed within 0.5 s.
         WORKER_LOCK_MS: '2000',
