@@ -47,7 +47,7 @@ export type ContainerInfo = {
   Id: string;
   Name: string;
   Config: { Hostname: string; User: string; Env: string[]; Labels: Record<string, string>; Image: string };
-  State: { Status: string; Running: boolean; Health?: { Status: string }; StartedAt: string };
+  State: { Status: string; Running: boolean; ExitCode: number; Health?: { Status: string }; StartedAt: string };
   RestartCount: number;
   HostConfig: {
     ReadonlyRootfs: boolean;

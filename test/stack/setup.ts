@@ -5,13 +5,35 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compose, containers, docker, isReady, listenerName, must, project, serviceOf, waitFor } from './docker.js';
+import {
+  type ContainerInfo,
+  compose,
+  containers,
+  docker,
+  isReady,
+  listenerName,
+  must,
+  project,
+  serviceOf,
+  waitFor,
+} from './docker.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const RESEARCHERS = 3;
 /** The page server the researchers may fetch (compose.site.yaml, site.mjs), as they address it. */
 export const SITE_SERVICE = 'stack-site';
 export const SITE_URL = `http://${SITE_SERVICE}:8080`;
+/** Secrets of compose.yaml beyond the API, LLM and sandbox ones: Chroma's token and the Redis passwords. */
+export const CREDENTIALS = [
+  'chroma_token',
+  'redis_admin',
+  'redis_orchestrator',
+  'redis_dashboard',
+  'redis_worker_researcher',
+  'redis_worker_coder',
+];
+/** One-shot services: they exit 0 once done and are ready that way. */
+export const ONE_SHOT = ['chroma-data-owner'];
 /** The page server on the egress network, reachable only through the egress proxy. */
 export const OUTSIDE_SERVICE = 'stack-outside';
 export const OUTSIDE_PORT = 7777;
@@ -53,6 +75,15 @@ export default async function setup() {
   writeFileSync(keysFile, `${keysText}\n`, { mode: 0o644 });
   writeFileSync(keyFile, llmKey, { mode: 0o644 });
   writeFileSync(sandboxTokenFile, sandboxToken, { mode: 0o644 });
+  // Chroma's token and one Redis password per user, each overridable as <NAME>_SECRET_FILE.
+  const credentials = Object.fromEntries(
+    CREDENTIALS.map((name) => [name, `canary-${name.replace(/_/g, '-')}-${randomBytes(16).toString('hex')}`]),
+  );
+  const credentialFiles = CREDENTIALS.map((name) => {
+    const file = join(secretsDir, `stacktest-${name}`);
+    writeFileSync(file, credentials[name] as string, { mode: 0o644 });
+    return file;
+  });
 
   const port = await freePort();
   Object.assign(process.env, {
@@ -70,6 +101,9 @@ export default async function setup() {
     API_KEYS_SECRET_FILE: keysFile,
     LLM_API_KEY_SECRET_FILE: keyFile,
     SANDBOX_TOKEN_SECRET_FILE: sandboxTokenFile,
+    ...Object.fromEntries(CREDENTIALS.map((name, i) => [`${name.toUpperCase()}_SECRET_FILE`, credentialFiles[i]])),
+    // The canaries themselves, for the tests: STACK_CHROMA_TOKEN, STACK_REDIS_ADMIN, ...
+    ...Object.fromEntries(CREDENTIALS.map((name) => [`STACK_${name.toUpperCase()}`, credentials[name]])),
     STACK_SANDBOX_TOKEN: sandboxToken,
     STACK_API_KEY: apiKey,
     STACK_OTHER_API_KEY: otherKey,
@@ -86,6 +120,7 @@ export default async function setup() {
     rmSync(keysFile, { force: true });
     rmSync(keyFile, { force: true });
     rmSync(sandboxTokenFile, { force: true });
+    for (const file of credentialFiles) rmSync(file, { force: true });
   };
 
   try {
@@ -94,7 +129,8 @@ export default async function setup() {
     await docker(['rm', '-f', listenerName]);
     await must(compose(['down', '--volumes', '--remove-orphans', '--timeout', '10'], { timeoutMs: 180_000 }));
     if (process.env.STACK_SKIP_BUILD !== '1') {
-      await must(compose(['build'], { timeoutMs: 1_800_000 }));
+      // With the dashboard profile: the suite runs one dashboard container to prove its Redis user read-only.
+      await must(compose(['--profile', 'dashboard', 'build'], { timeoutMs: 1_800_000 }));
     }
     // The site first: the researchers' allowlist must name its address (http.get refuses a private
     // address unless the address itself is listed), and that address exists only once it runs.
@@ -128,7 +164,9 @@ export default async function setup() {
       async () => {
         const all = await containers();
         const researchers = all.filter((c) => serviceOf(c) === 'researcher');
-        return all.length > 0 && researchers.length === RESEARCHERS && all.every(isReady);
+        const done = (c: ContainerInfo) =>
+          ONE_SHOT.includes(serviceOf(c)) && c.State.Status === 'exited' && c.State.ExitCode === 0;
+        return all.length > 0 && researchers.length === RESEARCHERS && all.every((c) => isReady(c) || done(c));
       },
       300_000,
       2000,

@@ -17,19 +17,36 @@ import {
   waitFor,
 } from './docker.js';
 import { sandboxEscapeTests } from './sandbox-escapes.js';
-import { OUTSIDE_PORT, OUTSIDE_SERVICE, RESEARCHERS, SITE_SERVICE, SITE_URL } from './setup.js';
+import { CREDENTIALS, OUTSIDE_PORT, OUTSIDE_SERVICE, RESEARCHERS, SITE_SERVICE, SITE_URL } from './setup.js';
 
 const FLOTILLA = ['orchestrator', 'researcher', 'coder', 'sandbox'];
 const baseUrl = () => process.env.STACK_BASE_URL as string;
 /** Tenant stack-a's key: the client of every task below. */
 const token = () => process.env.STACK_API_KEY as string;
+const credential = (name: string) => process.env[`STACK_${name.toUpperCase()}`] as string;
 const canaries = () => [
   process.env.STACK_API_KEY as string,
   process.env.STACK_OTHER_API_KEY as string,
   process.env.STACK_ADMIN_API_KEY as string,
   process.env.STACK_LLM_KEY as string,
   process.env.STACK_SANDBOX_TOKEN as string,
+  ...CREDENTIALS.map(credential),
 ];
+
+/**
+ * A script for `node -e` that speaks RESP to redis:6379: optionally AUTH as a user whose password is in
+ * /run/secrets/<secret>, then each command; prints one JSON array of the replies (errors as "ERR: ...").
+ * Only for commands with one-line replies (status, error, integer): the images have no redis client.
+ */
+const redisScript = (commands: string[][], login?: { user: string; secret: string }) => {
+  const cmds = [...(login ? [['AUTH', login.user, `@@${login.secret}`]] : []), ...commands];
+  return `const fs=require('fs'),s=require('net').connect(6379,'redis');
+const cmds=${JSON.stringify(cmds)}.map(c=>c.map(a=>a.startsWith('@@')?fs.readFileSync('/run/secrets/'+a.slice(2),'utf8').trim():a));
+s.write(cmds.map(c=>'*'+c.length+'\\r\\n'+c.map(a=>'$'+Buffer.byteLength(a)+'\\r\\n'+a+'\\r\\n').join('')).join(''));
+let buf='';s.on('data',d=>{buf+=d;const lines=buf.split('\\r\\n').filter(l=>/^[-+:$*]/.test(l));
+if(lines.length>=cmds.length){console.log(JSON.stringify(lines.slice(0,cmds.length).map(l=>l[0]==='-'?'ERR: '+l.slice(1):l.slice(1))));process.exit(0)}});
+setTimeout(()=>{console.log(JSON.stringify(buf));process.exit(2)},5000);`;
+};
 
 type Subtask = { subtaskId: string; role: string; state: string; replica?: string; stopReason?: string };
 type TaskView = { taskId: string; status: string; subtasks: Subtask[]; traceId?: string; answer?: string };
@@ -188,6 +205,124 @@ describe('the flotilla stack', () => {
     });
 
     sandboxEscapeTests();
+  });
+
+  describe('credentials for Redis and Chroma', () => {
+    const chromaProbe = (url: string, withToken: boolean) =>
+      `const t=require('fs').readFileSync('/run/secrets/chroma_token','utf8').trim();` +
+      `fetch('${url}',{headers:${withToken ? "{authorization:'Bearer '+t}" : '{}'}})` +
+      `.then(r=>{console.log(r.status);process.exit(0)},e=>{console.log(e.cause?.code??e.message);process.exit(1)})`;
+
+    it('refuses redis-cli without credentials; the admin user gets in (control)', async () => {
+      const [redis] = await containers('redis');
+      const id = (redis as ContainerInfo).Id;
+      const anon = await docker(['exec', id, 'redis-cli', 'set', 'flotilla:killswitch', 'x']);
+      expect(anon.stdout + anon.stderr).toMatch(/NOAUTH/);
+      const ping = await docker(['exec', id, 'redis-cli', 'ping']);
+      expect(ping.stdout).not.toMatch(/PONG/);
+      const admin = await docker([
+        'exec',
+        '-e',
+        `REDISCLI_AUTH=${credential('redis_admin')}`,
+        id,
+        'redis-cli',
+        '--no-auth-warning',
+        '--user',
+        'admin',
+        'ping',
+      ]);
+      expect(admin.stdout.trim()).toBe('PONG');
+    });
+
+    it('from the dashboard container, its user reads the registry but every write is refused', async () => {
+      // The dashboard is a profile the stack does not start: run one container of it, with its own
+      // environment and secrets, the way `--profile dashboard` would.
+      const r = await compose(
+        [
+          'run',
+          '--rm',
+          '--no-deps',
+          '-T',
+          '--entrypoint',
+          '/nodejs/bin/node',
+          'dashboard',
+          '-e',
+          redisScript(
+            [
+              ['SCARD', 'flotilla:roles'],
+              ['HSET', 'flotilla:killswitch', 'global', '1'],
+              ['LPUSH', 'flotilla:role.researcher:wait', 'forged'],
+              ['XADD', 'flotilla:role.researcher:events', '*', 'event', 'added'],
+              ['SET', 'flotilla:role.researcher:forged', '{}'],
+              ['SADD', 'flotilla:roles', 'forged'],
+            ],
+            { user: 'dashboard', secret: 'redis_dashboard' },
+          ),
+        ],
+        { timeoutMs: 120_000 },
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const [auth, roles, ...writes] = JSON.parse(r.stdout.trim().split('\n').pop() as string) as string[];
+      expect(auth).toBe('OK');
+      expect(Number(roles)).toBeGreaterThan(0); // the read went through: researcher and coder registered
+      expect(writes).toHaveLength(5);
+      for (const w of writes) expect(w).toMatch(/^ERR: NOPERM/);
+    });
+
+    it("a worker's user cannot flip the kill switch; the orchestrator's can (control, restored)", async () => {
+      const [researcher] = await containers('researcher');
+      const [orch] = await containers('orchestrator');
+      const worker = await docker([
+        'exec',
+        (researcher as ContainerInfo).Id,
+        '/nodejs/bin/node',
+        '-e',
+        redisScript([['HSET', 'flotilla:killswitch', 'global', '1']], {
+          user: 'worker-researcher',
+          secret: 'redis_worker_researcher',
+        }),
+      ]);
+      expect(JSON.parse(worker.stdout.trim())).toEqual(['OK', expect.stringMatching(/^ERR: NOPERM/)]);
+      const control = await docker([
+        'exec',
+        (orch as ContainerInfo).Id,
+        '/nodejs/bin/node',
+        '-e',
+        redisScript([['HSET', 'flotilla:killswitch', 'global', '0']], {
+          user: 'orchestrator',
+          secret: 'redis_orchestrator',
+        }),
+      ]);
+      expect(JSON.parse(control.stdout.trim())).toEqual(['OK', expect.stringMatching(/^\d+$/)]);
+    });
+
+    it('Chroma answers 401 without the token, 200 with it, and is not reachable past its gate', async () => {
+      const [orch] = await containers('orchestrator');
+      const id = (orch as ContainerInfo).Id;
+      const node = (script: string) => docker(['exec', id, '/nodejs/bin/node', '-e', script]);
+      const url = 'http://chroma-gate:8000/api/v2/tenants/default_tenant/databases/default_database/collections';
+      expect((await node(chromaProbe(url, false))).stdout.trim()).toBe('401');
+      expect((await node(chromaProbe(url, true))).stdout.trim()).toBe('200');
+      // Chroma itself is on the memory network only: no name to resolve, let alone a port to reach.
+      const direct = await node(chromaProbe('http://chroma:8000/api/v2/heartbeat', true));
+      expect(direct.code).not.toBe(0);
+      expect(direct.stdout).toMatch(/ENOTFOUND|EAI_AGAIN/);
+    });
+
+    it('Chroma and its gate run non-root, read-only, without capabilities', () => {
+      for (const service of ['chroma', 'chroma-gate']) {
+        const [c] = all.filter((x) => serviceOf(x) === service);
+        expect(c, service).toBeDefined();
+        const h = (c as ContainerInfo).HostConfig;
+        expect((c as ContainerInfo).Config.User, service).toBe('65532:65532');
+        expect(h.ReadonlyRootfs, service).toBe(true);
+        expect(h.CapDrop, service).toContain('ALL');
+        expect(h.SecurityOpt ?? [], service).toEqual(
+          expect.arrayContaining([expect.stringMatching(/^no-new-privileges/)]),
+        );
+        expect((c as ContainerInfo).State.Health?.Status, service).toBe('healthy');
+      }
+    });
   });
 
   it('rejects a request without an API key', async () => {

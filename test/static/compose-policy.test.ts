@@ -86,6 +86,35 @@ describe('compose/compose.yaml hardening policy', () => {
     );
   });
 
+  it('fails when Chroma is reachable beyond its gate, runs as root, or Redis loses its users', () => {
+    const broken = clone(compose);
+    const s = broken.services;
+    (s.chroma as Record<string, unknown>).networks = ['memory', 'backend'];
+    delete (s.chroma as Record<string, unknown>).user;
+    (s['chroma-gate'] as Record<string, unknown>).read_only = false;
+    (s.researcher as Record<string, unknown>).networks = ['backend', 'outbound', 'memory'];
+    (broken.networks as Record<string, { internal?: boolean }>).memory = {};
+    const redis = s.redis as Record<string, unknown>;
+    redis.entrypoint = ['redis-server'];
+    redis.command = ['redis-server', '--protected-mode', 'no'];
+    const coderEnv = (s.coder as { environment: Record<string, unknown> }).environment;
+    delete coderEnv.REDIS_USERNAME;
+    delete coderEnv.CHROMA_TOKEN_FILE;
+    expect(composeViolations(broken)).toEqual(
+      expect.arrayContaining([
+        'chroma: must join only the memory network',
+        'chroma: user must be a numeric non-root uid, got ""',
+        'chroma-gate: read_only: true is missing',
+        'researcher: only chroma and its gate share the memory network',
+        'networks.memory: must be internal',
+        'redis: must not turn protected-mode off',
+        'redis: must start through users-acl.sh (its ACL file)',
+        'coder: must log in to Redis as its own user (REDIS_USERNAME, REDIS_PASSWORD_FILE)',
+        'coder: CHROMA_URL without CHROMA_TOKEN_FILE',
+      ]),
+    );
+  });
+
   it('fails when an agent service joins egress, skips the proxy, or outbound gets a route out', () => {
     const broken = clone(compose);
     const s = broken.services;

@@ -23,7 +23,11 @@ export const EGRESS_PROXY_URL = 'http://egress-proxy:3128';
  */
 export const SANDBOX_SERVICES = ['sandbox'];
 /** Backing services that must sit only on internal networks. */
-export const BACKEND_ONLY = ['redis', 'chroma', 'otel-collector'];
+export const BACKEND_ONLY = ['redis', 'chroma', 'chroma-gate', 'otel-collector'];
+/** Chroma checks no credentials itself: it shares the internal `memory` network with its token gate alone. */
+export const MEMORY_SERVICES = ['chroma', 'chroma-gate'];
+/** Third-party services that hold data or a door to it: non-root, read-only, nothing more than they need. */
+export const HARDENED_THIRD_PARTY = ['redis', 'chroma', 'chroma-gate'];
 
 export type Compose = {
   name?: unknown;
@@ -126,11 +130,17 @@ export function composeViolations(compose: Compose): string[] {
         fail(name, 'runtime must be set (to the SANDBOX_RUNTIME variable, default runc)');
     }
     const deps = (s.depends_on ?? {}) as Record<string, { condition?: string }>;
-    for (const dep of standalone ? [] : ['redis', 'chroma']) {
+    const env = (s.environment ?? {}) as Record<string, unknown>;
+    // Memory goes through Chroma's token gate: whoever has CHROMA_URL waits for it, and holds the token.
+    const needs = standalone ? [] : ['redis', ...(env.CHROMA_URL ? ['chroma-gate'] : [])];
+    for (const dep of needs) {
       if (deps[dep]?.condition !== 'service_healthy') fail(name, `depends_on ${dep} with condition service_healthy`);
     }
     if (!standalone && !deps['otel-collector']) fail(name, 'depends_on otel-collector is missing');
-    const env = (s.environment ?? {}) as Record<string, unknown>;
+    if (env.CHROMA_URL && !env.CHROMA_TOKEN_FILE) fail(name, 'CHROMA_URL without CHROMA_TOKEN_FILE');
+    if (!standalone && !(env.REDIS_USERNAME && env.REDIS_PASSWORD_FILE)) {
+      fail(name, 'must log in to Redis as its own user (REDIS_USERNAME, REDIS_PASSWORD_FILE)');
+    }
     for (const key of Object.keys(env)) {
       if (/(TOKEN|API_KEY|SECRET|PASSWORD)$/i.test(key)) fail(name, `${key} must come from a *_FILE secret`);
     }
@@ -176,6 +186,37 @@ export function composeViolations(compose: Compose): string[] {
     if (networksOf(s).includes('sandbox') && name !== 'coder' && name !== 'sandbox') {
       fail(name, 'only the coder shares the sandbox network');
     }
+    if (networksOf(s).includes('memory') && !MEMORY_SERVICES.includes(name)) {
+      fail(name, 'only chroma and its gate share the memory network');
+    }
+  }
+  if (networks.memory?.internal !== true) v.push('networks.memory: must be internal');
+  const chroma = compose.services.chroma;
+  if (chroma && networksOf(chroma).join() !== 'memory') fail('chroma', 'must join only the memory network');
+  for (const name of HARDENED_THIRD_PARTY) {
+    const s = compose.services[name];
+    if (!s) continue;
+    const user = String(s.user ?? '');
+    if (!/^[1-9]\d*(:\d+)?$/.test(user)) fail(name, `user must be a numeric non-root uid, got "${user}"`);
+    if (s.read_only !== true) fail(name, 'read_only: true is missing');
+    if (
+      !([] as unknown[])
+        .concat(s.cap_drop ?? [])
+        .map(String)
+        .includes('ALL')
+    )
+      fail(name, 'cap_drop: [ALL] is missing');
+    if ('cap_add' in s) fail(name, 'adds capabilities');
+    const secOpt = ([] as unknown[]).concat(s.security_opt ?? []).map(String);
+    if (!secOpt.some((o) => /^no-new-privileges(:true)?$/.test(o))) fail(name, 'security_opt no-new-privileges');
+    for (const key of ['mem_limit', 'pids_limit']) if (s[key] === undefined) fail(name, `${key} is missing`);
+  }
+  const redis = compose.services.redis;
+  if (redis) {
+    const command = ([] as unknown[]).concat(redis.command ?? []).map(String);
+    const entry = ([] as unknown[]).concat(redis.entrypoint ?? []).map(String);
+    if (command.includes('--protected-mode')) fail('redis', 'must not turn protected-mode off');
+    if (!entry.some((a) => a.endsWith('users-acl.sh'))) fail('redis', 'must start through users-acl.sh (its ACL file)');
   }
   for (const [name, secret] of Object.entries(compose.secrets ?? {})) {
     if (!secret.file) v.push(`secrets.${name}: must be a file`);

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { COMPOSE_MARKER, newWorker } from './scaffold.js';
+import { COMPOSE_MARKER, newWorker, REDIS_USERS_MARKER, SECRETS_MARKER } from './scaffold.js';
 import { discoverWorkers } from './workers.js';
 
 function repo(compose?: string) {
@@ -17,7 +17,10 @@ function repo(compose?: string) {
 
 describe('new-worker', () => {
   it("writes a worker in the researcher's shape and its compose block above the marker", async () => {
-    const root = repo(`services:\n  researcher: {}\n  ${COMPOSE_MARKER}\n`);
+    const root = repo(
+      `services:\n  researcher: {}\n  ${COMPOSE_MARKER}\n  redis:\n    secrets:\n      - redis_admin\n` +
+        `      ${REDIS_USERS_MARKER}\nsecrets:\n  redis_admin: {}\n  ${SECRETS_MARKER}\n`,
+    );
     const lines = await newWorker('summarizer', { root, description: 'Summarizes.' });
     for (const f of [
       'package.json',
@@ -45,7 +48,13 @@ describe('new-worker', () => {
     expect(compose.indexOf('  summarizer:')).toBeGreaterThan(compose.indexOf('researcher'));
     expect(compose.indexOf('  summarizer:')).toBeLessThan(compose.indexOf(COMPOSE_MARKER));
     expect(compose).toContain('PACKAGE: summarizer');
-    expect(lines).toContain('added service "summarizer" to compose/compose.yaml');
+    // Its own Redis user: the password mounted into redis (which builds the ACL file) and declared.
+    expect(compose).toContain('REDIS_USERNAME: worker-summarizer');
+    expect(compose).toContain(`      - redis_worker_summarizer\n      ${REDIS_USERS_MARKER}`);
+    expect(compose).toContain(
+      `  redis_worker_summarizer:\n    file: \${REDIS_WORKER_SUMMARIZER_SECRET_FILE:-./secrets/redis_worker_summarizer}\n  ${SECRETS_MARKER}`,
+    );
+    expect(lines.some((l) => l.startsWith('added service "summarizer" and its Redis password'))).toBe(true);
   });
 
   it('refuses a bad name and an existing package, and changes nothing', async () => {

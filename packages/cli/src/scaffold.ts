@@ -7,6 +7,12 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..'
 
 /** Where compose.yaml wants new worker blocks; the scaffold inserts above this line. */
 export const COMPOSE_MARKER = '# flotilla:new-workers (the scaffold inserts worker services above this line)';
+/** In the redis service's secrets: each worker's Redis password, which its ACL file is made from. */
+export const REDIS_USERS_MARKER =
+  "# flotilla:new-worker-redis-users (the scaffold adds each new worker's password above this line)";
+/** In the top-level secrets: where each worker's Redis password file is declared. */
+export const SECRETS_MARKER =
+  "# flotilla:new-worker-secrets (the scaffold adds each new worker's Redis password above this line)";
 
 const pascal = (name: string) => name.replace(/(^|-)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
 const camel = (name: string) => name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -135,11 +141,25 @@ function composeBlock(name: string): string {
     environment:
       <<: *flotilla-env
       SERVICE_NAME: ${name}
-    secrets: [llm_api_key]
+      # Its own Redis user (compose/redis/users-acl.sh makes one per redis_worker_* password).
+      REDIS_USERNAME: worker-${name}
+      REDIS_PASSWORD_FILE: /run/secrets/${redisSecret(name)}
+    secrets: [llm_api_key, chroma_token, ${redisSecret(name)}]
     # Calls the LLM API: the only reason it joins egress.
     networks: [backend, egress]
 
 `;
+}
+
+const redisSecret = (name: string) => `redis_worker_${name}`;
+
+/** The worker's Redis password in compose.yaml: mounted into redis, and declared as a file. */
+function composeSecrets(name: string): { redisUser: string; secret: string } {
+  const env = `REDIS_WORKER_${name.toUpperCase().replace(/-/g, '_')}_SECRET_FILE`;
+  return {
+    redisUser: `      - ${redisSecret(name)}\n`,
+    secret: `  ${redisSecret(name)}:\n    file: \${${env}:-./secrets/${redisSecret(name)}}\n`,
+  };
 }
 
 /**
@@ -165,11 +185,24 @@ export async function newWorker(
   const composePath = join(root, 'compose', 'compose.yaml');
   if (existsSync(composePath)) {
     const compose = await readFile(composePath, 'utf8');
-    if (compose.includes(COMPOSE_MARKER)) {
-      await writeFile(composePath, compose.replace(`  ${COMPOSE_MARKER}`, `${composeBlock(name)}  ${COMPOSE_MARKER}`));
-      lines.push(`added service "${name}" to compose/compose.yaml`);
+    const { redisUser, secret } = composeSecrets(name);
+    if (compose.includes(COMPOSE_MARKER) && compose.includes(REDIS_USERS_MARKER) && compose.includes(SECRETS_MARKER)) {
+      await writeFile(
+        composePath,
+        compose
+          .replace(`  ${COMPOSE_MARKER}`, `${composeBlock(name)}  ${COMPOSE_MARKER}`)
+          .replace(`      ${REDIS_USERS_MARKER}`, `${redisUser}      ${REDIS_USERS_MARKER}`)
+          .replace(`  ${SECRETS_MARKER}`, `${secret}  ${SECRETS_MARKER}`),
+      );
+      lines.push(
+        `added service "${name}" and its Redis password (secret ${redisSecret(name)}) to compose/compose.yaml;` +
+          ' scripts/make-secrets writes the password file',
+      );
     } else {
-      lines.push(`compose/compose.yaml has no new-worker marker; add this block by hand:\n${composeBlock(name)}`);
+      lines.push(
+        `compose/compose.yaml lacks the new-worker markers; add this block by hand:\n${composeBlock(name)}` +
+          `and to the redis service's secrets:\n${redisUser}and to the top-level secrets:\n${secret}`,
+      );
     }
   }
   return lines;

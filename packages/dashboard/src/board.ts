@@ -61,7 +61,12 @@ export async function buildDashboard(options: DashboardOptions): Promise<Dashboa
       .then(async () => {
         for (const name of await flotillaQueueNames(options.connection, options.prefix)) {
           if (queues.has(name)) continue;
-          const queue = new Queue(name, { connection: options.connection, prefix: options.prefix });
+          // skipMetasUpdate: a viewer writes nothing, and Compose's dashboard ACL user may not (compose/README.md).
+          const queue = new Queue(name, {
+            connection: options.connection,
+            prefix: options.prefix,
+            skipMetasUpdate: true,
+          });
           queues.set(name, queue);
           board.addQueue(new BullMQAdapter(queue, { readOnlyMode: readOnly }));
           options.log.info({ queue: name }, 'dashboard shows queue');

@@ -3,5 +3,12 @@
 export { type ReceivedSpan, startOtlpReceiver } from './otlp.js';
 export { freePort } from './ports.js';
 export { type RunningProcess, startProcess, stopAll } from './process.js';
-export { chromaReachable, redisReachable, type ServiceHandle, startChroma, startRedis } from './services.js';
+export {
+  chromaReachable,
+  redisReachable,
+  type ServiceHandle,
+  type StartRedisOptions,
+  startChroma,
+  startRedis,
+} from './services.js';
 export { waitFor } from './wait.js';

@@ -120,25 +120,39 @@ async function startBinary(
   };
 }
 
+export interface StartRedisOptions {
+  /** Use a reachable REDIS_URL instead of starting one. Default true (false when `acl` is given). */
+  reuse?: boolean;
+  /**
+   * Start a local `redis-server` with this ACL file (`--aclfile`), as Compose's redis runs, and
+   * check that it is up by logging in as `username`. The handle's URL carries no credentials.
+   */
+  acl?: { file: string; username: string; password: string };
+}
+
 /** Redis from REDIS_URL, else a local `redis-server` (appendonly, noeviction), else a container. */
-export async function startRedis({ reuse = true }: { reuse?: boolean } = {}): Promise<ServiceHandle> {
+export async function startRedis({ reuse = true, acl }: StartRedisOptions = {}): Promise<ServiceHandle> {
   const fromEnv = process.env.REDIS_URL;
-  if (reuse && fromEnv && (await redisReachable(fromEnv))) {
+  if (reuse && !acl && fromEnv && (await redisReachable(fromEnv))) {
     return { url: fromEnv, source: 'env', stop: async () => {} };
   }
   const bin = onPath(process.env.REDIS_SERVER_BIN ?? 'redis-server');
   if (bin) {
+    const login = acl && `${encodeURIComponent(acl.username)}:${encodeURIComponent(acl.password)}@`;
     return startBinary(
       'redis',
       bin,
       (port, dir) => [
         ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir],
         ...['--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--save', ''],
+        ...(acl ? ['--aclfile', acl.file] : []),
       ],
       (port) => `redis://127.0.0.1:${port}`,
-      redisReachable,
+      (url) => redisReachable(login ? url.replace('redis://', `redis://${login}`) : url),
     );
   }
+  if (acl)
+    throw missing('redis-server (for a Redis with an ACL file)', 'apt-get install redis-server', 'REDIS_SERVER_BIN');
   if (dockerUsable())
     return startContainer('redis:7.0.15-bookworm', 6379, (u) => redisReachable(u.replace('http', 'redis')), 'redis');
   throw missing('Redis', 'apt-get install redis-server', 'REDIS_URL');

@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { LOG_LEVELS } from '../logger/index.js';
+import type { ConfigProblem } from './errors.js';
 import { envField } from './fields.js';
-import { secretUrl } from './secret.js';
+import { secret, secretUrl } from './secret.js';
 
 /**
  * The service's own version: the `version` of the package.json in the working directory
@@ -35,6 +36,8 @@ const killSwitch = z
 // | LOG_LEVEL                    | info                     | debug is too chatty for a fleet of agents                       |
 // | LOG_TOOL_RESULT_SAMPLE_RATE  | 0.01                     | Tool payloads are large and may hold personal data              |
 // | REDIS_URL                    | redis://127.0.0.1:6379   | Local development; its password is treated as a secret          |
+// | REDIS_USERNAME               | (unset: the default user)| Compose gives each service its own ACL user (compose/README.md) |
+// | REDIS_PASSWORD               | (unset; required with a username) | Read from REDIS_PASSWORD_FILE in Compose; never logged |
 // | QUEUE_PREFIX                 | flotilla                 | BullMQ key prefix; tests and tenants use their own              |
 // | HEALTH_PORT                  | 8080                     | One well-known port for probes and /metrics; 0 picks a free one |
 // | HEALTH_HOST                  | 0.0.0.0                  | Probes come from outside the container                          |
@@ -47,6 +50,7 @@ const killSwitch = z
 // | TOOLS_ALLOWLIST              | *                        | Comma list of globs; narrow it per deployment                   |
 // | KILL_SWITCH                  | (unset: off)             | "all", "writes" or tool names, applied at start                 |
 // | CHROMA_URL                   | (unset: no memory)       | Long-term memory is optional                                    |
+// | CHROMA_TOKEN                 | (unset: no auth header)  | Bearer token for Chroma's gate; CHROMA_TOKEN_FILE in Compose    |
 export const baseConfigSchema = z.object({
   SERVICE_NAME: z.string().trim().min(1).optional(),
   SERVICE_VERSION: z
@@ -57,6 +61,12 @@ export const baseConfigSchema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   LOG_TOOL_RESULT_SAMPLE_RATE: envField.fraction().default(0.01),
   REDIS_URL: secretUrl(envField.url(['redis', 'rediss'])).default('redis://127.0.0.1:6379'),
+  REDIS_USERNAME: z
+    .string()
+    .trim()
+    .regex(/^[\w.-]+$/, 'expected an ACL user name (letters, digits, ".", "_", "-")')
+    .optional(),
+  REDIS_PASSWORD: secret(z.string()).optional(),
   QUEUE_PREFIX: z.string().trim().min(1).default('flotilla'),
   HEALTH_PORT: envField.port().default(8080),
   HEALTH_HOST: z.string().trim().min(1).default('0.0.0.0'),
@@ -69,5 +79,41 @@ export const baseConfigSchema = z.object({
   TOOLS_ALLOWLIST: envField.list().default(['*']),
   KILL_SWITCH: killSwitch.optional(),
   CHROMA_URL: envField.url(['http', 'https']).optional(),
+  CHROMA_TOKEN: secret(z.string().trim().min(16)).optional(),
 });
 export type BaseConfig = z.output<typeof baseConfigSchema>;
+
+/**
+ * Redis credentials that only make sense together. A user without a password would log in as
+ * nobody (or, worse, silently as the default user), so a username asks for its password; and one
+ * password in two places would leave an operator guessing which one is used.
+ */
+export function redisAuthProblems(config: Pick<BaseConfig, 'REDIS_URL' | 'REDIS_USERNAME' | 'REDIS_PASSWORD'>) {
+  const problems: ConfigProblem[] = [];
+  const url = new URL(config.REDIS_URL);
+  if (config.REDIS_USERNAME && !config.REDIS_PASSWORD)
+    problems.push({
+      variable: 'REDIS_PASSWORD',
+      message:
+        'required when REDIS_USERNAME is set (set REDIS_PASSWORD or REDIS_PASSWORD_FILE; an empty file counts as unset)',
+    });
+  if ((config.REDIS_USERNAME || config.REDIS_PASSWORD) && (url.username || url.password))
+    problems.push({
+      variable: 'REDIS_URL',
+      message: 'carries credentials, and so do REDIS_USERNAME/REDIS_PASSWORD: keep them in one place',
+    });
+  return problems;
+}
+
+/**
+ * A credential whose file is named but empty: the loader would read it as unset and the service would
+ * run without it (and be refused, or worse, not be). For these it is a mistake, never a choice.
+ */
+export function emptyCredentialFileProblems(
+  config: Pick<BaseConfig, 'REDIS_PASSWORD' | 'CHROMA_TOKEN'>,
+  env: NodeJS.ProcessEnv,
+): ConfigProblem[] {
+  return (['REDIS_PASSWORD', 'CHROMA_TOKEN'] as const)
+    .filter((key) => env[`${key}_FILE`] && config[key] === undefined)
+    .map((key) => ({ variable: `${key}_FILE`, message: `${env[`${key}_FILE`]} is empty` }));
+}

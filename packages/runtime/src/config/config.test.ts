@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { clearSecretValues, REDACTED, redactText } from '../logger/index.js';
-import { baseConfigSchema } from './base.js';
+import { baseConfigSchema, emptyCredentialFileProblems, redisAuthProblems } from './base.js';
 import { ConfigError } from './errors.js';
 import { envField } from './fields.js';
 import { EX_CONFIG, loadConfig, loadConfigOrExit } from './load.js';
@@ -125,6 +125,51 @@ describe('loadConfig', () => {
     expect(
       problemsOf(() => loadConfig(schema, { env: { API_TOKEN: 'x'.repeat(16), API_TOKEN_FILE: missing } })),
     ).toEqual([{ variable: 'API_TOKEN', message: 'set either API_TOKEN or API_TOKEN_FILE, not both' }]);
+  });
+
+  it('asks for a Redis password with a Redis user, reads it from a file and never echoes it', () => {
+    const check = (c: z.output<typeof baseConfigSchema>) => redisAuthProblems(c);
+    const empty = join(dir, 'redis_password');
+    writeFileSync(empty, '\n');
+    expect(
+      problemsOf(() => loadConfig(baseConfigSchema, { env: { REDIS_USERNAME: 'worker-researcher' }, check })),
+    ).toEqual([{ variable: 'REDIS_PASSWORD', message: expect.stringMatching(/^required when REDIS_USERNAME is set/) }]);
+    expect(
+      problemsOf(() =>
+        loadConfig(baseConfigSchema, {
+          env: { REDIS_USERNAME: 'worker-researcher', REDIS_PASSWORD_FILE: empty },
+          check,
+        }),
+      ).map((p) => p.variable),
+    ).toEqual(['REDIS_PASSWORD']);
+    // A named but empty credential file is a mistake, not "no credential".
+    const chromaEnv = { CHROMA_TOKEN_FILE: empty };
+    const loaded = loadConfig(baseConfigSchema, { env: chromaEnv });
+    expect(emptyCredentialFileProblems(loaded, chromaEnv)).toEqual([
+      { variable: 'CHROMA_TOKEN_FILE', message: `${empty} is empty` },
+    ]);
+    const both = problemsOf(() =>
+      loadConfig(baseConfigSchema, {
+        env: { REDIS_URL: 'redis://u:url-pass-0123456789@redis:6379', REDIS_USERNAME: 'u', REDIS_PASSWORD: 'x' },
+        check,
+      }),
+    );
+    expect(both.map((p) => p.variable)).toEqual(['REDIS_URL']);
+    expect(JSON.stringify(both)).not.toContain('url-pass-0123456789');
+
+    const file = join(dir, 'redis_password_ok');
+    writeFileSync(file, 'redis-pass-0123456789abcdef\n');
+    const config = loadConfig(baseConfigSchema, {
+      env: { REDIS_USERNAME: 'worker-researcher', REDIS_PASSWORD_FILE: file },
+      check,
+    });
+    expect(config).toMatchObject({
+      REDIS_USERNAME: 'worker-researcher',
+      REDIS_PASSWORD: 'redis-pass-0123456789abcdef',
+    });
+    expect(redactText('AUTH worker-researcher redis-pass-0123456789abcdef')).toBe(`AUTH worker-researcher ${REDACTED}`);
+    expect(secretKind(baseConfigSchema.shape.REDIS_PASSWORD)).toBe('value');
+    expect(secretKind(baseConfigSchema.shape.CHROMA_TOKEN)).toBe('value');
   });
 
   it('finds the secret mark through optional, default and pipe wrappers', () => {

@@ -24,13 +24,17 @@ export function redisCheck(redis: Redis, { name = 'redis' }: { name?: string } =
   };
 }
 
-/** Chroma answers its heartbeat (GET /api/v2/heartbeat). */
-export function chromaCheck(url: string, { name = 'chroma' }: { name?: string } = {}): ReadinessCheck {
+/** Chroma answers its heartbeat (GET /api/v2/heartbeat), with the token its gate requires when given one. */
+export function chromaCheck(
+  url: string,
+  { name = 'chroma', token }: { name?: string; token?: string } = {},
+): ReadinessCheck {
   const heartbeat = new URL('/api/v2/heartbeat', url);
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   return {
     name,
     check: async (signal) => {
-      const res = await fetch(heartbeat, { signal });
+      const res = await fetch(heartbeat, { signal, headers });
       await res.body?.cancel();
       if (!res.ok) throw new Error(`chroma heartbeat answered HTTP ${res.status}`);
     },

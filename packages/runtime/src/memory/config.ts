@@ -7,6 +7,7 @@ import { envField, secret } from '../config/index.js';
  * | variable                 | default        | why |
  * |--------------------------|----------------|-----|
  * | CHROMA_URL               | unset          | no Chroma, no memory: services run without it |
+ * | CHROMA_TOKEN             | unset (secret) | sent as `Authorization: Bearer`; Compose's Chroma gate requires it (CHROMA_TOKEN_FILE) |
  * | MEMORY_EMBEDDING         | `hash`         | offline and deterministic; lexical, not semantic |
  * | MEMORY_EMBEDDING_MODEL   | per kind       | openai `text-embedding-3-small`, ollama `all-minilm` |
  * | MEMORY_EMBEDDING_URL     | per kind       | openai `https://api.openai.com`, ollama `http://127.0.0.1:11434` |
@@ -20,6 +21,8 @@ import { envField, secret } from '../config/index.js';
 export const memoryConfigSchema = z.object({
   /** Chroma server, e.g. http://chroma:8000. */
   CHROMA_URL: envField.url(['http', 'https']).optional(),
+  /** Bearer token Chroma (its authenticating gate in Compose) requires. Never logged. */
+  CHROMA_TOKEN: secret(z.string().trim().min(16)).optional(),
   /** hash | openai | ollama | default (Chroma's default model via @chroma-core/default-embed; downloads a model at run time). */
   MEMORY_EMBEDDING: z.enum(['hash', 'openai', 'ollama', 'default']).default('hash'),
   /** Embedding model for openai/ollama. */

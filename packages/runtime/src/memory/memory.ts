@@ -192,7 +192,8 @@ const LIST_PAGE = 100;
 
 /** Chroma-backed memory. Nothing is cached but collection handles: every replica sees the same memory. */
 export function createMemory(options: CreateMemoryOptions): MemoryStore {
-  const client = new ChromaClient(clientArgs(options.url, options.headers));
+  const auth: Record<string, string> = options.CHROMA_TOKEN ? { authorization: `Bearer ${options.CHROMA_TOKEN}` } : {};
+  const client = new ChromaClient(clientArgs(options.url, { ...auth, ...options.headers }));
   const embeddingFunction = options.embedding ?? createEmbeddingFunction(options);
   const prefix = options.collectionPrefix ?? options.MEMORY_COLLECTION_PREFIX ?? 'flotilla';
   const ttlMs = (options.ttlDays ?? options.MEMORY_TTL_DAYS ?? DEFAULT_MEMORY_TTL_DAYS) * DAY_MS;

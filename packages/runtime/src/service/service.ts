@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import type { baseConfigSchema } from '../config/base.js';
+import { type baseConfigSchema, emptyCredentialFileProblems, redisAuthProblems } from '../config/base.js';
 import type { ConfigProblem } from '../config/errors.js';
 import { loadConfigOrExit } from '../config/load.js';
 import { installEgressProxy } from '../http/egress.js';
@@ -32,13 +32,34 @@ export interface StartServiceOptions<C = unknown> {
   name: string;
   /** Environment to read instead of process.env (tests, benchmarks). */
   env?: NodeJS.ProcessEnv;
-  /** Install SIGTERM/SIGINT handlers on ready(). Default true. */
+  /**
+   * This process is the service: install SIGTERM/SIGINT handlers on ready(), and log a crash as a
+   * redacted JSON line before exiting 1. Default true; false when a test runs a service in-process.
+   */
   handleSignals?: boolean;
   /** Problems the schema cannot see alone (loadConfig's `check`), e.g. llmConfigProblems. */
   check?: (config: C) => readonly ConfigProblem[];
 }
 
 type BaseShape = typeof baseConfigSchema;
+
+let crashLogging = false;
+
+/**
+ * Node prints an uncaught error with its own inspector, which knows nothing of secrets: a refused
+ * Redis AUTH, for one, carries the command's arguments, the password among them. The logger redacts
+ * every registered secret, so a crash goes through it instead.
+ */
+function logCrashes(log: Logger): void {
+  if (crashLogging) return;
+  crashLogging = true;
+  const crash = (err: unknown) => {
+    log.fatal({ err }, 'crashed');
+    process.exit(1);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+}
 
 /**
  * The start every flotilla service shares: validated config (exit 78 on a bad one), a JSON logger,
@@ -48,15 +69,20 @@ export function startService<S extends BaseShape>(
   schema: S,
   options: StartServiceOptions<z.output<S>>,
 ): Service<z.output<S>> {
-  const config = loadConfigOrExit(schema, { env: options.env ?? process.env, check: options.check });
+  const env = options.env ?? process.env;
+  const config = loadConfigOrExit(schema, {
+    env,
+    check: (c) => [...emptyCredentialFileProblems(c, env), ...redisAuthProblems(c), ...(options.check?.(c) ?? [])],
+  });
   const log = createLogger({
     service: config.SERVICE_NAME ?? options.name,
     level: config.LOG_LEVEL,
     toolResultSampleRate: config.LOG_TOOL_RESULT_SAMPLE_RATE,
   });
+  if (options.handleSignals ?? true) logCrashes(log);
   // Before anything opens a connection: in Compose the only way out is the egress proxy, and Node's
   // fetch would otherwise ignore HTTPS_PROXY and fail to connect.
-  const egress = installEgressProxy(options.env ?? process.env);
+  const egress = installEgressProxy(env);
   if (egress) log.info({ egress }, 'outbound HTTP goes through the egress proxy');
   const lifecycle = createLifecycle({ log, graceMs: config.SHUTDOWN_GRACE_MS });
   const connections: Redis[] = [];
@@ -74,7 +100,12 @@ export function startService<S extends BaseShape>(
     log,
     lifecycle,
     redis(role) {
-      const conn = new Redis(config.REDIS_URL, { maxRetriesPerRequest: role === 'blocking' ? null : 1 });
+      const conn = new Redis(config.REDIS_URL, {
+        maxRetriesPerRequest: role === 'blocking' ? null : 1,
+        // Unset, ioredis takes them from the URL (or logs in as the default user on a dev Redis).
+        ...(config.REDIS_USERNAME ? { username: config.REDIS_USERNAME } : {}),
+        ...(config.REDIS_PASSWORD ? { password: config.REDIS_PASSWORD } : {}),
+      });
       conn.on('error', (err) => log.warn({ err: { message: err.message }, redis: role }, 'redis connection error'));
       connections.push(conn);
       return conn;

@@ -1,7 +1,7 @@
 // Needs a real Redis: write idempotency is SET NX/TTL claims shared by replicas, and the kill switch
 // is a Redis hash plus pub/sub; a fake would not show races between two gateways.
 import { redisKeys } from '@flotilla/contracts';
-import { testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
+import { startTcpProxy, testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -320,6 +320,39 @@ describe('kill switch', () => {
       expect(local.blocks('notes.write', 'write')).toBe(true); // the env floor stays
     } finally {
       await local.close();
+    }
+  });
+
+  it('fails closed: while its state cannot be read, every call is refused with kill_switch, until it can', async () => {
+    // A real TCP hop we cut: the replica's Redis is gone, the switch is off, and an operator may be
+    // flipping it right now without this replica hearing of it.
+    const proxy = await startTcpProxy(redisUrl);
+    const viaProxy = new Redis(proxy.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+    viaProxy.on('error', () => {});
+    const subscriber = viaProxy.duplicate();
+    subscriber.on('error', () => {});
+    const local = await createKillSwitch({ redis: viaProxy, subscriber, prefix, refreshMs: 100 });
+    const { tool: read, state: reads } = counted({ name: 'web.search', run: async () => 'found' });
+    const gw = gateway([read], { killSwitch: local });
+    const call = () => gw.call('web.search', { q: 'x' }, { budget: budget(), ...ids() });
+    try {
+      expect((await call()).ok).toBe(true); // control: fresh state, switch off
+      expect(local.fresh()).toBe(true);
+
+      await proxy.set('refuse');
+      await waitFor(() => !local.fresh(), { what: 'the state to go stale' });
+      expect(await call()).toMatchObject({ ok: false, stopReason: 'kill_switch', code: 'kill_switch' });
+      expect(reads.runs).toBe(1);
+      expect(local.blocks('anything.else', 'read')).toBe(true);
+
+      await proxy.set('forward');
+      await waitFor(() => local.fresh(), { what: 'the state to be read again' });
+      expect((await call()).ok).toBe(true);
+      expect(reads.runs).toBe(2);
+    } finally {
+      await local.close();
+      viaProxy.disconnect();
+      await proxy.close();
     }
   });
 });

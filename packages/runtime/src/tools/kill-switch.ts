@@ -30,11 +30,23 @@ export interface KillSwitchOptions {
   log?: ToolLog;
   /** Safety-net re-read of the shared state, in ms, for pub/sub messages missed while disconnected. Default 5000. */
   refreshMs?: number;
+  /**
+   * After this long without a successful read of the shared state (Redis unreachable, or refusing
+   * this user), every tool is blocked until a read succeeds again. Default three refresh periods.
+   */
+  staleAfterMs?: number;
+  /** Clock, for tests of staleness. Default Date.now. */
+  now?: () => number;
 }
 
 export interface KillSwitch {
-  /** Whether a call to this tool must be refused now. Synchronous: it reads local state only. */
+  /**
+   * Whether a call to this tool must be refused now: the state says so, or the state is stale (see
+   * `staleAfterMs`). Synchronous: it reads local state only.
+   */
   blocks(tool: string, sideEffects: SideEffects): boolean;
+  /** Whether the shared state was read successfully within `staleAfterMs`. */
+  fresh(): boolean;
   /** The state in force here: the shared state OR-ed with this process's floor. */
   state(): KillSwitchState;
   /** Changes the shared state for every replica (fields left out keep their value) and applies it here at once. */
@@ -106,15 +118,22 @@ const merge = (a: KillSwitchState, b: KillSwitchState): KillSwitchState => ({
  * channel and every replica re-reads the hash when the message arrives (well under a second). Reading
  * the hash rather than trusting the message keeps replicas right even if messages arrive out of
  * order. A periodic re-read, and one on every (re)subscription, catches messages missed while a
- * connection was down. If Redis is unreachable the last known state stays in force.
+ * connection was down.
+ *
+ * It fails closed: an operator who flips it while this replica cannot reach Redis would otherwise
+ * never be heard, so once the last good read is older than `staleAfterMs` every call is refused
+ * (stop reason `kill_switch`) until a read succeeds again.
  */
 export async function createKillSwitch(options: KillSwitchOptions): Promise<KillSwitch> {
-  const { redis, subscriber, prefix, log, refreshMs = 5000 } = options;
+  const { redis, subscriber, prefix, log, refreshMs = 5000, now = Date.now } = options;
+  const staleAfterMs = options.staleAfterMs ?? 3 * refreshMs;
   const keys = redisKeys(prefix);
   const floor = typeof options.initial === 'string' ? parseKillSwitch(options.initial) : normalize(options.initial);
 
   let effective = floor;
   let matchTool = matcher(floor.tools);
+  let readAt = Number.NEGATIVE_INFINITY;
+  let staleLogged = false;
 
   const apply = (next: KillSwitchState) => {
     const merged = merge(floor, next);
@@ -126,7 +145,14 @@ export async function createKillSwitch(options: KillSwitchOptions): Promise<Kill
     return effective;
   };
 
-  const refresh = async () => apply(await readKillSwitch(redis, prefix));
+  const refresh = async () => {
+    const next = await readKillSwitch(redis, prefix);
+    readAt = now();
+    if (staleLogged) log?.warn({ killSwitch: merge(floor, next) }, 'kill switch state is fresh again');
+    staleLogged = false;
+    return apply(next);
+  };
+  const fresh = () => now() - readAt <= staleAfterMs;
   const refreshQuietly = () =>
     void refresh().catch((err: Error) => log?.warn({ err: { message: err.message } }, 'kill switch refresh failed'));
 
@@ -145,8 +171,14 @@ export async function createKillSwitch(options: KillSwitchOptions): Promise<Kill
   let closing: Promise<void> | undefined;
   return {
     blocks(tool, sideEffects) {
+      if (!fresh()) {
+        if (!staleLogged) log?.warn({ staleAfterMs }, 'kill switch state is stale: refusing every tool call');
+        staleLogged = true;
+        return true;
+      }
       return effective.global || (effective.noWrites && sideEffects === 'write') || matchTool(tool);
     },
+    fresh,
     state: () => ({ ...effective, tools: [...effective.tools] }),
     async set(patch) {
       await setKillSwitch(redis, prefix, patch);

@@ -159,7 +159,7 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
   heartbeatTimer.unref();
 
   const checks = [redisCheck(commands), workerRunningCheck(worker)];
-  if (config.CHROMA_URL) checks.push(chromaCheck(config.CHROMA_URL));
+  if (config.CHROMA_URL) checks.push(chromaCheck(config.CHROMA_URL, { token: config.CHROMA_TOKEN }));
   const health = createHealthServer({ port: config.HEALTH_PORT, host: config.HEALTH_HOST, checks, lifecycle, log });
   const healthPort = await health.listen();
 
