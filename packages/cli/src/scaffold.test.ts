@@ -18,7 +18,9 @@ function repo(compose?: string) {
 describe('new-worker', () => {
   it("writes a worker in the researcher's shape and its compose block above the marker", async () => {
     const root = repo(
-      `services:\n  researcher: {}\n  ${COMPOSE_MARKER}\n  redis:\n    secrets:\n      - redis_admin\n` +
+      `services:\n  researcher: {}\n  ${COMPOSE_MARKER}\n  egress-proxy:\n    environment:\n` +
+        `      EGRESS_SERVICES: orchestrator researcher coder\n      EGRESS_ALLOW_CODER: *llm-hosts\n` +
+        `  redis:\n    secrets:\n      - redis_admin\n` +
         `      ${REDIS_USERS_MARKER}\nsecrets:\n  redis_admin: {}\n  ${SECRETS_MARKER}\n`,
     );
     const lines = await newWorker('summarizer', { root, description: 'Summarizes.' });
@@ -54,6 +56,11 @@ describe('new-worker', () => {
     expect(compose).toContain(
       `  redis_worker_summarizer:\n    file: \${REDIS_WORKER_SUMMARIZER_SECRET_FILE:-./secrets/redis_worker_summarizer}\n  ${SECRETS_MARKER}`,
     );
+    // Out only through the egress proxy, which names it and lets it reach the model hosts.
+    expect(compose).toContain('    networks: [backend, outbound]\n');
+    expect(compose).not.toContain('egress]');
+    expect(compose).toContain('EGRESS_SERVICES: orchestrator researcher coder summarizer\n');
+    expect(compose).toContain('EGRESS_ALLOW_CODER: *llm-hosts\n      EGRESS_ALLOW_SUMMARIZER: *llm-hosts\n');
     expect(lines.some((l) => l.startsWith('added service "summarizer" and its Redis password'))).toBe(true);
   });
 

@@ -145,8 +145,8 @@ function composeBlock(name: string): string {
       REDIS_USERNAME: worker-${name}
       REDIS_PASSWORD_FILE: /run/secrets/${redisSecret(name)}
     secrets: [llm_api_key, chroma_token, ${redisSecret(name)}]
-    # Calls the LLM API: the only reason it joins egress.
-    networks: [backend, egress]
+    # outbound: the LLM API through the egress proxy, which lets it reach the model hosts only.
+    networks: [backend, outbound]
 
 `;
 }
@@ -192,7 +192,13 @@ export async function newWorker(
         compose
           .replace(`  ${COMPOSE_MARKER}`, `${composeBlock(name)}  ${COMPOSE_MARKER}`)
           .replace(`      ${REDIS_USERS_MARKER}`, `${redisUser}      ${REDIS_USERS_MARKER}`)
-          .replace(`  ${SECRETS_MARKER}`, `${secret}  ${SECRETS_MARKER}`),
+          .replace(`  ${SECRETS_MARKER}`, `${secret}  ${SECRETS_MARKER}`)
+          // The egress proxy refuses callers it does not name: the worker may reach the model hosts.
+          .replace(/^( +EGRESS_SERVICES: .*)$/m, `$1 ${name}`)
+          .replace(
+            /^( +)(EGRESS_ALLOW_CODER: \*llm-hosts\n)/m,
+            `$1$2$1EGRESS_ALLOW_${name.toUpperCase().replace(/-/g, '_')}: *llm-hosts\n`,
+          ),
       );
       lines.push(
         `added service "${name}" and its Redis password (secret ${redisSecret(name)}) to compose/compose.yaml;` +
