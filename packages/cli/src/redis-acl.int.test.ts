@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { redisKeys, type TaskView } from '@flotilla/contracts';
+import { formatApiKeyLine, generateApiKey } from '@flotilla/runtime/auth';
 import {
   freePort,
   type RunningProcess,
@@ -170,11 +171,18 @@ describe('a service given a Redis user', () => {
 describe('every service under its own user', () => {
   let mesh: Mesh;
   let dashboard: RunningProcess | undefined;
-  const token = randomBytes(16).toString('hex');
+  // The dashboard opens to an admin key of the orchestrator's keys file.
+  const token = generateApiKey();
   const login = (username: string, secret: string) => ({
     REDIS_USERNAME: username,
     REDIS_PASSWORD_FILE: join(dir, secret),
   });
+
+  const keysFile = () => {
+    const file = join(dir, 'api_keys');
+    writeFileSync(file, `${formatApiKeyLine('ops', 'admin', token)}\n`);
+    return file;
+  };
 
   beforeAll(async () => {
     mesh = await startMesh({
@@ -232,7 +240,7 @@ describe('every service under its own user', () => {
         QUEUE_PREFIX: prefix,
         HEALTH_PORT: String(port),
         HEALTH_HOST: '127.0.0.1',
-        API_TOKEN: token,
+        API_KEYS_FILE: keysFile(),
         ...login('dashboard', 'redis_dashboard'),
       },
     });
