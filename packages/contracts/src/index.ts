@@ -8,7 +8,7 @@ export {
   type TaskEventType,
 } from './events.js';
 export { DEFAULT_PREFIX, queueNames, type RedisKeys, redisKeys, subtaskJobId } from './keys.js';
-export { RoleInfo } from './roles.js';
+export { ReplicaInfo, RoleInfo, RoleReplicas } from './roles.js';
 export {
   SandboxFileName,
   SandboxLanguage,

@@ -51,6 +51,11 @@ export const redisKeys = (prefix: string = DEFAULT_PREFIX) => ({
   killSwitch: `${prefix}:killswitch`,
   /** Pub/sub channel announcing kill switch changes. */
   killSwitchChannel: `${prefix}:killswitch:changed`,
+  /**
+   * Stream: operator actions (kill switch changes, job retries), each with who and why; capped by
+   * length, read with XRANGE/XREVRANGE. Not a task's stream: an incident's record outlives tasks.
+   */
+  operatorActions: `${prefix}:operator:actions`,
   /** String: outcome of a write tool call, by idempotency key. */
   toolIdempotency: (key: string) => `${prefix}:tool-idem:${key}`,
   /** Pub/sub channel announcing task cancellations to running workers. */

@@ -9,3 +9,24 @@ export const RoleInfo = z.object({
   inputSchema: z.record(z.string(), z.unknown()),
 });
 export type RoleInfo = z.infer<typeof RoleInfo>;
+
+/** One replica of a role as the registry holds it: its last heartbeat and the image version it runs. */
+export const ReplicaInfo = z.object({
+  replica: z.string(),
+  /** SERVICE_VERSION of the replica (its image tag); 'unknown' when it registered none. */
+  version: z.string(),
+  /** Last heartbeat, ISO 8601. */
+  heartbeatAt: z.string(),
+  heartbeatAgeMs: z.number().int().nonnegative(),
+  /** Heartbeat younger than ROLE_STALE_AFTER_MS: the planner counts it. */
+  live: z.boolean(),
+});
+export type ReplicaInfo = z.infer<typeof ReplicaInfo>;
+
+/** Every role that ever registered, with all its registered replicas, live or stale (GET /v1/admin/replicas). */
+export const RoleReplicas = z.object({
+  role: z.string(),
+  description: z.string(),
+  replicas: z.array(ReplicaInfo),
+});
+export type RoleReplicas = z.infer<typeof RoleReplicas>;

@@ -23,9 +23,13 @@ export {
 export {
   createKillSwitch,
   type KillSwitch,
+  type KillSwitchChange,
   type KillSwitchOptions,
+  type KillSwitchRecord,
   type KillSwitchState,
+  OPERATOR_ACTIONS_MAX_LEN,
   parseKillSwitch,
   readKillSwitch,
+  readKillSwitchRecord,
   setKillSwitch,
 } from './kill-switch.js';

@@ -80,11 +80,33 @@ export async function readKillSwitch(redis: Redis, prefix: string): Promise<Kill
   return fromHash(await redis.hgetall(redisKeys(prefix).killSwitch));
 }
 
+/** Who changed the kill switch and why: kept on the state and appended to the operator actions stream. */
+export interface KillSwitchChange {
+  /** The operator (an admin key's name). */
+  by: string;
+  reason: string;
+}
+
+/** The shared state with its last recorded change (absent when no change named its author). */
+export interface KillSwitchRecord extends KillSwitchState {
+  lastChange: (KillSwitchChange & { at: string }) | null;
+}
+
+/** Operator actions kept in the stream; older ones are trimmed (approximately, as XADD MAXLEN ~ does). */
+export const OPERATOR_ACTIONS_MAX_LEN = 10_000;
+
 /**
  * Writes the shared state and announces it, in one MULTI so no replica can read the announcement
- * before the write. For operators' tools and tests as well as KillSwitch.set.
+ * before the write. For operators' tools and tests as well as KillSwitch.set. With `change`, who
+ * and why are stored beside the state and appended to the operator actions stream in the same
+ * MULTI, so no change is in force without its record. Returns the state after the write.
  */
-export async function setKillSwitch(redis: Redis, prefix: string, patch: Partial<KillSwitchState>): Promise<void> {
+export async function setKillSwitch(
+  redis: Redis,
+  prefix: string,
+  patch: Partial<KillSwitchState>,
+  change?: KillSwitchChange,
+): Promise<KillSwitchRecord> {
   const keys = redisKeys(prefix);
   const fields: Record<string, string> = {};
   if (patch.global !== undefined) fields.global = patch.global ? '1' : '0';
@@ -94,9 +116,49 @@ export async function setKillSwitch(redis: Redis, prefix: string, patch: Partial
       .map((t) => t.trim())
       .filter(Boolean)
       .join(',');
-  if (Object.keys(fields).length === 0) return;
-  await redis.multi().hset(keys.killSwitch, fields).publish(keys.killSwitchChannel, JSON.stringify(fields)).exec();
+  if (Object.keys(fields).length === 0) return recordOf(await redis.hgetall(keys.killSwitch));
+  const tx = redis.multi();
+  if (change) {
+    const at = new Date().toISOString();
+    tx.hset(keys.killSwitch, { ...fields, changedBy: change.by, reason: change.reason, changedAt: at });
+    tx.xadd(
+      keys.operatorActions,
+      'MAXLEN',
+      '~',
+      OPERATOR_ACTIONS_MAX_LEN,
+      '*',
+      'action',
+      'kill_switch',
+      'by',
+      change.by,
+      'reason',
+      change.reason,
+      'patch',
+      JSON.stringify(patch),
+      'at',
+      at,
+    );
+  } else {
+    tx.hset(keys.killSwitch, fields);
+  }
+  tx.publish(keys.killSwitchChannel, JSON.stringify(fields)).hgetall(keys.killSwitch);
+  const replies = (await tx.exec()) ?? [];
+  for (const [err] of replies) if (err) throw err;
+  return recordOf(replies[replies.length - 1]?.[1] as Record<string, string>);
 }
+
+/** The shared state with who changed it last, as the operator API shows it. */
+export async function readKillSwitchRecord(redis: Redis, prefix: string): Promise<KillSwitchRecord> {
+  return recordOf(await redis.hgetall(redisKeys(prefix).killSwitch));
+}
+
+const recordOf = (h: Record<string, string>): KillSwitchRecord => ({
+  ...fromHash(h),
+  lastChange:
+    h.changedBy !== undefined && h.reason !== undefined && h.changedAt !== undefined
+      ? { by: h.changedBy, reason: h.reason, at: h.changedAt }
+      : null,
+});
 
 const normalize = (s: Partial<KillSwitchState> = {}): KillSwitchState => ({
   global: s.global === true,

@@ -9,6 +9,6 @@ export {
 } from './define.js';
 export { appendTaskEvent, readTaskEvents, STREAM_MAX_LEN } from './events.js';
 export { type Observation, runToolLoop, type ToolLoopOptions } from './loop.js';
-export { heartbeat, listRoles, type RoleRegistration } from './registry.js';
+export { heartbeat, listReplicas, listRoles, type RoleRegistration } from './registry.js';
 export { type RunningWorker, type RunWorkerOptions, runWorker, type WorkerConfig } from './run.js';
 export { type LuaScript, luaScript } from './scripts.js';

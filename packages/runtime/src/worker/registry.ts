@@ -1,4 +1,4 @@
-import { type RoleInfo, redisKeys } from '@flotilla/contracts';
+import { type RoleInfo, type RoleReplicas, redisKeys } from '@flotilla/contracts';
 import type { ChainableCommander, Redis } from 'ioredis';
 
 /** How a replica announces itself; the orchestrator plans only for roles with live replicas. */
@@ -71,6 +71,46 @@ export async function listRoles(
     });
   });
   return out;
+}
+
+/**
+ * Every role that ever registered with every replica still in its registry, live or not, with
+ * heartbeat age and version: the operator's view (a replica that stopped beating is what they are
+ * looking for), where listRoles is the planner's (live ones only).
+ */
+export async function listReplicas(
+  redis: Redis,
+  prefix: string,
+  { staleAfterMs = DEFAULT_STALE_AFTER_MS, now = Date.now() }: { staleAfterMs?: number; now?: number } = {},
+): Promise<RoleReplicas[]> {
+  const keys = redisKeys(prefix);
+  const roles = (await redis.smembers(keys.roles)).sort();
+  const replies = await inPipeline(redis, roles, (p, role) =>
+    p
+      .get(keys.roleMeta(role))
+      .zrange(keys.roleReplicas(role), 0, -1, 'WITHSCORES')
+      .hgetall(keys.roleReplicaVersions(role)),
+  );
+  return roles.map((role, i) => {
+    const metaJson = replies[3 * i] as string | null;
+    const beats = replies[3 * i + 1] as string[];
+    const versions = replies[3 * i + 2] as Record<string, string>;
+    const meta = metaJson ? (JSON.parse(metaJson) as { description?: string }) : {};
+    const replicas: RoleReplicas['replicas'] = [];
+    for (let j = 0; j < beats.length; j += 2) {
+      const replica = beats[j] as string;
+      const at = Number(beats[j + 1]);
+      const age = Math.max(0, Math.round(now - at));
+      replicas.push({
+        replica,
+        version: versions[replica] ?? 'unknown',
+        heartbeatAt: new Date(at).toISOString(),
+        heartbeatAgeMs: age,
+        live: age <= staleAfterMs,
+      });
+    }
+    return { role, description: meta.description ?? '', replicas };
+  });
 }
 
 /** The replies of the commands `add` queues for each item, in one pipeline; throws the first command error. */
