@@ -12,6 +12,7 @@ import { listRoles } from '@flotilla/runtime/worker';
 import type { FastifyBaseLogger } from 'fastify';
 import { buildApp } from './api/app.js';
 import { orchestratorConfigProblems, orchestratorConfigSchema } from './config.js';
+import { OperatorService } from './operator/service.js';
 import { createOrchestrator } from './orchestrator.js';
 import { MemoryAdmission } from './tasks/admission.js';
 
@@ -83,8 +84,17 @@ admission.reading().then(
   () => {}, // Redis not up yet: readiness reports that.
 );
 
+const operator = new OperatorService({
+  redis,
+  connection,
+  prefix,
+  store: orchestrator.store,
+  log: log as FastifyBaseLogger,
+  staleAfterMs: config.ROLE_STALE_AFTER_MS,
+});
 const app = await buildApp({
   tasks: orchestrator.tasks,
+  operator,
   roles,
   redis,
   log: log as FastifyBaseLogger,
@@ -122,6 +132,7 @@ const app = await buildApp({
 lifecycle.onShutdown('http server', () => app.close(), 'stop-intake');
 lifecycle.onShutdown('pause workers', () => orchestrator.pause(), 'stop-intake');
 lifecycle.onShutdown('drain jobs', () => orchestrator.close(), 'drain');
+lifecycle.onShutdown('operator queues', () => operator.close(), 'close');
 if (killSwitch) lifecycle.onShutdown('kill switch', () => killSwitch.close(), 'close');
 
 const port = config.PORT ?? config.HEALTH_PORT;

@@ -4,16 +4,20 @@ import type { ApiKeyRing } from '@flotilla/runtime/auth';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { BadRequestError, ServiceUnavailableError, TooManyRequestsError } from '../errors.js';
+import type { OperatorService } from '../operator/service.js';
 import type { TaskService } from '../tasks/service.js';
 import { apiKeyAuth } from './auth.js';
 import { type EventStreamOptions, registerEventRoutes } from './events.js';
 import { notFoundHandler } from './not-found.js';
 import { openApiDocument, routeDrift } from './openapi.js';
+import { registerOperatorRoutes } from './operator.js';
 import { sendProblem, toJson, toProblem } from './problem.js';
 import { registerTaskRoutes } from './tasks.js';
 
 export interface AppDeps {
   tasks: TaskService;
+  /** The operator's (admin) operations: kill switch, replicas, queues, failed jobs, any tenant's tasks. */
+  operator: OperatorService;
   /** Live roles (the registry's listRoles, bound to this prefix). */
   roles: () => Promise<RoleInfo[]>;
   /** Commands connection; SSE clients each get a duplicate, and the rate limiter counts here. */
@@ -147,6 +151,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       });
       v1.addHook('onRequest', auth.hook);
       registerTaskRoutes(v1, deps.tasks, deps.roles, auth.ownerOf, deps.admission);
+      // An admin key's name is the operator the audit names (auth.ownerOf reads the same key).
+      registerOperatorRoutes(v1, deps.operator, auth.ownerOf);
       streams = registerEventRoutes(v1, {
         store: deps.tasks.store,
         redis: deps.redis,

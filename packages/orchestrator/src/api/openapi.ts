@@ -2,6 +2,19 @@ import { RoleInfo, TaskEvent, TaskPage, TaskRequest, TaskView } from '@flotilla/
 import { LivezBody, ReadyzBody, StartupzBody } from '@flotilla/runtime';
 import { z } from 'zod';
 import {
+  AdminTaskListQuery,
+  AdminTaskView,
+  FailedJobPage,
+  FailedJobQuery,
+  JobIdParam,
+  JobRetried,
+  KillSwitchPatch,
+  KillSwitchView,
+  QueueList,
+  ReplicaList,
+  RoleParam,
+} from './operator-schemas.js';
+import {
   IdempotencyKeyHeader,
   LastEventIdHeader,
   Problem,
@@ -117,6 +130,102 @@ const PROBE_PATHS = {
   },
 };
 
+/** The operator's operations (admin scope). */
+const OPERATOR_PATHS = {
+  '/v1/admin/kill-switch': {
+    get: v1('admin', {
+      operationId: 'getKillSwitch',
+      summary: 'The fleet’s kill switch, with who changed it last and why (admin)',
+      responses: { '200': { description: 'The shared state', content: json(ref('KillSwitch')) } },
+    }),
+    patch: v1('admin', {
+      operationId: 'setKillSwitch',
+      summary: 'Stop or restart every tool, write tools, or named tools, fleet-wide (admin)',
+      description:
+        'Fields left out keep their value; `tools` replaces the list. Every worker replica applies the change as ' +
+        'soon as it is announced (well under a second) and a replica that cannot read the state refuses every ' +
+        'tool call. The change, the admin key’s name and the reason are audited (a log line and the operator ' +
+        'actions stream) and counted in /metrics (flotilla_operator_actions, flotilla_kill_switch).',
+      requestBody: { required: true, content: json(ref('KillSwitchPatch')) },
+      responses: {
+        '200': { description: 'The state after the change', content: json(ref('KillSwitch')) },
+        ...bodyProblems,
+        '422': problem('The body does not match KillSwitchPatch (a reason is required); errors[] names each field'),
+      },
+    }),
+  },
+  '/v1/admin/replicas': {
+    get: v1('admin', {
+      operationId: 'listReplicas',
+      summary: 'Every registered role and replica: live or not, heartbeat age, image version (admin)',
+      responses: { '200': { description: 'Roles and their replicas', content: json(ref('ReplicaList')) } },
+    }),
+  },
+  '/v1/admin/queues': {
+    get: v1('admin', {
+      operationId: 'listQueues',
+      summary: 'Each role’s queue: job counts, throughput, p50/p95 job time (admin)',
+      description:
+        'Counts are BullMQ’s (getJobCounts). Throughput is BullMQ’s per-minute metrics, newest minute first; ' +
+        'BullMQ closes a minute when a later job finishes, so a queue that went quiet shows its last busy ' +
+        'minutes. jobMs is over the latest completed jobs (up to 100), from when a worker took each to when it finished.',
+      responses: { '200': { description: 'One entry per registered role', content: json(ref('QueueList')) } },
+    }),
+  },
+  '/v1/admin/queues/{role}/failed': {
+    parameters: [param('Role')],
+    get: v1('admin', {
+      operationId: 'listFailedJobs',
+      summary: 'A role’s failed jobs with the reason each failed, newest first (admin)',
+      parameters: [param('Offset'), param('JobLimit')],
+      responses: {
+        '200': { description: 'A page of failed jobs', content: json(ref('FailedJobPage')) },
+        '400': problem('The role or a query parameter is malformed; errors[] names it'),
+        '404': problem('No such role has registered'),
+      },
+    }),
+  },
+  '/v1/admin/queues/{role}/jobs/{jobId}/retry': {
+    parameters: [param('Role'), param('JobId')],
+    post: v1('admin', {
+      operationId: 'retryJob',
+      summary: 'Run a failed job again, with its attempts reset (admin)',
+      description: 'Audited with the admin key’s name. Takes no body.',
+      responses: {
+        '202': { description: 'The job is waiting in its queue again', content: json(ref('JobRetried')) },
+        ...bodyProblems,
+        '400': problem('The role or job id is malformed; or a body was sent that is not valid JSON'),
+        '404': problem('No such role, or no such job in its queue (or it expired)'),
+        '409': problem('The job is not failed (waiting, running or completed)'),
+      },
+    }),
+  },
+  '/v1/admin/tasks': {
+    get: v1('admin', {
+      operationId: 'adminListTasks',
+      summary: 'A tenant’s tasks, newest first, for the operator (admin)',
+      description: 'The tenant’s own listing (GET /v1/tasks), read with an admin key; the same cursors and filter.',
+      parameters: [param('Owner'), param('Limit'), param('Cursor'), param('Status')],
+      responses: {
+        '200': { description: 'A page of tasks', content: json(ref('TaskPage')) },
+        '400': problem('A query parameter is missing or malformed; errors[] names it'),
+      },
+    }),
+  },
+  '/v1/admin/tasks/{id}': {
+    parameters: [param('TaskId')],
+    get: v1('admin', {
+      operationId: 'adminGetTask',
+      summary: 'Any tenant’s task, with its owner (admin)',
+      responses: {
+        '200': { description: 'The task', content: json(ref('AdminTaskView')) },
+        '400': problem('The id is not a UUID'),
+        '404': problem('No such task, or it expired'),
+      },
+    }),
+  },
+};
+
 /** The links from a created task to what can be done with it (and contract testers follow). */
 const taskLinks = {
   GetTask: { operationId: 'getTask', parameters: { id: '$response.body#/taskId' } },
@@ -130,7 +239,7 @@ const DESCRIPTION = `Submit goals, follow their progress, cancel them.
 - A method a path does not list answers **405** with \`Allow\`; a path not listed here answers **404**. HEAD and OPTIONS are not served (405).
 - \`Accept\` is not negotiated: each response has the one media type listed here (no 406).
 - Request bodies are UTF-8 JSON. A lone surrogate in a string (\`"\\ud800"\`, valid JSON but not Unicode) is accepted and replaced by U+FFFD, as WebIDL's USVString does; every JSON response is I-JSON (RFC 7493).
-- /v1 requires \`Authorization: Bearer <API key>\`. Each key is a tenant: it sees and cancels only its own tasks (another tenant's task is **404**, like a missing one), its idempotency keys are its own, and it has its own rate limit. A key has one scope: \`tasks\` for the task operations, \`admin\` for the operator's (\`/v1/roles\`); the other scope's operations answer **403**. The probes and this document are open.
+- /v1 requires \`Authorization: Bearer <API key>\`. Each key is a tenant: it sees and cancels only its own tasks (another tenant's task is **404**, like a missing one), its idempotency keys are its own, and it has its own rate limit. A key has one scope: \`tasks\` for the task operations, \`admin\` for the operator's (\`/v1/roles\`, \`/v1/admin/...\`); the other scope's operations answer **403**. The probes and this document are open.
 - Node's HTTP server itself answers what never reaches the API, without a problem body: malformed HTTP (400), headers over 16 KiB (431), a request not received within the request timeout, 30 s by default (408).`;
 
 /**
@@ -162,6 +271,13 @@ export function openApiDocument(version: string, { probes = true }: { probes?: b
         TaskEvent: schema(TaskEvent),
         TaskEventMessage: eventMessage,
         RoleList: schema(z.object({ roles: z.array(RoleInfo) })),
+        KillSwitch: schema(KillSwitchView),
+        KillSwitchPatch: schema(KillSwitchPatch, 'input'),
+        ReplicaList: schema(ReplicaList),
+        QueueList: schema(QueueList),
+        FailedJobPage: schema(FailedJobPage),
+        JobRetried: schema(JobRetried),
+        AdminTaskView: schema(AdminTaskView),
         Problem: schema(Problem),
         Livez: schema(LivezBody),
         Readyz: schema(ReadyzBody),
@@ -183,6 +299,11 @@ export function openApiDocument(version: string, { probes = true }: { probes?: b
           schema: schema(LastEventIdHeader, 'input'),
           example: '1700000000000-0',
         },
+        Role: { name: 'role', in: 'path', required: true, schema: schema(RoleParam) },
+        JobId: { name: 'jobId', in: 'path', required: true, schema: schema(JobIdParam) },
+        Offset: { name: 'offset', in: 'query', required: false, schema: schema(FailedJobQuery.offset) },
+        JobLimit: { name: 'limit', in: 'query', required: false, schema: schema(FailedJobQuery.limit) },
+        Owner: { name: 'owner', in: 'query', required: true, schema: schema(AdminTaskListQuery.owner) },
         Limit: { name: 'limit', in: 'query', required: false, schema: schema(TaskListQuery.limit) },
         Cursor: { name: 'cursor', in: 'query', required: false, schema: schema(TaskListQuery.cursor) },
         Status: {
@@ -322,6 +443,7 @@ export function openApiDocument(version: string, { probes = true }: { probes?: b
           responses: { '200': { description: 'Roles with live replicas', content: json(ref('RoleList')) } },
         }),
       },
+      ...OPERATOR_PATHS,
       '/openapi.json': {
         get: {
           operationId: 'getOpenApi',

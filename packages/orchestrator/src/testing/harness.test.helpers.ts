@@ -34,6 +34,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { type AppDeps, buildApp } from '../api/app.js';
+import { OperatorService } from '../operator/service.js';
 import { createOrchestrator, type Orchestrator, type SweepOptions } from '../orchestrator.js';
 
 /** A logger that drops everything; pass a real one when debugging a test. */
@@ -81,7 +82,9 @@ export interface HarnessOptions {
   autorun?: boolean;
   /** Listen on a random loopback port (SSE and fuzz tests); otherwise use app.inject. Default false. */
   listen?: boolean;
-  app?: Partial<Omit<AppDeps, 'tasks' | 'roles' | 'redis'>>;
+  app?: Partial<Omit<AppDeps, 'tasks' | 'roles' | 'redis' | 'operator'>>;
+  /** Receives the operator service's log lines (its audit records). Default: dropped. */
+  operatorLog?: FastifyBaseLogger;
   /** TENANT_MAX_OPEN_TASKS. Default 0: no cap. */
   maxOpenTasksPerTenant?: number;
   /** Redis to use instead of the run's shared one (a private server a test may kill). */
@@ -108,6 +111,7 @@ export interface Harness {
   redis: Redis;
   connection: Redis;
   orchestrator: Orchestrator;
+  operator: OperatorService;
   /** The kill switch the orchestrator's memory writes obey (present with `memory`). */
   killSwitch: KillSwitch | undefined;
   app: FastifyInstance;
@@ -153,8 +157,16 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     maxOpenTasksPerTenant: options.maxOpenTasksPerTenant ?? 0,
     ...(options.telemetry ? { telemetry: options.telemetry } : {}),
   });
+  const operator = new OperatorService({
+    redis,
+    connection,
+    prefix,
+    store: orchestrator.store,
+    log: options.operatorLog ?? silentLog,
+  });
   const app = await buildApp({
     tasks: orchestrator.tasks,
+    operator,
     roles,
     redis,
     rateLimit: false,
@@ -180,6 +192,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     redis,
     connection,
     orchestrator,
+    operator,
     killSwitch,
     app,
     url,
@@ -189,6 +202,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
         await Promise.allSettled((rolesOf.get(harness) ?? []).map((r) => r.close()));
         await app.close().catch(() => {});
         await orchestrator.close();
+        await operator.close();
         await killSwitch?.close();
         if (options.cleanup ?? true) await deleteKeys(redis, `${prefix}:*`).catch(() => {});
         await Promise.allSettled([redis.quit(), connection.quit()]);
