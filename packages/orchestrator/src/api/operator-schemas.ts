@@ -1,4 +1,4 @@
-import { RoleReplicas, TaskView, TenantId } from '@flotilla/contracts';
+import { NON_BLANK, RoleReplicas, TaskView, TenantId, text } from '@flotilla/contracts';
 import { z } from 'zod';
 import { MAX_PAGE_SIZE, TaskListQuery } from './schemas.js';
 
@@ -20,17 +20,19 @@ export const KillSwitchPatch = z
       .max(100)
       .optional()
       .describe('The complete list of tools (names or globs) stopped one by one; [] clears it'),
-    reason: z
-      .string()
-      .trim()
-      .min(1, 'is required: say why (it is audited)')
-      .max(500)
-      .describe('Why: recorded with the change and the admin key’s name'),
+    reason: text({
+      min: 1,
+      max: 500,
+      trim: true,
+      pattern: { regex: NON_BLANK, message: 'must say why (it is audited)' },
+    }).describe('Why: recorded with the change and the admin key’s name'),
   })
   .refine((p) => p.global !== undefined || p.noWrites !== undefined || p.tools !== undefined, {
     message: 'name at least one of global, noWrites, tools',
     path: ['global'],
-  });
+  })
+  // The refinement above, said in JSON Schema, so the document refuses what the handler refuses.
+  .meta({ anyOf: [{ required: ['global'] }, { required: ['noWrites'] }, { required: ['tools'] }] });
 
 export const KillSwitchView = z.object({
   global: z.boolean(),
