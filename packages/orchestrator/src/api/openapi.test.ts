@@ -10,6 +10,14 @@ describe('routeDrift', () => {
     { method: 'POST', url: '/v1/tasks/:id/cancel', scope: 'tasks' },
     { method: 'GET', url: '/v1/tasks/:id/events', scope: 'tasks' },
     { method: 'GET', url: '/v1/roles', scope: 'admin' },
+    { method: 'GET', url: '/v1/admin/kill-switch', scope: 'admin' },
+    { method: 'PATCH', url: '/v1/admin/kill-switch', scope: 'admin' },
+    { method: 'GET', url: '/v1/admin/replicas', scope: 'admin' },
+    { method: 'GET', url: '/v1/admin/queues', scope: 'admin' },
+    { method: 'GET', url: '/v1/admin/queues/:role/failed', scope: 'admin' },
+    { method: 'POST', url: '/v1/admin/queues/:role/jobs/:jobId/retry', scope: 'admin' },
+    { method: 'GET', url: '/v1/admin/tasks', scope: 'admin' },
+    { method: 'GET', url: '/v1/admin/tasks/:id', scope: 'admin' },
     { method: 'GET', url: '/openapi.json' },
   ];
 
