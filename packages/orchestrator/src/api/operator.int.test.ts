@@ -296,6 +296,7 @@ describe('queues, failed jobs and retries', () => {
       failed: 1,
     });
 
+    const ended = await waitForTask(hh, taskId);
     failing = false;
     const retried = await ops.call<{ jobId: string }>('POST', `/v1/admin/queues/researcher/jobs/${job.jobId}/retry`);
     expect(retried.status).toBe(202);
@@ -307,6 +308,8 @@ describe('queues, failed jobs and retries', () => {
         what: 'the job to leave the failed list',
       },
     );
+    // The task had ended (its aggregation ran without the failed subtask) and stays as it was.
+    expect((await hh.orchestrator.store.get(taskId))?.status).toBe(ended.status);
     // It is no longer failed: a second retry is refused; an unknown job or role is a 404.
     const again = await ops.call('POST', `/v1/admin/queues/researcher/jobs/${job.jobId}/retry`);
     expect(again.status).toBe(409);
