@@ -60,11 +60,12 @@ tmp="$out.tmp"
   echo "user admin on $admin ~* &* +@all"
 
   # The API, planner, fan-in and sweeps: task state, its own queues and every role queue (it adds the
-  # flows), the kill switch and cancellations, and its gateway's idempotency records (the aggregator
-  # writes memory through it). The role registry is read-only to it.
+  # flows), the kill switch and cancellations, the operator actions stream (the admin API audits
+  # there), and its gateway's idempotency records (the aggregator writes memory through it). The
+  # role registry is read-only to it.
   echo "user orchestrator on $orchestrator resetkeys resetchannels" \
     "~$p:task:* ~$p:tasks:* ~$p:tasks-by-owner:* ~$p:tasks-open-by-owner:* ~$p:task-key:* ~$p:ratelimit:* ~$p:cancelled:*" \
-    "~$p:tool-idem:*" \
+    "~$p:tool-idem:* ~$p:operator:*" \
     "~$p:killswitch ~$p:role.* ~$p:orchestrator.* %R~$p:roles %R~$p:role:*" \
     "&$p:killswitch:changed &$p:cancel $service_cmds"
 

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { redisKeys, type TaskView } from '@flotilla/contracts';
+import { setKillSwitch } from '@flotilla/runtime';
 import { formatApiKeyLine, generateApiKey } from '@flotilla/runtime/auth';
 import {
   freePort,
@@ -128,13 +129,11 @@ describe('the ACL file compose/redis/users-acl.sh writes', () => {
     await expect(orchestrator.zadd(keys.roleReplicas('researcher'), Date.now(), 'fake')).rejects.toThrow(NOPERM);
     await expect(orchestrator.sadd(keys.roles, 'forged')).rejects.toThrow(NOPERM);
     await expect(orchestrator.flushall()).rejects.toThrow(NOPERM);
-    // Control: the kill switch, written and announced as setKillSwitch does.
-    const replies = await orchestrator
-      .multi()
-      .hset(keys.killSwitch, { global: '0' })
-      .publish(keys.killSwitchChannel, '{"global":"0"}')
-      .exec();
-    expect(replies?.map(([err]) => err)).toEqual([null, null]);
+    // Control: the kill switch as the admin API sets it: state, who and why, the announcement and
+    // the operator actions stream entry, in one MULTI (a refused XADD would abort the change).
+    const state = await setKillSwitch(orchestrator, prefix, { global: false }, { by: 'ops', reason: 'acl test' });
+    expect(state.lastChange).toMatchObject({ by: 'ops', reason: 'acl test' });
+    expect(await orchestrator.xlen(keys.operatorActions)).toBe(1);
   });
 });
 
