@@ -1,4 +1,5 @@
 import type { TaskBudget, TaskView } from '@flotilla/contracts';
+import { CliError } from '../client.js';
 import { exitCodeFor } from '../outcome.js';
 import { eventLine, redraw, renderOutcome, renderTask } from '../watch.js';
 import { type CommandContext, print, printJson } from './io.js';
@@ -52,11 +53,20 @@ export async function watchTask(ctx: CommandContext, taskId: string): Promise<nu
     if (event.type === 'completed' || event.type === 'failed' || event.type === 'cancelled') break;
   }
   view = await ctx.client.get(taskId);
+  const code = exitCodeFor(view);
+  // A stream cut short (the orchestrator restarting) leaves the task running: say so rather than
+  // print an outcome it has not reached.
+  if (code === undefined) {
+    throw new CliError(
+      'flotilla:stream_ended',
+      `the event stream of task ${taskId} ended while it was ${view.status}`,
+      `follow it with flotilla status ${taskId}`,
+    );
+  }
   if (ctx.json) printJson(ctx, view);
   else {
     if (tty) draw();
     print(ctx, renderOutcome(view, ctx.style));
   }
-  // A stream cut short leaves the task unfinished: that is the CLI failing to follow it, not an outcome.
-  return exitCodeFor(view) ?? 1;
+  return code;
 }
