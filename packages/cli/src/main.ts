@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { ApiClient, CliError, resolveConfig } from './client.js';
+import { commandContext } from './commands/io.js';
+import { submit } from './commands/submit.js';
+import { cancelTask, listTasks, showTask } from './commands/tasks.js';
 import { demo, dev } from './demo.js';
 import { addKey, defaultKeysFile, listKeys, revokeKey } from './keys.js';
 import { newWorker, repoRoot } from './scaffold.js';
@@ -19,7 +23,32 @@ const usage = `usage: flotilla <command>
   keys revoke NAME [--file PATH]
                          remove NAME's key; requests with it get 401 within API_KEYS_RELOAD_MS
   keys list [--file PATH]
-                         the clients and their scopes`;
+                         the clients and their scopes
+
+tasks (against the API at $FLOTILLA_URL, default http://127.0.0.1:8080; key from $FLOTILLA_API_KEY,
+else the file $FLOTILLA_API_KEY_FILE, else ./.flotilla-key; none needed by pnpm dev's mesh):
+  submit GOAL [--watch] [--max-steps N] [--max-tool-calls N] [--max-seconds N] [--max-tokens N]
+         [--idempotency-key K] [--json]
+                         start a task and print its id (--json: the accepted body); --watch follows it
+                         live and prints the answer, exiting 0 completed, 3 failed, 4 cancelled,
+                         5 completed but partial (1: the CLI could not do it, 2: a usage mistake)
+  tasks [--status S]... [--limit N] [--json]
+                         your tasks, newest first (default 20)
+  status ID [--json]     one task: its subtasks, their usage, the answer
+  cancel ID [--json]     cancel an unfinished task
+
+--json prints the API's body and nothing else; colours only on a terminal (NO_COLOR turns them off).`;
+
+/** A positive number option (the budget's), or a usage error naming it. */
+function positive(name: string, value: string | undefined, integer = true): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!(n > 0) || (integer && !Number.isInteger(n)))
+    throw new UsageError(`--${name} needs a positive ${integer ? 'integer' : 'number'}, not "${value}"`);
+  return n;
+}
+
+const client = () => new ApiClient(resolveConfig());
 
 const [command, ...rest] = process.argv.slice(2);
 try {
@@ -32,6 +61,65 @@ try {
     case 'dev':
       await dev();
       break;
+    case 'submit': {
+      const { positionals, values } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          watch: { type: 'boolean', short: 'w' },
+          json: { type: 'boolean' },
+          'max-steps': { type: 'string' },
+          'max-tool-calls': { type: 'string' },
+          'max-seconds': { type: 'string' },
+          'max-tokens': { type: 'string' },
+          'idempotency-key': { type: 'string' },
+        },
+      });
+      const goal = positionals.join(' ').trim();
+      if (!goal) throw new UsageError('submit needs a GOAL (quote it: flotilla submit "find out ...")');
+      const budget = Object.fromEntries(
+        Object.entries({
+          maxSteps: positive('max-steps', values['max-steps']),
+          maxToolCalls: positive('max-tool-calls', values['max-tool-calls']),
+          maxSeconds: positive('max-seconds', values['max-seconds'], false),
+          maxTokens: positive('max-tokens', values['max-tokens']),
+        }).filter(([, v]) => v !== undefined),
+      );
+      process.exitCode = await submit(commandContext(client(), Boolean(values.json)), goal, {
+        watch: values.watch,
+        idempotencyKey: values['idempotency-key'],
+        ...(Object.keys(budget).length > 0 && { budget }),
+      });
+      break;
+    }
+    case 'tasks': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          json: { type: 'boolean' },
+          status: { type: 'string', multiple: true },
+          limit: { type: 'string' },
+        },
+      });
+      process.exitCode = await listTasks(commandContext(client(), Boolean(values.json)), {
+        status: values.status,
+        limit: positive('limit', values.limit),
+      });
+      break;
+    }
+    case 'status':
+    case 'cancel': {
+      const { positionals, values } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { json: { type: 'boolean' } },
+      });
+      const id = positionals[0];
+      if (!id || positionals.length > 1) throw new UsageError(`${command} needs one task ID`);
+      const ctx = commandContext(client(), Boolean(values.json));
+      process.exitCode = command === 'status' ? await showTask(ctx, id) : await cancelTask(ctx, id);
+      break;
+    }
     case 'new-worker': {
       const { positionals, values } = parseArgs({
         args: rest,
@@ -82,6 +170,10 @@ try {
       process.exitCode = command ? 2 : 0;
   }
 } catch (err) {
+  // One line and what to do about it; no stack trace (parseArgs' own errors are usage mistakes too).
+  const usageMistake = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
   console.error(`flotilla: ${err instanceof Error ? err.message : String(err)}`);
-  process.exitCode = err instanceof UsageError ? 2 : 1;
+  if (err instanceof CliError && err.hint) console.error(`  ${err.hint}`);
+  if (usageMistake) console.error(`run flotilla with no arguments for the usage`);
+  process.exitCode = usageMistake ? 2 : 1;
 }
