@@ -8,7 +8,14 @@ import type { FastifyBaseLogger } from 'fastify';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { FailedJobPage, QueueStats } from '../operator/service.js';
-import { type Harness, silentLog, startHarness, startRole, testKeys } from '../testing/harness.test.helpers.js';
+import {
+  type Harness,
+  silentLog,
+  startHarness,
+  startRole,
+  taskEnded,
+  testKeys,
+} from '../testing/harness.test.helpers.js';
 import { offlineLlm } from '../testing/offline.test.helpers.js';
 import type { Problem } from './schemas.js';
 
@@ -68,15 +75,6 @@ function client(hh: Harness, who: Client) {
   };
 }
 
-const waitForTask = (hh: Harness, taskId: string) =>
-  waitFor(
-    async () => {
-      const r = await hh.orchestrator.store.get(taskId);
-      return r && ['completed', 'failed', 'cancelled'].includes(r.status) ? r : undefined;
-    },
-    { what: `task ${taskId} to end` },
-  );
-
 describe('the kill switch through the API', () => {
   it("stops a tool in a worker's gateway, and records who and why", async () => {
     const audit = auditLog();
@@ -103,7 +101,7 @@ describe('the kill switch through the API', () => {
     const alice = client(hh, 'alice');
 
     // Control: before the switch, the tool runs.
-    await waitForTask(hh, await alice.submit('fetch a page'));
+    await taskEnded(hh, await alice.submit('fetch a page'));
     expect(outcomes.map((o) => o.ok)).toEqual([true]);
     expect(runs.fetch).toBe(1);
 
@@ -121,7 +119,7 @@ describe('the kill switch through the API', () => {
 
     // The worker applies the announcement on its own subscriber; the task below reaches it only
     // after planning and a queue hop, well after the re-read (measured in the ms).
-    await waitForTask(hh, await alice.submit('fetch another page'));
+    await taskEnded(hh, await alice.submit('fetch another page'));
     expect(outcomes[1]).toMatchObject({ ok: false, code: 'kill_switch' });
     expect(runs.fetch).toBe(1);
 
@@ -148,7 +146,7 @@ describe('the kill switch through the API', () => {
 
     // Switching it back off restarts the tool.
     expect((await ops.call('PATCH', '/v1/admin/kill-switch', { tools: [], reason: 'fixed' })).status).toBe(200);
-    await waitForTask(hh, await alice.submit('fetch a third page'));
+    await taskEnded(hh, await alice.submit('fetch a third page'));
     expect(outcomes[2]?.ok).toBe(true);
     expect(runs.fetch).toBe(2);
   });
@@ -225,7 +223,7 @@ describe('queues, failed jobs and retries', () => {
     });
     const ops = client(hh, 'ops');
     const alice = client(hh, 'alice');
-    for (const goal of ['one', 'two']) await waitForTask(hh, await alice.submit(goal));
+    for (const goal of ['one', 'two']) await taskEnded(hh, await alice.submit(goal));
 
     // One job held by the only slot, one waiting behind it.
     await alice.submit('hold this');
@@ -296,7 +294,7 @@ describe('queues, failed jobs and retries', () => {
       failed: 1,
     });
 
-    const ended = await waitForTask(hh, taskId);
+    const ended = await taskEnded(hh, taskId);
     failing = false;
     const retried = await ops.call<{ jobId: string }>('POST', `/v1/admin/queues/researcher/jobs/${job.jobId}/retry`);
     expect(retried.status).toBe(202);

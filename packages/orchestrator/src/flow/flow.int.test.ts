@@ -15,6 +15,7 @@ import {
   readSse,
   startHarness,
   startRole,
+  taskEnded,
   untilAborted,
 } from '../testing/harness.test.helpers.js';
 import { offlineLlm } from '../testing/offline.test.helpers.js';
@@ -46,15 +47,6 @@ async function loseFinishedEvent(hh: Harness, taskId: string, subtaskId: string)
   }
 }
 
-const finished = (hh: Harness, taskId: string, timeoutMs = 30_000) =>
-  waitFor(
-    async () => {
-      const v = await view(hh, taskId);
-      return ['completed', 'failed', 'cancelled'].includes(v.status) ? v : undefined;
-    },
-    { what: `task ${taskId} to finish`, timeoutMs },
-  );
-
 describe('fan-out and fan-in', () => {
   it('plans one subtask per clause, runs them on live replicas and completes with an answer', async () => {
     h = await startHarness({ llm: offlineLlm() });
@@ -70,7 +62,7 @@ describe('fan-out and fan-in', () => {
       },
     });
     const taskId = await submit(h, 'Find the capital of France; find the capital of Spain; find the capital of Italy');
-    const done = await finished(h, taskId);
+    const done = await taskEnded(h, taskId);
 
     expect(done.status).toBe('completed');
     expect(done.partial).toBe(false);
@@ -94,7 +86,7 @@ describe('fan-out and fan-in', () => {
         handler: async ({ question }) => ({ stopReason: 'finish', output: `note about ${question}` }),
       });
       const taskId = await submit(h, 'lighthouses of Norway; lighthouses of Chile');
-      const done = await finished(h, taskId);
+      const done = await taskEnded(h, taskId);
       expect(done.status).toBe('completed');
       // Memory is written after the task completes, which the task's record says once it is done.
       await waitFor(async () => (await h!.orchestrator.store.get(taskId))?.remembered, { what: 'memory written' });
@@ -124,7 +116,7 @@ describe('fan-out and fan-in', () => {
       payload: { goal: 'a; b', budget: { maxSteps: 8, maxTokens: 1000 } },
     });
     const taskId = (res.json() as { taskId: string }).taskId;
-    await finished(h, taskId);
+    await taskEnded(h, taskId);
     expect(envelopes).toHaveLength(2);
     expect(envelopes[0]?.budget).toMatchObject({ maxSteps: 4, maxToolCalls: 5, maxTokens: 500 });
     expect(envelopes[0]?.deadline).toBe(envelopes[1]?.deadline);
@@ -140,7 +132,7 @@ describe('fan-out and fan-in', () => {
       handler: async (_input, { envelope }) => ({ stopReason: 'finish', output: `result ${envelope.subtaskId}` }),
     });
     const taskId = await submit(h, 'research topic one; research topic two');
-    const done = await finished(h, taskId);
+    const done = await taskEnded(h, taskId);
     expect(done.status).toBe('completed');
     expect(done.partial).toBe(true);
     expect(done.subtasks[1]).toMatchObject({ subtaskId: 's2', state: 'failed', stopReason: 'invalid_input' });
@@ -167,7 +159,7 @@ describe('fan-out and fan-in', () => {
     expect((await view(h, taskId)).subtasks[0]?.state).toBe('active');
     void h.orchestrator.aggregateWorker.run();
 
-    const done = await finished(h, taskId);
+    const done = await taskEnded(h, taskId);
     expect(done.subtasks[0]).toMatchObject({ subtaskId: 's1', state: 'completed', replica: 'researcher-1' });
     const finishedIds = (await readTaskEvents(h.redis, h.prefix, taskId)).flatMap(({ event }) =>
       event.type === 'subtask_finished' ? [event.subtaskId] : [],
@@ -184,7 +176,7 @@ describe('fan-out and fan-in', () => {
           ? { stopReason: 'max_steps', error: 'ran out of steps' }
           : { stopReason: 'finish', output: 'fine' },
     });
-    const done = await finished(h, await submit(h, 'first thing; second thing'));
+    const done = await taskEnded(h, await submit(h, 'first thing; second thing'));
     expect(done).toMatchObject({ status: 'completed', partial: true, stopReasons: { s1: 'max_steps', s2: 'finish' } });
   });
 
@@ -201,7 +193,7 @@ describe('fan-out and fan-in', () => {
     await startRole(h, { role: 'researcher', handler: async () => ({ stopReason: 'finish', output: 'done' }) });
     void h.orchestrator.planWorker.run();
     void h.orchestrator.aggregateWorker.run();
-    const done = await finished(h, taskId);
+    const done = await taskEnded(h, taskId);
     expect(done).toMatchObject({ status: 'completed', partial: false });
     expect(done.subtasks).toHaveLength(2);
   });
@@ -231,7 +223,7 @@ describe('fan-out and fan-in', () => {
     void h.orchestrator.planWorker.run();
     void h.orchestrator.aggregateWorker.run();
 
-    const done = await finished(h, taskId);
+    const done = await taskEnded(h, taskId);
     expect(done.status).toBe('completed');
     expect(done.plan).toEqual([{ subtaskId: 's1', role: 'researcher', input: { question: 'stored plan' } }]);
     expect(planCalls).toBe(0);
@@ -239,7 +231,7 @@ describe('fan-out and fan-in', () => {
 
   it('fails clearly when no role is live', async () => {
     h = await startHarness({ llm: offlineLlm() });
-    const done = await finished(h, await submit(h, 'anything'));
+    const done = await taskEnded(h, await submit(h, 'anything'));
     expect(done.status).toBe('failed');
     expect(done.error).toMatch(/^no_live_roles: /);
   });
@@ -291,7 +283,7 @@ describe('cancellation', () => {
     h = await startHarness({ llm: offlineLlm() });
     await startRole(h, { role: 'researcher', handler: async () => ({ stopReason: 'finish', output: 'x' }) });
     const taskId = await submit(h, 'one thing');
-    await finished(h, taskId);
+    await taskEnded(h, taskId);
     const res = await h.app.inject({ method: 'POST', url: `/v1/tasks/${taskId}/cancel` });
     expect(res.statusCode).toBe(409);
   });

@@ -12,7 +12,13 @@ import {
 } from '@flotilla/runtime';
 import { testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
-import { aggregationResult, type Harness, startHarness, startRole } from '../testing/harness.test.helpers.js';
+import {
+  aggregationResult,
+  type Harness,
+  startHarness,
+  startRole,
+  taskEnded,
+} from '../testing/harness.test.helpers.js';
 import { offlineLlm } from '../testing/offline.test.helpers.js';
 
 const { chromaUrl } = testServices();
@@ -42,13 +48,7 @@ function newStore(): MemoryStore {
 async function run(hh: Harness, goal: string, tenant: string): Promise<TaskView> {
   tenants.add(tenant);
   const { record } = await hh.orchestrator.tasks.submit(TaskRequest.parse({ goal }), undefined, tenant);
-  return waitFor(
-    async () => {
-      const v = await hh.orchestrator.store.view(record.taskId);
-      return v && ['completed', 'failed', 'cancelled'].includes(v.status) ? v : undefined;
-    },
-    { what: `task ${record.taskId} to end`, timeoutMs: 30_000 },
-  );
+  return taskEnded(hh, record.taskId);
 }
 
 /** A pino-shaped logger that keeps what it is given. */

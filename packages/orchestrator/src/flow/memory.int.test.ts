@@ -1,7 +1,7 @@
 // Needs a real Redis and a real Chroma: the claim is about ordering and retries between the task's
 // completion (Redis) and the memory writes (Chroma). Outages are made by a TCP proxy in front of the
 // run's Chroma, so what answers once the outage ends is Chroma itself.
-import { queueNames, type TaskView } from '@flotilla/contracts';
+import { queueNames } from '@flotilla/contracts';
 import { createMemory, type Memory, type MemoryStore } from '@flotilla/runtime';
 import type { LlmClient } from '@flotilla/runtime/llm';
 import { readTaskEvents } from '@flotilla/runtime/worker';
@@ -9,7 +9,7 @@ import { startTcpProxy, type TcpProxy, testServices, uniquePrefix, waitFor } fro
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AggregateJobResult } from '../flow/aggregate-job.js';
-import { type Harness, startHarness, startRole } from '../testing/harness.test.helpers.js';
+import { type Harness, startHarness, startRole, taskEnded } from '../testing/harness.test.helpers.js';
 import { offlineLlm } from '../testing/offline.test.helpers.js';
 
 let h: Harness | undefined;
@@ -51,16 +51,6 @@ function memories(proxyUrl: string): { viaProxy: MemoryStore; direct: Memory } {
   return { viaProxy: createMemory({ url: proxyUrl, collectionPrefix }), direct: memory };
 }
 
-async function completed(hh: Harness, taskId: string): Promise<TaskView> {
-  return waitFor(
-    async () => {
-      const v = (await hh.app.inject({ method: 'GET', url: `/v1/tasks/${taskId}` })).json() as TaskView;
-      return ['completed', 'failed', 'cancelled'].includes(v.status) ? v : undefined;
-    },
-    { what: `task ${taskId} to finish`, timeoutMs: 30_000 },
-  );
-}
-
 const inMemory = (memory: Memory, taskId: string) =>
   waitFor(
     async () => {
@@ -96,7 +86,7 @@ describe('the final answer and memory', () => {
     const { viaProxy, direct } = memories(chroma.url);
     const { hh, taskId } = await start(viaProxy, offlineLlm());
 
-    const done = await completed(hh, taskId);
+    const done = await taskEnded(hh, taskId);
     expect(done.status).toBe('completed');
     expect(done.answer).toContain('France');
     expect((await hh.orchestrator.store.get(taskId))?.remembered).toBe(false);
@@ -117,7 +107,7 @@ describe('the final answer and memory', () => {
     const counting = countingLlm();
     const { hh, taskId } = await start(viaProxy, counting.llm);
 
-    const done = await completed(hh, taskId);
+    const done = await taskEnded(hh, taskId);
     expect(done.status).toBe('completed');
     const aggregate = new Queue(queueNames.aggregate, { connection: hh.connection, prefix: hh.prefix });
     try {

@@ -17,6 +17,7 @@ import {
   startHarness,
   startRole,
   TEST_LIMITS,
+  taskEnded,
 } from '../testing/harness.test.helpers.js';
 import { offlineLlm } from '../testing/offline.test.helpers.js';
 
@@ -28,15 +29,6 @@ afterEach(async () => {
 
 const view = async (hh: Harness, taskId: string) =>
   (await hh.app.inject({ method: 'GET', url: `/v1/tasks/${taskId}` })).json() as TaskView;
-
-const settled = (hh: Harness, taskId: string) =>
-  waitFor(
-    async () => {
-      const v = await view(hh, taskId);
-      return ['completed', 'failed', 'cancelled'].includes(v.status) ? v : undefined;
-    },
-    { what: `task ${taskId} to finish`, timeoutMs: 30_000 },
-  );
 
 /** What TaskService.submit writes first; the test then "crashes" before the planning job is added. */
 async function createOnly(hh: Harness, goal: string, deadline = Date.now() + 60_000): Promise<string> {
@@ -78,7 +70,7 @@ describe('a task accepted but never enqueued', () => {
       void w.run();
     await h.orchestrator.scheduleSweeps();
 
-    const done = await settled(h, taskId);
+    const done = await taskEnded(h, taskId);
     expect(done).toMatchObject({ status: 'completed', partial: false });
     expect(done.plan).toHaveLength(2);
     expect(await h.orchestrator.queues.plan.getJob(taskId)).toBeDefined();

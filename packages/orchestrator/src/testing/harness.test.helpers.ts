@@ -2,7 +2,7 @@
 // orchestrator on a unique prefix against the run's shared Redis, and role workers that are the
 // runtime's own runWorker, in-process, so the orchestrator is tested against the real worker
 // protocol rather than a second implementation of it. Not part of the runtime image (dist/**/*.test.*).
-import { type BudgetLimits, queueNames } from '@flotilla/contracts';
+import { type BudgetLimits, queueNames, type TaskView, TERMINAL_TASK_STATUSES } from '@flotilla/contracts';
 import {
   createKillSwitch,
   type KillSwitch,
@@ -120,6 +120,16 @@ export interface Harness {
   /** Closes the roles started on this harness (startRole), the app and the orchestrator. Idempotent. */
   close(): Promise<void>;
 }
+
+/** Waits until a task has ended (completed, failed or cancelled) and returns its view. */
+export const taskEnded = (h: Harness, taskId: string, timeoutMs = 30_000): Promise<TaskView> =>
+  waitFor(
+    async () => {
+      const v = await h.orchestrator.store.view(taskId);
+      return v && TERMINAL_TASK_STATUSES.includes(v.status) ? v : undefined;
+    },
+    { what: `task ${taskId} to end`, timeoutMs },
+  );
 
 /** The role workers started on each harness, closed with it. */
 const rolesOf = new WeakMap<Harness, Role[]>();
