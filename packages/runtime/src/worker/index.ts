@@ -7,6 +7,7 @@ export {
   type ToolDeps,
   type WorkerDefinition,
 } from './define.js';
+export { dependencyContext } from './dependencies.js';
 export { appendTaskEvent, readTaskEvents, STREAM_MAX_LEN } from './events.js';
 export { type Observation, runToolLoop, type ToolLoopOptions } from './loop.js';
 export { heartbeat, listReplicas, listRoles, type RoleRegistration } from './registry.js';
