@@ -1,5 +1,5 @@
 import { UsageError } from './errors.js';
-import { cut, duration, table, when } from './format.js';
+import { duration, fit, table, when } from './format.js';
 import { type CommandContext, print, printJson } from './io.js';
 
 // Approvals (human in the loop), admin key: the API's contract is
@@ -74,7 +74,7 @@ export async function listApprovals(
     rows,
     (cell, row, col) => (col === 3 && pending && rows[row]?.[3] === 'overdue' ? ctx.style.red(cell) : cell),
   );
-  print(ctx, [ctx.style.dim(lines[0] as string), ...lines.slice(1).map((l) => cut(l, width))]);
+  print(ctx, [ctx.style.dim(lines[0] as string), ...lines.slice(1).map((l) => fit(l, width))]);
   const more = page.nextOffset === null ? '' : ` (more: --limit ${page.total})`;
   print(
     ctx,

@@ -12,11 +12,12 @@ export function duration(ms: number): string {
 /** `2026-12-02 14:05:03` from an ISO time: the date a log line shows, without the zone noise. */
 export const when = (iso: string | null | undefined) => (iso ? iso.slice(0, 19).replace('T', ' ') : '-');
 
-/** Cut to `max` characters with an ellipsis, on one line. */
-export const cut = (s: string, max: number) => {
-  const line = s.replace(/\s+/g, ' ').trim();
-  return line.length <= max ? line : `${line.slice(0, Math.max(0, max - 1))}…`;
-};
+/** Cut to `max` characters with an ellipsis, on one line (runs of whitespace become one space). */
+export const cut = (s: string, max: number) => fit(s.replace(/\s+/g, ' ').trim(), max);
+
+/** A table line cut to the terminal's width, its padding kept, so one row stays one line. */
+export const fit = (line: string, max: number) =>
+  line.length <= max ? line : `${line.slice(0, Math.max(0, max - 1))}…`;
 
 /**
  * Columns padded to their widest cell. Colour is applied after padding (by `paint`), so escape

@@ -1,6 +1,6 @@
 import type { RoleReplicas } from '@flotilla/contracts';
 import { UsageError } from './errors.js';
-import { cut, duration, table, when } from './format.js';
+import { cut, duration, fit, table, when } from './format.js';
 import { type CommandContext, print, printJson } from './io.js';
 
 // The operator's commands (admin key): replicas, queues, failed jobs and their retry, the kill
@@ -140,7 +140,7 @@ export async function failedJobs(ctx: CommandContext, role: string, opts: { limi
   ]);
   const lines = table(['JOB', 'ATTEMPTS', 'FAILED AT', 'REASON'], rows);
   // The reason goes last and is cut to the terminal, so one job stays one line.
-  print(ctx, [ctx.style.dim(lines[0] as string), ...lines.slice(1).map((l) => cut(l, width))]);
+  print(ctx, [ctx.style.dim(lines[0] as string), ...lines.slice(1).map((l) => fit(l, width))]);
   print(
     ctx,
     ctx.style.dim(`${body.jobs.length} of ${body.total}; put one back in its queue with: flotilla retry ${role} <JOB>`),
