@@ -2,15 +2,14 @@
 // pseudo-terminal where the test reads the screen, over real HTTP.
 //
 // STAND-IN: the approvals API (GET /v1/admin/approvals, POST /v1/admin/approvals/{id}/decision) is
-// built on another branch (`approvals`, issue 13 §2) and is not in this branch's orchestrator. The
-// server below implements exactly its contract from an in-memory list so the CLI can be tested now;
-// once the branches are merged, this file should start the real orchestrator (and a worker whose
-// tool requires approval) instead, and the stand-in goes.
+// built on another branch (`approvals`, issue 13 §2) and is not in this branch's orchestrator.
+// @flotilla/test-utils' startApprovalsStandIn implements exactly its contract from an in-memory list
+// so the CLI can be tested now; once the branches are merged, this file should start the real
+// orchestrator (and a worker whose tool requires approval) instead, and the stand-in goes.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type ApprovalsStandIn, standInApproval as approval, startApprovalsStandIn } from '@flotilla/test-utils';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Approval } from './commands/approvals.js';
 import { COLOUR, cliRunner, STACK_TRACE, screen } from './terminal.test.helpers.js';
@@ -19,113 +18,18 @@ const ADMIN_KEY = 'flk_admin_admin_admin_admin_admin_admin_admin_a';
 const TASKS_KEY = 'flk_tasks_tasks_tasks_tasks_tasks_tasks_tasks_t';
 const TASK = '7d0c6a5e-0000-4000-8000-000000000001';
 
-function approval(id: string, over: Partial<Approval> = {}): Approval {
-  return {
-    id,
-    status: 'pending',
-    taskId: TASK,
-    subtaskId: 's1',
-    role: 'coder',
-    tool: 'repo.write',
-    summary: 'write src/index.ts (120 bytes)',
-    owner: 'me',
-    requestedAt: new Date(Date.now() - 10_000).toISOString(),
-    deadline: new Date(Date.now() + 290_000).toISOString(),
-    decidedAt: null,
-    decidedBy: null,
-    reason: null,
-    approvers: 'admin',
-    ...over,
-  };
-}
-
-/** The approvals contract from an in-memory list; every request is recorded. */
-async function startStandIn() {
-  const approvals: Approval[] = [];
-  const requests: { method: string; path: string; body: unknown }[] = [];
-  const problem = (res: ServerResponse, status: number, code: string, detail: string, errors?: unknown[]) =>
-    res
-      .writeHead(status, { 'content-type': 'application/problem+json' })
-      .end(JSON.stringify({ type: 'about:blank', title: code, status, code, detail, ...(errors && { errors }) }));
-  const send = (res: ServerResponse, body: unknown) =>
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-  const readBody = async (req: IncomingMessage) => {
-    let raw = '';
-    for await (const chunk of req) raw += chunk;
-    return raw ? JSON.parse(raw) : undefined;
-  };
-  const server = createServer(async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const body = req.method === 'POST' ? await readBody(req) : undefined;
-    requests.push({ method: req.method ?? '', path: url.pathname, body });
-    const key = (req.headers.authorization ?? '').replace(/^Bearer /, '');
-    if (key !== ADMIN_KEY && key !== TASKS_KEY) return problem(res, 401, 'FLOTILLA_UNAUTHORIZED', 'no valid key');
-    if (key !== ADMIN_KEY)
-      return problem(res, 403, 'FLOTILLA_FORBIDDEN', "this key's scope is tasks; this operation needs a admin key");
-    if (req.method === 'GET' && url.pathname === '/v1/admin/approvals') {
-      const status = url.searchParams.get('status') ?? 'pending';
-      const limit = Number(url.searchParams.get('limit') ?? 20);
-      const offset = Number(url.searchParams.get('offset') ?? 0);
-      const all = approvals.filter((a) => a.status === status);
-      const page = all.slice(offset, offset + limit);
-      return send(res, {
-        approvals: page,
-        total: all.length,
-        nextOffset: offset + page.length < all.length ? offset + page.length : null,
-      });
-    }
-    const decision = /^\/v1\/admin\/approvals\/([^/]+)\/decision$/.exec(url.pathname);
-    if (req.method === 'POST' && decision) {
-      const a = approvals.find((x) => x.id === decodeURIComponent(decision[1] as string));
-      if (!a) return problem(res, 404, 'FLOTILLA_NOT_FOUND', `no approval ${decision[1]}`);
-      const { decision: d, reason } = (body ?? {}) as { decision?: string; reason?: string };
-      if (d !== 'approve' && d !== 'deny')
-        return problem(res, 400, 'FLOTILLA_INVALID_REQUEST', 'invalid body', [
-          { field: 'decision', message: 'must be approve or deny' },
-        ]);
-      if (!reason || reason.length > 500)
-        return problem(res, 400, 'FLOTILLA_INVALID_REQUEST', 'invalid body', [
-          { field: 'reason', message: 'must be 1 to 500 characters' },
-        ]);
-      if (a.status !== 'pending')
-        return problem(
-          res,
-          409,
-          'FLOTILLA_APPROVAL_DECIDED',
-          `approval ${a.id} was already ${a.status} by ${a.decidedBy} at ${a.decidedAt}`,
-        );
-      Object.assign(a, {
-        status: d === 'approve' ? 'approved' : 'denied',
-        decidedBy: 'ops',
-        decidedAt: new Date().toISOString(),
-        reason,
-      });
-      return send(res, a);
-    }
-    return problem(res, 404, 'FLOTILLA_NOT_FOUND', `no route ${req.method} ${url.pathname}`);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    approvals,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 describe('flotilla approvals, approve and deny (against a stand-in for the approvals API)', () => {
   let cwd: string;
   const cli = cliRunner(() => cwd);
-  let api: Awaited<ReturnType<typeof startStandIn>>;
+  let api: ApprovalsStandIn;
   let env: Record<string, string>;
 
   beforeAll(async () => {
     cwd = mkdtempSync(join(tmpdir(), 'flotilla-cli-approvals-'));
-    api = await startStandIn();
+    api = await startApprovalsStandIn({
+      [ADMIN_KEY]: { name: 'ops', scope: 'admin' },
+      [TASKS_KEY]: { name: 'me', scope: 'tasks' },
+    });
     env = { FLOTILLA_URL: api.url, FLOTILLA_API_KEY: ADMIN_KEY };
   });
 
@@ -186,6 +90,7 @@ describe('flotilla approvals, approve and deny (against a stand-in for the appro
       method: 'POST',
       path: '/v1/admin/approvals/apr-1/decision',
       body: { decision: 'approve', reason: 'reviewed the diff' },
+      by: 'ops',
     });
     expect(api.approvals.find((a) => a.id === 'apr-1')).toMatchObject({ status: 'approved', decidedBy: 'ops' });
 
