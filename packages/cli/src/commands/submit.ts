@@ -46,17 +46,23 @@ export async function watchTask(ctx: CommandContext, taskId: string): Promise<nu
   };
   if (tty) draw();
   else if (!ctx.json) print(ctx, `task      ${taskId}`);
-  // The stream replays from the task's first event, so nothing between submit and here is missed,
-  // and it ends after the terminal event.
-  for await (const event of ctx.client.events(taskId)) {
-    if (event.type === 'approval_requested') waiting.set(event.approvalId, event);
-    if (event.type === 'approval_decided') waiting.delete(event.approvalId);
-    if (!tty && !ctx.json) print(ctx, eventLine(event));
-    if (tty) {
-      view = await ctx.client.get(taskId);
-      draw();
+  // While someone is waited for, the deadline counts down on screen between events too.
+  const ticker = tty ? setInterval(() => waiting.size > 0 && draw(), 1000) : undefined;
+  try {
+    // The stream replays from the task's first event, so nothing between submit and here is missed,
+    // and it ends after the terminal event.
+    for await (const event of ctx.client.events(taskId)) {
+      if (event.type === 'approval_requested') waiting.set(event.approvalId, event);
+      if (event.type === 'approval_decided') waiting.delete(event.approvalId);
+      if (!tty && !ctx.json) print(ctx, eventLine(event));
+      if (tty) {
+        view = await ctx.client.get(taskId);
+        draw();
+      }
+      if (event.type === 'completed' || event.type === 'failed' || event.type === 'cancelled') break;
     }
-    if (event.type === 'completed' || event.type === 'failed' || event.type === 'cancelled') break;
+  } finally {
+    clearInterval(ticker);
   }
   view = await ctx.client.get(taskId);
   // An ended task waits for nobody (a cancel leaves its requests undecided).
