@@ -167,7 +167,7 @@ describe('flotilla operator commands against a running mesh', () => {
     expect(bogus.stderr).not.toMatch(STACK_TRACE);
   });
 
-  it('kill-switch on --tool stops that tool on every replica; off restores it', async () => {
+  it('kill-switch on --tool: a real call of that tool is refused (stop reason kill_switch); off restores it', async () => {
     const on = await cli.exec(['kill-switch', 'on', '--tool', 'http.get', '--reason', 'incident 7: bad pages'], {
       tty: true,
       env,
@@ -205,6 +205,38 @@ describe('flotilla operator commands against a running mesh', () => {
     expect(both.code).toBe(2);
     expect(both.stderr).toContain('--tool or --writes, not both');
     expect(JSON.parse((await cli.exec(['kill-switch', '--json'], { env })).stdout).noWrites).toBe(false);
+  });
+
+  it('--help lists every command, grouped; an unknown command is a usage mistake', async () => {
+    const help = await cli.exec(['--help']);
+    expect(help.code).toBe(0);
+    const headings = ['tasks (', 'operator (', 'approvals (', 'keys (', 'dev ('].map((h) =>
+      help.stdout.indexOf(`\n${h}`),
+    );
+    expect(headings.every((at) => at > 0)).toBe(true);
+    expect([...headings].sort((a, b) => a - b)).toEqual(headings);
+    for (const command of [
+      'submit',
+      'tasks',
+      'status',
+      'cancel',
+      'roles',
+      'queues',
+      'failed',
+      'retry',
+      'kill-switch',
+      'approvals',
+      'approve',
+      'deny',
+      'keys add',
+      'demo',
+      'dev',
+      'new-worker',
+    ])
+      expect(help.stdout, command).toMatch(new RegExp(`^ {2}${command}\\b`, 'm'));
+    const unknown = await cli.exec(['rol']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('no command "rol"');
   });
 
   it('a wrong FLOTILLA_URL: the URL and how to start the stack, exit 1, nothing on stdout', async () => {
