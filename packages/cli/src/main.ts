@@ -17,6 +17,7 @@ import {
 import { submit } from './commands/submit.js';
 import { cancelTask, listTasks, showTask } from './commands/tasks.js';
 import { demo, dev } from './demo.js';
+import { compareCommand, evalCommand } from './eval/command.js';
 import { addKey, defaultKeysFile, listKeys, revokeKey } from './keys.js';
 import { newWorker, repoRoot } from './scaffold.js';
 
@@ -66,6 +67,11 @@ keys (the orchestrator's key file):
                          remove NAME's key; requests with it get 401 within API_KEYS_RELOAD_MS
   keys list [--file PATH]
                          the clients and their scopes
+  eval [--only ID,...] [--label L] [--out FILE] [--task-seconds N]
+                         run the eval goals on a local mesh with the model the environment chooses
+                         (docs/eval.md; pnpm eval also serves a local model); prints a table, writes JSON
+  eval --compare A.json B.json
+                         two eval runs side by side
 
 dev (this checkout):
   demo [--goal TEXT]     run the mesh locally, submit one goal, print progress and the answer
@@ -109,6 +115,40 @@ try {
     case 'dev':
       await dev();
       break;
+    case 'eval': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          only: { type: 'string' },
+          label: { type: 'string' },
+          out: { type: 'string' },
+          'task-seconds': { type: 'string' },
+          compare: { type: 'boolean' },
+        },
+      });
+      if (values.compare) {
+        const [a, b] = positionals;
+        if (!a || !b || positionals.length !== 2)
+          throw new UsageError('eval --compare needs two run files: A.json B.json');
+        compareCommand(a, b);
+        break;
+      }
+      if (positionals.length)
+        throw new UsageError(`eval takes no arguments (got ${positionals.join(' ')}); see --only`);
+      const { run } = await evalCommand({
+        only: values.only
+          ?.split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+        label: values.label,
+        out: values.out,
+        taskSeconds: positive('task-seconds', values['task-seconds']),
+      });
+      // 0 when nothing failed for flotilla's sake: model mistakes are what the eval measures, not errors.
+      process.exitCode = run.results.some((r) => !r.pass && r.fault === 'flotilla') ? 3 : 0;
+      break;
+    }
     case 'submit': {
       const { positionals, values } = parseArgs({
         args: rest,
