@@ -67,17 +67,17 @@ keys (the orchestrator's key file):
                          remove NAME's key; requests with it get 401 within API_KEYS_RELOAD_MS
   keys list [--file PATH]
                          the clients and their scopes
-  eval [--only ID,...] [--label L] [--out FILE] [--task-seconds N]
-                         run the eval goals on a local mesh with the model the environment chooses
-                         (docs/eval.md; pnpm eval also serves a local model); prints a table, writes JSON
-  eval --compare A.json B.json
-                         two eval runs side by side
 
 dev (this checkout):
   demo [--goal TEXT]     run the mesh locally, submit one goal, print progress and the answer
   dev                    run the mesh locally on :8080 until Ctrl-C
   new-worker NAME [--description TEXT] [--no-install]
-                         scaffold packages/NAME as a new worker role, add its compose service, pnpm install`;
+                         scaffold packages/NAME as a new worker role, add its compose service, pnpm install
+  eval [--only ID,...] [--label L] [--out FILE] [--task-seconds N]
+                         run the eval goals on a local mesh with the model the environment chooses
+                         (docs/eval.md; pnpm eval also serves a local model); prints a table, writes JSON
+  eval --compare A.json B.json
+                         two eval runs side by side`;
 
 /** A positive number option (the budget's), or a usage error naming it. */
 function positive(name: string, value: string | undefined, integer = true): number | undefined {
