@@ -15,4 +15,9 @@ const line = [
   failed.length ? `\n  failed: ${failed.join(', ')}` : '',
 ].join(' ');
 const slot = (text) => text.split(':')[0];
-writeReadmeBlock('eval', [line], (t) => ['qwen2.5-coder-0.5b-q4km', 'qwen2.5-coder-1.5b-q4km'].indexOf(slot(t)), new URL('../docs/eval.md', import.meta.url));
+writeReadmeBlock(
+  'eval',
+  [line],
+  (t) => ['qwen2.5-coder-0.5b-q4km', 'qwen2.5-coder-1.5b-q4km'].indexOf(slot(t)),
+  new URL('../docs/eval.md', import.meta.url),
+);
