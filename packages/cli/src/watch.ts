@@ -104,6 +104,12 @@ export function eventLine(e: TaskEvent): string {
       return `planned   ${e.subtasks.map((s) => `${s.subtaskId}:${s.role}`).join(' ')}`;
     case 'subtask_started':
       return `started   ${e.subtaskId} ${e.role} on ${e.replica}`;
+    case 'subtask_resumed':
+      return `resumed   ${e.subtaskId} ${e.role} on ${e.replica}`;
+    case 'approval_requested':
+      return `approval? ${e.subtaskId} ${e.tool} ${e.summary} (id ${e.approvalId}, until ${e.deadline})`;
+    case 'approval_decided':
+      return `approval  ${e.approvalId}: ${e.decision} by ${e.by}`;
     case 'subtask_finished':
       return `finished  ${e.subtaskId} ${e.role} on ${e.replica}: ${e.stopReason} (steps ${e.usage.steps}, tool calls ${e.usage.toolCalls}, tokens ${e.usage.tokens}, ${secs(e.usage.ms)})`;
     case 'completed':

@@ -13,6 +13,10 @@ export const StopReason = z.enum([
   'invalid_input',
   'cancelled',
   'runtime_error',
+  /** An operator denied a tool call that needed approval (the model sees the denial and may go on). */
+  'approval_denied',
+  /** Nobody decided on a tool call that needed approval within APPROVAL_TIMEOUT_S: denied. */
+  'approval_timeout',
 ]);
 export type StopReason = z.infer<typeof StopReason>;
 
