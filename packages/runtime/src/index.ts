@@ -8,6 +8,7 @@ export {
   type ApprovalRecord,
   ApprovalStore,
   approvalId,
+  cancelTaskApprovals,
   type DecideResult,
   summarizeArguments,
   toApproval,

@@ -1,3 +1,4 @@
+export { cancelTaskApprovals } from './cancel.js';
 export {
   APPROVAL_TTL_SECONDS,
   type ApprovalPage,

@@ -244,6 +244,20 @@ export class ApprovalStore {
   }
 
   /**
+   * How long the task's subtasks have waited for people, ms: each approval from its request to its
+   * decision (or now), at most until its deadline. Time waiting for a person does not count against
+   * the task's deadline (the sweep adds it), as it does not count against a run's seconds.
+   */
+  async waitedMs(taskId: string, now = Date.now()): Promise<number> {
+    let waited = 0;
+    for (const a of await this.ofTask(taskId)) {
+      const end = Math.min(a.decidedAt ? Date.parse(a.decidedAt) : now, Date.parse(a.deadline));
+      waited += Math.max(0, end - Date.parse(a.requestedAt));
+    }
+    return waited;
+  }
+
+  /**
    * A page of approvals, newest first: of one status, or (no status) the pending ones first and
    * then every other. Index entries whose approval expired are dropped as they are met.
    */
