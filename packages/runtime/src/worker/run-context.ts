@@ -41,8 +41,8 @@ export class RunContext implements AgentContext {
   #callIndex = 0;
   /** Identical writes this run has made so far (see ToolCallOptions.writes). */
   readonly #writes: Map<string, number>;
-  /** What the run saw (model replies, tool outcomes), and what it saw before it parked, to replay. */
-  readonly journal: RunJournal;
+  #journal: RunJournal | undefined;
+  readonly #resumed: JournalState | undefined;
   #parked: ApprovalPending | undefined;
 
   constructor(
@@ -54,7 +54,7 @@ export class RunContext implements AgentContext {
     start: Promise<StartOutcome>,
     resumed?: JournalState,
   ) {
-    this.journal = new RunJournal(resumed);
+    this.#resumed = resumed;
     this.#writes = new Map(resumed?.writes);
     // Handled here, at once: a start that fails before anyone awaits it is not an unhandled rejection.
     this.#start = start.then(
@@ -66,6 +66,15 @@ export class RunContext implements AgentContext {
         this.log.warn({ err }, 'could not record the run start');
       },
     );
+  }
+
+  /**
+   * What the run saw (model replies, tool outcomes), and what it saw before it parked, to replay.
+   * Made on first use: a handler that calls neither the model nor a tool allocates none.
+   */
+  get journal(): RunJournal {
+    this.#journal ??= new RunJournal(this.#resumed);
+    return this.#journal;
   }
 
   get signal(): AbortSignal {
