@@ -174,7 +174,10 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
     await job.moveToDelayed(deadline, token);
     // A decision made before the job was delayed could not promote it: look again now that it is.
     const now = await deps.approvals.store.get(pending.approval.id);
-    if (now && now.status !== 'pending') await job.promote();
+    if (now && now.status !== 'pending') {
+      // Refused only when the decider's own promote got there first: either way the job is waiting.
+      await job.promote().catch((err: unknown) => run.log.debug({ err }, 'parked job already promoted'));
+    }
     run.log.info(
       { approvalId: pending.approval.id, tool: pending.approval.tool, deadline: pending.approval.deadline },
       'subtask parked until a decision',
