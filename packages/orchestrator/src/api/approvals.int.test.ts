@@ -71,6 +71,8 @@ async function setup() {
     handler: async (_input, ctx) => {
       const outcome = await ctx.tools.call('ledger.write', { amount: 7, token: SECRET });
       seen.outcomes.push(outcome);
+      // As runToolLoop does: a run its budget stopped (a cancelled task) ends with that stop reason.
+      if (ctx.budget.stopReason) return { stopReason: ctx.budget.stopReason };
       return { stopReason: 'finish', output: { answer: outcome.ok ? 'booked' : outcome.stopReason } };
     },
   });
@@ -160,7 +162,7 @@ describe('approvals through the API', () => {
     expect((await ops<Page>('GET', '/v1/admin/approvals')).body.approvals.map((x) => x.id)).toEqual([approval.id]);
   });
 
-  it('cancelling the task while a subtask waits cancels the approval and removes the parked job', async () => {
+  it('cancelling the task while a subtask waits cancels the approval, and the parked run ends as cancelled', async () => {
     const { hh, seen, submit, pending, ops, alice } = await setup();
     const taskId = await submit('book something');
     const approval = await pending(taskId);
@@ -170,6 +172,24 @@ describe('approvals through the API', () => {
       status: 'cancelled',
       decidedBy: 'system',
     });
+    // The parked job was promoted rather than removed: a replica resumed it, found the task
+    // cancelled and finished the run as cancelled, so the subtask does not stay "active" forever.
+    const job = await waitFor(
+      async () => {
+        const j = await queue?.getJob(`${taskId}.${approval.subtaskId}`);
+        return (await j?.isCompleted()) ? j : undefined;
+      },
+      { what: 'the parked job to end' },
+    );
+    expect(job.returnvalue).toMatchObject({ ok: false, stopReason: 'cancelled' });
+    const view = await waitFor(
+      async () => {
+        const v = await hh.orchestrator.store.view(taskId);
+        return v?.subtasks[0]?.state === 'cancelled' ? v : undefined;
+      },
+      { what: 'the subtask cancelled in the view' },
+    );
+    expect(view.subtasks[0]).toMatchObject({ state: 'cancelled', stopReason: 'cancelled' });
     expect(await queue?.getJobCounts('active', 'delayed', 'waiting')).toEqual({ active: 0, delayed: 0, waiting: 0 });
     const late = await ops<Problem>('POST', `/v1/admin/approvals/${approval.id}/decision`, {
       decision: 'approve',
@@ -178,6 +198,7 @@ describe('approvals through the API', () => {
     expect(late.status).toBe(409);
     expect(late.body.detail).toContain('cancelled');
     expect(seen.writes).toBe(0);
+    expect(seen.outcomes).toMatchObject([{ ok: false, stopReason: 'cancelled' }]);
   });
 
   it('answers 404 for an unknown approval, 400 naming the field for a bad decision, 403 for a tasks key', async () => {
