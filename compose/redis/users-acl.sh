@@ -61,11 +61,11 @@ tmp="$out.tmp"
 
   # The API, planner, fan-in and sweeps: task state, its own queues and every role queue (it adds the
   # flows), the kill switch and cancellations, the operator actions stream (the admin API audits
-  # there), and its gateway's idempotency records (the aggregator writes memory through it). The
-  # role registry is read-only to it.
+  # there), its gateway's idempotency records (the aggregator writes memory through it), and
+  # approvals (the admin API decides them; a cancel cancels them). The role registry is read-only to it.
   echo "user orchestrator on $orchestrator resetkeys resetchannels" \
     "~$p:task:* ~$p:tasks:* ~$p:tasks-by-owner:* ~$p:tasks-open-by-owner:* ~$p:task-key:* ~$p:ratelimit:* ~$p:cancelled:*" \
-    "~$p:tool-idem:* ~$p:operator:*" \
+    "~$p:tool-idem:* ~$p:operator:* ~$p:approval:* ~$p:approvals:*" \
     "~$p:killswitch ~$p:role.* ~$p:orchestrator.* %R~$p:roles %R~$p:role:*" \
     "&$p:killswitch:changed &$p:cancel $service_cmds"
 
@@ -79,7 +79,8 @@ tmp="$out.tmp"
 
   # A worker: its own queue and registry entry, the events of the tasks it runs. BullMQ forces the
   # fan-in queue (finishing a child job updates its parent there) and idempotency and cancelled keys
-  # stay shared (named by task, not role). No PUBLISH: replicas trust cancel messages.
+  # stay shared (named by task, not role), as do approvals and the journals of parked runs (named by
+  # task and subtask). No PUBLISH: replicas trust cancel messages.
   for f in "$dir"/redis_worker_*; do
     [ -e "$f" ] || continue
     role="${f##*/redis_worker_}"
@@ -90,6 +91,7 @@ tmp="$out.tmp"
     echo "user worker-$role on $worker resetkeys resetchannels" \
       "~$p:role.$role:* ~$p:role:$role:* ~$p:roles ~$p:orchestrator.aggregate:*" \
       "~$p:task:*:events ~$p:cancelled:* ~$p:tool-idem:* %R~$p:killswitch" \
+      "~$p:approval:* ~$p:approvals:* ~$p:task:*:approvals ~$p:run-journal:*" \
       "&$p:killswitch:changed &$p:cancel $service_cmds -publish -spublish"
   done
 } >"$tmp"

@@ -19,6 +19,12 @@ function describeEvent(e: TaskEvent): string {
       return `planned     ${e.subtasks.length} subtasks: ${e.subtasks.map((s) => `${s.subtaskId}→${s.role}`).join(', ')}`;
     case 'subtask_started':
       return `started     ${e.subtaskId} (${e.role}) on ${e.replica}`;
+    case 'subtask_resumed':
+      return `resumed     ${e.subtaskId} (${e.role}) on ${e.replica}`;
+    case 'approval_requested':
+      return `approval?   ${e.subtaskId} wants ${e.tool} ${e.summary} (id ${e.approvalId}, until ${e.deadline})`;
+    case 'approval_decided':
+      return `approval    ${e.approvalId}: ${e.decision} by ${e.by}`;
     case 'subtask_finished':
       return `finished    ${e.subtaskId} on ${e.replica}: ${e.stopReason} ${dim(`steps ${e.usage.steps}, tool calls ${e.usage.toolCalls}, tokens ${e.usage.tokens}, ${e.usage.ms} ms`)}`;
     case 'completed':

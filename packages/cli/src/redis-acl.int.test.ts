@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { redisKeys, type TaskView } from '@flotilla/contracts';
-import { setKillSwitch } from '@flotilla/runtime';
+import { ApprovalStore, setKillSwitch } from '@flotilla/runtime';
 import { formatApiKeyLine, generateApiKey } from '@flotilla/runtime/auth';
 import {
   freePort,
@@ -121,6 +121,37 @@ describe('the ACL file compose/redis/users-acl.sh writes', () => {
     expect(await worker.hgetall(keys.killSwitch)).toEqual({});
     expect(await worker.zadd(keys.roleReplicas('researcher'), Date.now(), 'r1')).toBe(1);
     await worker.zrem(keys.roleReplicas('researcher'), 'r1');
+  });
+
+  it('a worker asks for approvals and saves a parked run’s journal; the orchestrator decides; the dashboard cannot', async () => {
+    const keys = redisKeys(prefix);
+    const now = Date.now();
+    const approval = {
+      id: 'apr-acl',
+      taskId: 't-acl',
+      subtaskId: 's1',
+      role: 'researcher',
+      tool: 'ledger.write',
+      summary: '{}',
+      owner: 'default',
+      jobId: 't-acl.s1',
+      argsHash: 'x',
+      requestedAt: now,
+      deadline: now + 60_000,
+    };
+    const worker = as('worker-researcher', 'redis_worker_researcher');
+    expect((await new ApprovalStore(worker, prefix).create(approval)).created).toBe(true);
+    expect(await worker.set(keys.runJournal('t-acl', 's1'), '{}', 'EX', 60)).toBe('OK');
+    const dashboard = new ApprovalStore(as('dashboard', 'redis_dashboard'), prefix);
+    await expect(dashboard.decide('apr-acl', { status: 'approved', by: 'x', reason: 'x' })).rejects.toThrow(
+      /NOPERM|permissions/,
+    );
+    const decided = await new ApprovalStore(as('orchestrator', 'redis_orchestrator'), prefix).decide('apr-acl', {
+      status: 'approved',
+      by: 'ops',
+      reason: 'change ticket',
+    });
+    expect(decided).toMatchObject({ kind: 'applied', approval: { status: 'approved', decidedBy: 'ops' } });
   });
 
   it('the orchestrator flips the kill switch but cannot write the role registry', async () => {

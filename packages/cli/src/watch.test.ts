@@ -84,7 +84,7 @@ describe('approvals in the live view', () => {
     tool: 'repo.write',
     summary: 'write\nsrc/a.ts (120 bytes)',
     deadline: '2026-01-01T00:05:00.000Z',
-    approvers: 'admin',
+    approvers: 'admin' as const,
   };
   const now = Date.parse('2026-01-01T00:00:50.000Z');
 

@@ -136,6 +136,8 @@ export function eventLine(e: WatchEvent): string {
       return `planned   ${e.subtasks.map((s) => `${s.subtaskId}:${s.role}`).join(' ')}`;
     case 'subtask_started':
       return `started   ${e.subtaskId} ${e.role} on ${e.replica}`;
+    case 'subtask_resumed':
+      return `resumed   ${e.subtaskId} ${e.role} on ${e.replica}`;
     case 'subtask_finished':
       return `finished  ${e.subtaskId} ${e.role} on ${e.replica}: ${e.stopReason} (steps ${e.usage.steps}, tool calls ${e.usage.toolCalls}, tokens ${e.usage.tokens}, ${secs(e.usage.ms)})`;
     case 'completed':

@@ -15,6 +15,28 @@ describe('contracts', () => {
     expect(TaskRequest.safeParse({ goal: 'x', extra: 1 }).success).toBe(false);
   });
 
+  it('round-trips the approval events through the stream format, and refuses an unknown decision', () => {
+    const requested = {
+      type: 'approval_requested' as const,
+      taskId: 't',
+      subtaskId: 's1',
+      role: 'coder',
+      approvalId: 'apr-1',
+      tool: 'code.run',
+      summary: '{"code":"print(1)"}',
+      deadline: new Date(0).toISOString(),
+      approvers: 'admin' as const,
+    };
+    expect(decodeTaskEventEntry([TASK_EVENT_FIELD, encodeTaskEvent(requested)])).toMatchObject(requested);
+    const decided = { type: 'approval_decided', taskId: 't', subtaskId: 's1', approvalId: 'apr-1', by: 'ops' };
+    expect(
+      decodeTaskEventEntry([TASK_EVENT_FIELD, JSON.stringify({ ...decided, decision: 'deny', at: 'x' })]),
+    ).toBeDefined();
+    expect(decodeTaskEventEntry([TASK_EVENT_FIELD, JSON.stringify({ ...decided, decision: 'maybe', at: 'x' })])).toBe(
+      undefined,
+    );
+  });
+
   it('rejects a task budget that names an unknown limit', () => {
     const r = TaskRequest.safeParse({ goal: 'x', budget: { maxSteps: 2, maxFun: 3 } });
     expect(r.success).toBe(false);

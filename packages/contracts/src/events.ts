@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ApprovalDecision } from './approval.js';
 import { Usage } from './budget.js';
 import { StopReason } from './stop-reason.js';
 import { PlannedSubtask, TaskStatus } from './task.js';
@@ -21,6 +22,36 @@ export const TaskEvent = z.discriminatedUnion('type', [
     subtaskId: z.string(),
     role: z.string(),
     replica: z.string(),
+  }),
+  z.object({
+    ...base,
+    // A run that parked for an approval going on: not a new execution (readRunLedger counts starts only).
+    type: z.literal('subtask_resumed'),
+    subtaskId: z.string(),
+    role: z.string(),
+    replica: z.string(),
+  }),
+  z.object({
+    ...base,
+    type: z.literal('approval_requested'),
+    subtaskId: z.string(),
+    role: z.string(),
+    approvalId: z.string(),
+    tool: z.string(),
+    /** The call's arguments after the logger's redaction, truncated: never a secret. */
+    summary: z.string(),
+    /** ISO time after which the call is denied (approval_timeout). */
+    deadline: z.string(),
+    /** Who may decide: an admin key. */
+    approvers: z.literal('admin'),
+  }),
+  z.object({
+    ...base,
+    type: z.literal('approval_decided'),
+    subtaskId: z.string(),
+    approvalId: z.string(),
+    decision: ApprovalDecision,
+    by: z.string(),
   }),
   z.object({
     ...base,

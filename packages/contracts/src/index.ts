@@ -1,3 +1,4 @@
+export { Approval, ApprovalDecision, ApprovalStatus } from './approval.js';
 export { BudgetLimits, TaskBudget, Usage, ZERO_USAGE } from './budget.js';
 export {
   decodeTaskEventEntry,

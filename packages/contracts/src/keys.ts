@@ -58,6 +58,16 @@ export const redisKeys = (prefix: string = DEFAULT_PREFIX) => ({
   operatorActions: `${prefix}:operator:actions`,
   /** String: outcome of a write tool call, by idempotency key. */
   toolIdempotency: (key: string) => `${prefix}:tool-idem:${key}`,
+  /** Hash: one approval (see Approval), by its id; expires a week after it was requested. */
+  approval: (id: string) => `${prefix}:approval:${id}`,
+  /** Sorted set: approval id -> requested at (epoch ms), per status (pending, approved, ...). */
+  approvalsByStatus: (status: string) => `${prefix}:approvals:${status}`,
+  /** Sorted set: every approval no longer pending, id -> requested at (epoch ms). */
+  approvalsDone: `${prefix}:approvals:done`,
+  /** Set: a task's approval ids, so a cancel or the sweep finds them. */
+  taskApprovals: (taskId: string) => `${prefix}:task:${taskId}:approvals`,
+  /** String (JSON): what a parked run saw (model replies, tool outcomes), replayed when it resumes. */
+  runJournal: (taskId: string, subtaskId: string) => `${prefix}:run-journal:${taskId}:${subtaskId}`,
   /** Pub/sub channel announcing task cancellations to running workers. */
   cancelChannel: `${prefix}:cancel`,
   /** String: set when a task is cancelled, so late workers see it too. */

@@ -15,6 +15,10 @@ export const StopReason = z.enum([
   'runtime_error',
   /** Never ran: a subtask it depends on did not finish ok. */
   'dependency_failed',
+  /** An operator denied a tool call that needed approval (the model sees the denial and may go on). */
+  'approval_denied',
+  /** Nobody decided on a tool call that needed approval within APPROVAL_TIMEOUT_S: denied. */
+  'approval_timeout',
 ]);
 export type StopReason = z.infer<typeof StopReason>;
 

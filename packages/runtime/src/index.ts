@@ -2,6 +2,17 @@
 // subpaths hold the rest: @flotilla/runtime/worker (defining and running workers, and the task
 // protocol around them), @flotilla/runtime/llm (model clients), @flotilla/runtime/auth (API keys
 // files, light enough for the CLI) and @flotilla/runtime/testing (helpers for tests). Anything none of these entries exports is internal.
+export {
+  APPROVAL_TTL_SECONDS,
+  type ApprovalPage,
+  type ApprovalRecord,
+  ApprovalStore,
+  approvalId,
+  cancelTaskApprovals,
+  type DecideResult,
+  summarizeArguments,
+  toApproval,
+} from './approvals/index.js';
 export type { Budget, BudgetStopReason } from './budget/index.js';
 export { createBudget, tightenLimits } from './budget/index.js';
 export {

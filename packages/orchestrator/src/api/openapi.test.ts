@@ -18,6 +18,9 @@ describe('routeDrift', () => {
     { method: 'POST', url: '/v1/admin/queues/:role/jobs/:jobId/retry', scope: 'admin' },
     { method: 'GET', url: '/v1/admin/tasks', scope: 'admin' },
     { method: 'GET', url: '/v1/admin/tasks/:id', scope: 'admin' },
+    { method: 'GET', url: '/v1/admin/approvals', scope: 'admin' },
+    { method: 'GET', url: '/v1/admin/approvals/:id', scope: 'admin' },
+    { method: 'POST', url: '/v1/admin/approvals/:id/decision', scope: 'admin' },
     { method: 'GET', url: '/openapi.json' },
   ];
 

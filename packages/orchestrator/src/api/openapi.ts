@@ -1,9 +1,13 @@
-import { RoleInfo, TaskEvent, TaskPage, TaskRequest, TaskView } from '@flotilla/contracts';
+import { Approval, RoleInfo, TaskEvent, TaskPage, TaskRequest, TaskView } from '@flotilla/contracts';
 import { LivezBody, ReadyzBody, StartupzBody } from '@flotilla/runtime';
 import { z } from 'zod';
 import {
   AdminTaskListQuery,
   AdminTaskView,
+  ApprovalDecisionBody,
+  ApprovalIdParam,
+  ApprovalListQuery,
+  ApprovalPage,
   FailedJobPage,
   FailedJobQuery,
   JobIdParam,
@@ -212,6 +216,56 @@ const OPERATOR_PATHS = {
       },
     }),
   },
+  '/v1/admin/approvals': {
+    get: v1('admin', {
+      operationId: 'listApprovals',
+      summary: 'Tool calls waiting for (or past) an operator’s decision, newest first (admin)',
+      description:
+        'Without `status`, the pending approvals come first, then every other. A tool defined with ' +
+        '`requiresApproval` (or matched by a worker’s TOOLS_REQUIRE_APPROVAL) parks its subtask until one is decided ' +
+        'or APPROVAL_TIMEOUT_S passes (then it is timed_out and the call is denied). Kept a week.',
+      parameters: [param('ApprovalStatus'), param('ApprovalOffset'), param('ApprovalLimit')],
+      responses: {
+        '200': { description: 'A page of approvals', content: json(ref('ApprovalPage')) },
+        '400': problem('A query parameter is malformed; errors[] names it'),
+      },
+    }),
+  },
+  '/v1/admin/approvals/{id}': {
+    parameters: [param('ApprovalId')],
+    get: v1('admin', {
+      operationId: 'getApproval',
+      summary: 'One approval (admin)',
+      responses: {
+        '200': { description: 'The approval', content: json(ref('Approval')) },
+        '400': problem('The id is malformed'),
+        '404': problem('No such approval, or it expired'),
+      },
+    }),
+  },
+  '/v1/admin/approvals/{id}/decision': {
+    parameters: [param('ApprovalId')],
+    post: v1('admin', {
+      operationId: 'decideApproval',
+      summary: 'Approve or deny a tool call that waits for a person (admin)',
+      description:
+        'The first decision wins; the parked subtask resumes at once on any replica, exactly once. A denial ' +
+        'reaches the model as the tool’s result (approval_denied, with the reason) and the run goes on without ' +
+        'it. Audited with the admin key’s name (a log line and the operator actions stream).',
+      requestBody: { required: true, content: json(ref('ApprovalDecision')) },
+      responses: {
+        '200': { description: 'The approval, now decided', content: json(ref('Approval')) },
+        ...bodyProblems,
+        '400': problem(
+          'The id is malformed, or the body is not valid JSON or not an ApprovalDecision (errors[] names each field)',
+        ),
+        '404': problem('No such approval, or it expired'),
+        '409': problem(
+          'Already decided (FLOTILLA_APPROVAL_DECIDED): by another operator, the timeout or a cancel; detail says who and what',
+        ),
+      },
+    }),
+  },
   '/v1/admin/tasks/{id}': {
     parameters: [param('TaskId')],
     get: v1('admin', {
@@ -278,6 +332,9 @@ export function openApiDocument(version: string, { probes = true }: { probes?: b
         FailedJobPage: schema(FailedJobPage),
         JobRetried: schema(JobRetried),
         AdminTaskView: schema(AdminTaskView),
+        Approval: schema(Approval),
+        ApprovalPage: schema(ApprovalPage),
+        ApprovalDecision: schema(ApprovalDecisionBody, 'input'),
         Problem: schema(Problem),
         Livez: schema(LivezBody),
         Readyz: schema(ReadyzBody),
@@ -303,6 +360,10 @@ export function openApiDocument(version: string, { probes = true }: { probes?: b
         JobId: { name: 'jobId', in: 'path', required: true, schema: schema(JobIdParam) },
         Offset: { name: 'offset', in: 'query', required: false, schema: schema(FailedJobQuery.offset) },
         JobLimit: { name: 'limit', in: 'query', required: false, schema: schema(FailedJobQuery.limit) },
+        ApprovalId: { name: 'id', in: 'path', required: true, schema: schema(ApprovalIdParam) },
+        ApprovalStatus: { name: 'status', in: 'query', required: false, schema: schema(ApprovalListQuery.status) },
+        ApprovalOffset: { name: 'offset', in: 'query', required: false, schema: schema(ApprovalListQuery.offset) },
+        ApprovalLimit: { name: 'limit', in: 'query', required: false, schema: schema(ApprovalListQuery.limit) },
         Owner: { name: 'owner', in: 'query', required: true, schema: schema(AdminTaskListQuery.owner) },
         Limit: { name: 'limit', in: 'query', required: false, schema: schema(TaskListQuery.limit) },
         Cursor: { name: 'cursor', in: 'query', required: false, schema: schema(TaskListQuery.cursor) },

@@ -1,4 +1,4 @@
-import { NON_BLANK, RoleReplicas, TaskView, TenantId, text } from '@flotilla/contracts';
+import { Approval, ApprovalStatus, NON_BLANK, RoleReplicas, TaskView, TenantId, text } from '@flotilla/contracts';
 import { z } from 'zod';
 import { MAX_PAGE_SIZE, TaskListQuery } from './schemas.js';
 
@@ -116,3 +116,36 @@ export const AdminTaskListQuery = {
   owner: TenantId.meta({ description: 'The tenant whose tasks to list (an API key’s name)' }),
   ...TaskListQuery,
 };
+
+/** An approval's id, as GET /v1/admin/approvals lists it (`apr-` and 24 hex digits). */
+export const ApprovalIdParam = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,100}$/, 'must be an approval id')
+  .meta({ description: 'An approval id, as GET /v1/admin/approvals lists it' });
+
+export const ApprovalListQuery = {
+  status: ApprovalStatus.optional().meta({
+    description: 'Only approvals with this status. Default: all, the pending ones first',
+  }),
+  offset: FailedJobQuery.offset.meta({ description: 'Approvals to skip: the previous page’s nextOffset', default: 0 }),
+  limit: FailedJobQuery.limit.meta({ description: `Approvals per page, at most ${MAX_PAGE_SIZE}`, default: 20 }),
+};
+
+export const ApprovalPage = z.object({
+  approvals: z.array(Approval),
+  total: z.number().int().nonnegative(),
+  nextOffset: z.number().int().nonnegative().nullable(),
+});
+
+/** POST /v1/admin/approvals/{id}/decision. */
+export const ApprovalDecisionBody = z.strictObject({
+  decision: z
+    .enum(['approve', 'deny'])
+    .describe('approve runs the tool call; deny returns approval_denied to the model'),
+  reason: text({
+    min: 1,
+    max: 500,
+    trim: true,
+    pattern: { regex: NON_BLANK, message: 'must say why (it is audited)' },
+  }).describe('Why: audited with the admin key’s name, and shown to the model on a denial'),
+});

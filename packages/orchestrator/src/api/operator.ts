@@ -1,7 +1,17 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BadRequestError } from '../errors.js';
 import type { OperatorService } from '../operator/service.js';
-import { AdminTaskListQuery, FailedJobQuery, JobIdParam, KillSwitchPatch, RoleParam } from './operator-schemas.js';
-import { parseBody, parsePart, parseQuery } from './problem.js';
+import {
+  AdminTaskListQuery,
+  ApprovalDecisionBody,
+  ApprovalIdParam,
+  ApprovalListQuery,
+  FailedJobQuery,
+  JobIdParam,
+  KillSwitchPatch,
+  RoleParam,
+} from './operator-schemas.js';
+import { fieldErrors, parseBody, parsePart, parseQuery } from './problem.js';
 import { DEFAULT_PAGE_SIZE, TaskIdParam } from './schemas.js';
 
 const params = (request: FastifyRequest) => request.params as Record<string, unknown>;
@@ -56,4 +66,31 @@ export function registerOperatorRoutes(
   v1.get('/admin/tasks/:id', admin, async (request) =>
     operator.getTask(parsePart(TaskIdParam, params(request).id, 'path.id')),
   );
+
+  v1.get('/admin/approvals', admin, async (request) => {
+    const query = parseQuery(ApprovalListQuery, request.query);
+    return operator.approvals.list({
+      status: query.status,
+      offset: query.offset ?? 0,
+      limit: query.limit ?? DEFAULT_PAGE_SIZE,
+    });
+  });
+
+  v1.get('/admin/approvals/:id', admin, async (request) =>
+    operator.approvals.get(parsePart(ApprovalIdParam, params(request).id, 'path.id')),
+  );
+
+  v1.post('/admin/approvals/:id/decision', admin, async (request) => {
+    const id = parsePart(ApprovalIdParam, params(request).id, 'path.id');
+    // 400 rather than the task API's 422: the approvals contract the CLI and dashboard code against says so.
+    const body = ApprovalDecisionBody.safeParse(request.body);
+    if (!body.success) {
+      const errors = fieldErrors(body.error);
+      throw new BadRequestError(
+        `the decision is invalid: ${errors.map((e) => `${e.field} ${e.message}`).join('; ')}`.slice(0, 500),
+        errors,
+      );
+    }
+    return operator.approvals.decide(id, body.data.decision, body.data.reason, operatorOf(request));
+  });
 }

@@ -102,12 +102,20 @@ export class TaskQueues {
    * Removes the task's jobs no worker has taken yet: the planning job and waiting (or delayed)
    * subtasks. Running subtasks stay locked and are stopped by the cancellation message instead.
    * Removing a flow child releases its parent once nothing else is pending, so aggregation still
-   * runs (and sees the cancelled status).
+   * runs (and sees the cancelled status). Jobs in `keep` (parked subtasks, promoted so that their
+   * run ends itself as cancelled) are left alone.
    */
-  async removeUnstarted(record: TaskRecord): Promise<{ removed: string[]; running: string[] }> {
+  async removeUnstarted(
+    record: TaskRecord,
+    keep: ReadonlySet<string> = new Set(),
+  ): Promise<{ removed: string[]; running: string[] }> {
     const removed: string[] = [];
     const running: string[] = [];
     const attempt = async (queue: Queue, jobId: string) => {
+      if (keep.has(jobId)) {
+        running.push(jobId);
+        return;
+      }
       try {
         const job = await queue.getJob(jobId);
         if (!job) return;

@@ -1,3 +1,4 @@
+import { ApprovalStore } from '@flotilla/runtime';
 import type { Processor } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { TaskStore } from '../tasks/store.js';
@@ -33,7 +34,9 @@ export interface SweepJobResult {
  *   with no job; the sweep enqueues planning for tasks queued longer than `requeueAfterMs`.
  * - A task whose workers vanished (killed, or no replica ever took its subtasks) would stay
  *   `running` forever; the sweep fails it (`deadline`) once it is `deadlineGraceMs` past its
- *   deadline, which closes its event streams, and stops its remaining jobs as a cancel does.
+ *   deadline, which closes its event streams, and stops its remaining jobs as a cancel does. Time its
+ *   subtasks spent waiting for an operator's approval (up to each approval's own deadline) moves its
+ *   deadline on: a task is not failed because a person took the time they were given.
  *
  * Every step is idempotent (job ids are task ids, status changes are atomic and conditional), so
  * two sweeps overlapping on two replicas (a slow sweep outlasting the interval) only repeat work.
@@ -80,6 +83,7 @@ async function expireOverdue(deps: SweepJobDeps, now: number, batch: number): Pr
   const { store, queues, log } = deps;
   const graceSeconds = Math.round(deps.deadlineGraceMs / 1000);
   const ids = await store.openPast(now - deps.deadlineGraceMs, batch);
+  const approvals = new ApprovalStore(store.redis, store.prefix);
   let expired = 0;
   for (const taskId of ids) {
     try {
@@ -88,6 +92,8 @@ async function expireOverdue(deps: SweepJobDeps, now: number, batch: number): Pr
         await store.unindex(taskId);
         continue;
       }
+      const waited = await approvals.waitedMs(taskId, now);
+      if (waited > 0 && record.deadline + waited + deps.deadlineGraceMs > now) continue;
       const reason = `deadline: still ${record.status} more than ${graceSeconds} s after its deadline (${new Date(record.deadline).toISOString()})`;
       // Not applied: it ended since the range read, and that transition took it off the index.
       if (!(await failTask(store, taskId, reason))) continue;

@@ -3,6 +3,7 @@
 // visible in queues, task hashes and event streams.
 import { randomUUID } from 'node:crypto';
 import { queueNames, redisKeys, TaskRequest, type TaskView } from '@flotilla/contracts';
+import { ApprovalStore } from '@flotilla/runtime';
 import { heartbeat } from '@flotilla/runtime/worker';
 import { waitFor } from '@flotilla/test-utils';
 import { QueueEvents } from 'bullmq';
@@ -161,5 +162,44 @@ describe('a task whose workers vanished', () => {
     expect((await view(h, inGrace)).status).toBe('queued');
     expect((await view(h, ahead)).status).toBe('queued');
     expect(await indexed(h, inGrace)).toEqual({ queued: true, open: true });
+  });
+});
+
+describe('a task waiting for an approval', () => {
+  it('is not failed for the time a person took to decide, up to the approval’s own deadline', async () => {
+    // One sweep by hand, as above. Both tasks are 120 s past their deadline with a 60 s grace; one
+    // has waited 110 s for an operator (still pending, its approval deadline ahead), so its own
+    // deadline moved 110 s on; the other waited for no one and is the control.
+    h = await startHarness({ llm: offlineLlm(), autorun: false, sweep: { deadlineGraceMs: 60_000 } });
+    const now = Date.now();
+    const waiting = await createOnly(h, 'waits for a person', now - 120_000);
+    const control = await createOnly(h, 'waits for nobody', now - 120_000);
+    await new ApprovalStore(h.redis, h.prefix).create({
+      id: 'apr-sweep',
+      taskId: waiting,
+      subtaskId: 's1',
+      role: 'researcher',
+      tool: 'ledger.write',
+      summary: '{}',
+      owner: 'default',
+      jobId: `${waiting}.s1`,
+      argsHash: 'x',
+      requestedAt: now - 110_000,
+      deadline: now + 190_000,
+    });
+
+    const events = new QueueEvents(queueNames.sweep, { connection: { url: h.redisUrl }, prefix: h.prefix });
+    try {
+      await events.waitUntilReady();
+      void h.orchestrator.sweepWorker.run();
+      const job = await h.orchestrator.queues.sweep.add('sweep', {});
+      const result = (await job.waitUntilFinished(events, 15_000)) as SweepJobResult;
+      expect(result.expired).toBe(1);
+    } finally {
+      await events.close();
+    }
+    expect((await view(h, control)).status).toBe('failed');
+    expect((await view(h, waiting)).status).toBe('queued');
+    expect(await indexed(h, waiting)).toEqual({ queued: true, open: true });
   });
 });

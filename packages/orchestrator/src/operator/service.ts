@@ -14,6 +14,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { TaskListOptions, TaskStore } from '../tasks/store.js';
+import { ApprovalDesk } from './approvals.js';
 
 /** A role's queue as the operator sees it (GET /v1/admin/queues). */
 export interface QueueStats {
@@ -91,9 +92,17 @@ export class OperatorService {
     result.observe(state.tools.length, { scope: 'tools' });
   };
   private closed = false;
+  /** Approvals: tool calls waiting for an operator's decision. */
+  readonly approvals: ApprovalDesk;
 
   constructor(private readonly options: OperatorServiceOptions) {
     this.keys = redisKeys(options.prefix);
+    this.approvals = new ApprovalDesk({
+      redis: options.redis,
+      prefix: options.prefix,
+      queue: (role) => this.queue(role),
+      log: options.log,
+    });
     const meter = metrics.getMeter('flotilla');
     this.changes = meter.createCounter('flotilla_operator_actions', {
       description: 'Operator actions through the API, by action (kill_switch | retry_job)',

@@ -26,6 +26,11 @@ export interface BudgetOptions {
   deadline?: number;
   /** Clock in epoch milliseconds. Default `Date.now`; tests inject one to read usage without waiting. */
   now?: () => number;
+  /**
+   * Time the run already spent before this budget was made, ms: a run resumed after it parked for
+   * an approval goes on with the seconds it had left, not a fresh window. Default 0.
+   */
+  spentMs?: number;
 }
 
 /**
@@ -98,7 +103,7 @@ class RunBudget implements Budget {
   constructor(limits: BudgetLimits, options: BudgetOptions) {
     this.limits = Object.freeze({ ...limits });
     this.#now = options.now ?? Date.now;
-    this.#startedAt = this.#now();
+    this.#startedAt = this.#now() - Math.max(0, options.spentMs ?? 0);
     this.#deadlineAt = Math.min(
       this.#startedAt + limits.maxSeconds * 1000,
       options.deadline ?? Number.POSITIVE_INFINITY,

@@ -48,6 +48,8 @@ const killSwitch = z
 // | AGENT_MAX_SECONDS            | 60                       | Wall clock per run                                              |
 // | AGENT_MAX_TOKENS             | 100000                   | Prompt + completion tokens per run                              |
 // | TOOLS_ALLOWLIST              | *                        | Comma list of globs; narrow it per deployment                   |
+// | TOOLS_REQUIRE_APPROVAL       | (unset: none)            | Comma list of globs whose calls wait for a person (approvals)   |
+// | APPROVAL_TIMEOUT_S           | 300                      | Undecided approvals deny then: on-call has 5 minutes to answer  |
 // | KILL_SWITCH                  | (unset: off)             | "all", "writes" or tool names, applied at start                 |
 // | CHROMA_URL                   | (unset: no memory)       | Long-term memory is optional                                    |
 // | CHROMA_TOKEN                 | (unset: no auth header)  | Bearer token for Chroma's gate; CHROMA_TOKEN_FILE in Compose    |
@@ -77,6 +79,8 @@ export const baseConfigSchema = z.object({
   AGENT_MAX_SECONDS: envField.positiveNumber().default(60),
   AGENT_MAX_TOKENS: envField.positiveInt().default(100_000),
   TOOLS_ALLOWLIST: envField.list().default(['*']),
+  TOOLS_REQUIRE_APPROVAL: envField.list().default([]),
+  APPROVAL_TIMEOUT_S: envField.positiveNumber().default(300),
   KILL_SWITCH: killSwitch.optional(),
   CHROMA_URL: envField.url(['http', 'https']).optional(),
   CHROMA_TOKEN: secret(z.string().trim().min(16)).optional(),

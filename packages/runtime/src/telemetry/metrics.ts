@@ -12,6 +12,8 @@ export interface FlotillaMetrics {
   stopReasons: Counter<{ role: string; reason: string }>;
   /** Tool gateway calls, by tool and outcome (ok | duplicate | policy_denied | kill_switch | budget | invalid_input | timeout | error | circuit_open | invalid_output | aborted). */
   toolCalls: Counter<{ tool: string; outcome: string }>;
+  /** Approvals, by tool and what happened (requested | approve | deny | timeout | cancel). */
+  approvals: Counter<{ tool: string; decision: string }>;
   /** Share of each budget limit a run used (0..1), by role and kind (steps | tool_calls | seconds | tokens). */
   budgetUsed: Histogram<{ role: string; kind: string }>;
   /** LLM tokens, by provider and direction (prompt | completion). */
@@ -33,6 +35,9 @@ export function getMetrics(): FlotillaMetrics {
     jobs: meter.createCounter('flotilla_jobs', { description: 'Jobs finished, by role and outcome' }),
     stopReasons: meter.createCounter('flotilla_stop_reasons', { description: 'Agent runs ended, by stop reason' }),
     toolCalls: meter.createCounter('flotilla_tool_calls', { description: 'Tool gateway calls, by outcome' }),
+    approvals: meter.createCounter('flotilla_approvals', {
+      description: 'Tool calls that needed approval: requested, then approve | deny | timeout | cancel',
+    }),
     budgetUsed: meter.createHistogram('flotilla_budget_used_ratio', {
       description: 'Fraction of each budget limit used by a run',
       advice: { explicitBucketBoundaries: [0.1, 0.25, 0.5, 0.75, 0.9, 1] },

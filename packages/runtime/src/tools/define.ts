@@ -57,6 +57,12 @@ export interface ToolSpec<I extends z.ZodType, R> {
    * Default: isTransientError (network errors, timeouts, and errors with `retryable: true`).
    */
   retryable?: (err: unknown) => boolean;
+  /**
+   * A person must approve each call before it runs (human in the loop). The run parks until an
+   * admin decides (POST /v1/admin/approvals/{id}/decision) or APPROVAL_TIMEOUT_S passes. Default
+   * false; TOOLS_REQUIRE_APPROVAL can require it of a tool per deployment as well.
+   */
+  requiresApproval?: boolean;
   run(input: z.output<I>, ctx: ToolContext): Promise<R>;
 }
 
@@ -70,6 +76,7 @@ export interface Tool<I extends z.ZodType = z.ZodType, R = unknown> {
   readonly retries: number;
   readonly sideEffects: SideEffects;
   readonly retryable: ((err: unknown) => boolean) | undefined;
+  readonly requiresApproval: boolean;
   // Method syntax on purpose: it keeps parameters bivariant, so every Tool<I, R> is an AnyTool.
   run(input: z.output<I>, ctx: ToolContext): Promise<R>;
 }
@@ -106,6 +113,7 @@ export function defineTool<I extends z.ZodType, R>(spec: ToolSpec<I, R>): Tool<I
     retries,
     sideEffects: spec.sideEffects,
     retryable: spec.retryable,
+    requiresApproval: spec.requiresApproval === true,
     run: spec.run,
   });
 }

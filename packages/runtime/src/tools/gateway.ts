@@ -41,7 +41,11 @@ export type ToolFailureCode =
   /** The stored idempotency record for this key is unreadable (tool_error). */
   | 'idempotency_corrupt'
   /** The idempotency key already holds the result of a different write (another tool or other arguments) (tool_error). */
-  | 'idempotency_conflict';
+  | 'idempotency_conflict'
+  /** The call needed a person's approval and an operator denied it (approval_denied). */
+  | 'approval_denied'
+  /** The call needed a person's approval and nobody decided within APPROVAL_TIMEOUT_S (approval_timeout). */
+  | 'approval_timeout';
 
 /** A call's result. Policy and tool failures are data: `call` does not throw for them. */
 export type ToolOutcome<O = unknown> =
@@ -96,6 +100,8 @@ export interface ToolGatewayOptions {
   prefix: string;
   /** picomatch globs of tool names that may run (TOOLS_ALLOWLIST). Empty allows nothing. */
   allowlist: readonly string[];
+  /** picomatch globs of tool names whose calls need a person's approval (TOOLS_REQUIRE_APPROVAL), besides tools defined with requiresApproval. Default none. */
+  requireApproval?: readonly string[];
   killSwitch: Pick<KillSwitch, 'blocks'>;
   log: ToolLog;
   /** Where audit records go. Default: `log`. */
@@ -120,6 +126,12 @@ export interface ToolGateway {
   call(name: string, input: unknown, options: ToolCallOptions): Promise<ToolOutcome>;
   /** The tools the allowlist lets through (what to offer the model). */
   allowedTools(): AnyTool[];
+  /**
+   * Whether a call of `name` must wait for a person's approval: an allowlisted tool defined with
+   * requiresApproval or matched by TOOLS_REQUIRE_APPROVAL. An unknown or refused tool needs none:
+   * the call fails on its own (policy_denied) without asking anyone.
+   */
+  requiresApproval(name: string): boolean;
   /** A tool's breaker state; undefined for an unknown tool. */
   circuit(name: string): CircuitStatus | undefined;
 }
@@ -170,6 +182,7 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
   const keys = redisKeys(options.prefix);
   const maxDelayMs = backoff.maxDelayMs ?? 2000;
   const allowed = options.allowlist.length ? picomatch([...options.allowlist]) : () => false;
+  const approvalGlobs = options.requireApproval?.length ? picomatch([...options.requireApproval]) : () => false;
   const tracer = trace.getTracer('flotilla');
 
   const tools = new Map<string, { tool: AnyTool; breaker: CircuitBreakerPolicy }>();
@@ -388,6 +401,10 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
       );
     },
     allowedTools: () => [...tools.values()].map((e) => e.tool).filter((t) => allowed(t.name)),
+    requiresApproval(name) {
+      const tool = tools.get(name)?.tool;
+      return tool !== undefined && allowed(name) && (tool.requiresApproval || approvalGlobs(name));
+    },
     circuit(name) {
       const entry = tools.get(name);
       return entry && STATUS[entry.breaker.state];

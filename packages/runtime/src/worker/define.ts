@@ -8,7 +8,13 @@ import type { AnyTool, ToolOutcome } from '../tools/index.js';
 
 /** The tool gateway as one run sees it: calls are charged to this run's budget and keyed by its ids. */
 export interface RunTools {
-  /** Calls a tool through the gateway (allowlist, kill switch, budget, timeout, retries, breaker, idempotency). */
+  /**
+   * Calls a tool through the gateway (allowlist, kill switch, budget, timeout, retries, breaker, idempotency).
+   * A tool that needs approval parks the run until an operator decides (docs/approvals.md): the
+   * call throws a signal the processor handles (a handler that catches it still parks), and the
+   * handler later runs again from the top with its earlier model replies and tool outcomes
+   * replayed, so make calls one after another and decide only from what they return.
+   */
   call(name: string, input: unknown): Promise<ToolOutcome>;
   /** The allowlisted tools, described for the model. */
   specs(): LlmToolSpec[];

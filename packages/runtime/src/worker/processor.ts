@@ -6,7 +6,7 @@ import {
   type WorkerIdentity,
 } from '@flotilla/contracts';
 import { context, propagation, trace } from '@opentelemetry/api';
-import { type Job, type Processor, UnrecoverableError } from 'bullmq';
+import { DelayedError, type Job, type Processor, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -18,8 +18,10 @@ import { getMetrics } from '../telemetry/metrics.js';
 import { isTracing } from '../telemetry/propagation.js';
 import { withSpan } from '../telemetry/span.js';
 import type { ToolGateway } from '../tools/index.js';
+import { type ApprovalDeps, ApprovalPending } from './approval-gate.js';
 import type { CancellationRegistry } from './cancellation.js';
 import type { AgentResult, WorkerDefinition } from './define.js';
+import { deleteJournal, type JournalState, loadJournal, saveJournal } from './journal.js';
 import { RunBook } from './run-book.js';
 import { RunContext, type RunShared } from './run-context.js';
 
@@ -38,6 +40,8 @@ export interface ProcessorDeps {
   memory: MemoryStore | undefined;
   log: Logger;
   cancellations: CancellationRegistry;
+  /** Where tool calls that need a person's approval ask for it (and the commands connection for it). */
+  approvals: ApprovalDeps;
 }
 
 /**
@@ -135,6 +139,8 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
             parentCtx,
           );
     } catch (err) {
+      // Not an ending: the processor parks the job until someone decides.
+      if (err instanceof ApprovalPending) throw err;
       if (budget.stopReason) return { stopReason: budget.stopReason };
       if (isTransientError(err)) {
         run.log.warn({ err }, 'transient failure; BullMQ will retry');
@@ -150,7 +156,36 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
       : { stopReason: 'runtime_error', error: `output failed validation: ${z.prettifyError(out.error)}` };
   }
 
-  return async (job: Job<unknown, SubtaskResult>) => {
+  /**
+   * Parks a run that waits for an approval: saves what it saw so far, then BullMQ's step-job
+   * pattern (moveToDelayed, then DelayedError) takes the job out of this worker, with no slot or
+   * lock held, until the deadline or until a decision promotes it. skipAttempt: parking uses no retry.
+   */
+  async function park(
+    job: Job,
+    token: string | undefined,
+    run: RunContext,
+    pending: ApprovalPending,
+    state: JournalState,
+  ): Promise<never> {
+    const { taskId, subtaskId } = run.envelope;
+    await saveJournal(deps.approvals.redis, deps.prefix, taskId, subtaskId, state);
+    const deadline = Date.parse(pending.approval.deadline);
+    await job.moveToDelayed(deadline, token);
+    // A decision made before the job was delayed could not promote it: look again now that it is.
+    const now = await deps.approvals.store.get(pending.approval.id);
+    if (now && now.status !== 'pending') {
+      // Refused only when the decider's own promote got there first: either way the job is waiting.
+      await job.promote().catch((err: unknown) => run.log.debug({ err }, 'parked job already promoted'));
+    }
+    run.log.info(
+      { approvalId: pending.approval.id, tool: pending.approval.tool, deadline: pending.approval.deadline },
+      'subtask parked until a decision',
+    );
+    throw new DelayedError();
+  }
+
+  return async (job: Job<unknown, SubtaskResult>, token?: string) => {
     const parsed = SubtaskEnvelope.safeParse(job.data);
     if (!parsed.success) return invalid(z.prettifyError(parsed.error));
     // zod's output is a fresh object: stamping it saves a copy per job.
@@ -160,19 +195,62 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
     if (!input.success) return invalid(z.prettifyError(input.error));
 
     const { taskId, subtaskId } = envelope;
-    const startedAt = Date.now();
-    const budget = budgetFromEnvelope(envelope, deps.limits);
+    // A job that started before may be a parked run resuming: then it replays what it saw. Only
+    // then is the journal read, so a run that never parked pays nothing for it.
+    const resumed =
+      job.attemptsStarted > 1 ? await loadJournal(deps.approvals.redis, deps.prefix, taskId, subtaskId) : undefined;
+    // Time parked is not the run's: it goes on with the seconds it had left, and the task's deadline
+    // moves by the time it waited for a person.
+    const parkedMs = resumed ? resumed.parkedMs + Math.max(0, Date.now() - resumed.parkedAt) : 0;
+    const priorMs = resumed?.activeMs ?? 0;
+    const startedAt = Date.now() - priorMs;
+    const budget = budgetFromEnvelope(
+      resumed ? { ...envelope, deadline: envelope.deadline + parkedMs } : envelope,
+      deps.limits,
+      resumed ? { spentMs: priorMs } : {},
+    );
     // Track before the start reads the cancelled key: a cancel published between the two is then
     // seen by one or the other, never missed.
     cancellations.track(taskId, budget);
     // Not awaited here (see RunContext): the handler may think while the start is recorded.
-    const run = new RunContext(envelope, identity, budget, job.id, shared, book.start(taskId, subtaskId));
-    let result: AgentResult<unknown>;
+    const run = new RunContext(
+      envelope,
+      identity,
+      budget,
+      job.id,
+      shared,
+      book.start(taskId, subtaskId, resumed !== undefined),
+      resumed,
+    );
+    let result: AgentResult<unknown> | undefined;
+    let pending: ApprovalPending | undefined;
     try {
       result = await runHandler(input.data, run);
+    } catch (err) {
+      if (!(err instanceof ApprovalPending)) throw err;
+      pending = err;
     } finally {
       cancellations.untrack(taskId, budget);
       budget.dispose();
+    }
+    // A handler that caught the signal and returned still parks: its call was never answered.
+    pending ??= run.parked;
+    if (pending) {
+      if (run.startFailure !== undefined) throw run.startFailure;
+      return park(job, token, run, pending, {
+        v: 1,
+        entries: run.journal.entries,
+        writes: run.writes(),
+        activeMs: Date.now() - startedAt,
+        parkedMs,
+        parkedAt: Date.now(),
+      });
+    }
+    if (!result) throw new Error('unreachable: a run ended without a result');
+    if (resumed) {
+      deleteJournal(deps.approvals.redis, deps.prefix, taskId, subtaskId).catch((err: unknown) =>
+        run.log.warn({ err }, 'could not delete the run journal; it expires with the task'),
+      );
     }
     // A start Redis already refused fails the job, so BullMQ retries it rather than complete a run
     // the ledger never saw. One still on its way is not waited for: it goes out ahead of the job's

@@ -83,13 +83,15 @@ export class RunBook {
    * Appends a run's started event and reads whether the task had been cancelled. Rejects with
    * Redis's error: a run the ledger did not record must not act.
    */
-  start(taskId: string, subtaskId: string): Promise<StartOutcome> {
+  start(taskId: string, subtaskId: string, resumed = false): Promise<StartOutcome> {
     const { role, replica } = this.who;
+    // A run resuming after it parked for an approval is the same execution: not another ledger entry.
+    const type = resumed ? 'subtask_resumed' : 'subtask_started';
     return new Promise((resolve, reject) => {
       this.#enqueue({
         taskId,
         start: true,
-        event: encodeTaskEvent({ type: 'subtask_started', taskId, subtaskId, role, replica }),
+        event: encodeTaskEvent({ type, taskId, subtaskId, role, replica }),
         done: (cancelled) => resolve(cancelled ? 'cancelled' : 'running'),
         failed: reject,
       });

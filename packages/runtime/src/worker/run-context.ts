@@ -3,10 +3,12 @@ import type { Logger } from 'pino';
 import type { Budget } from '../budget/index.js';
 import type { LlmClient, LlmToolSpec } from '../llm/index.js';
 import type { Memory, MemoryStore } from '../memory/index.js';
-import type { ToolGateway } from '../tools/index.js';
+import type { ToolGateway, ToolOutcome } from '../tools/index.js';
+import { type ApprovalDeps, ApprovalPending, checkApproval } from './approval-gate.js';
 import { TaskCancelledError } from './cancellation.js';
 import type { AgentContext, RunTools } from './define.js';
 import { gatedLlm, gatedMemory } from './effects.js';
+import { type JournalState, RunJournal } from './journal.js';
 import type { StartOutcome } from './run-book.js';
 
 /** What every run of one worker shares. */
@@ -16,6 +18,8 @@ export interface RunShared {
   llm: LlmClient;
   memory: MemoryStore | undefined;
   log: Logger;
+  /** Where calls of tools that need approval ask for it. */
+  approvals: ApprovalDeps;
 }
 
 /**
@@ -36,7 +40,10 @@ export class RunContext implements AgentContext {
   #tools: RunTools | undefined;
   #callIndex = 0;
   /** Identical writes this run has made so far (see ToolCallOptions.writes). */
-  readonly #writes = new Map<string, number>();
+  readonly #writes: Map<string, number>;
+  #journal: RunJournal | undefined;
+  readonly #resumed: JournalState | undefined;
+  #parked: ApprovalPending | undefined;
 
   constructor(
     readonly envelope: SubtaskEnvelope,
@@ -45,7 +52,10 @@ export class RunContext implements AgentContext {
     readonly jobId: string | undefined,
     readonly shared: RunShared,
     start: Promise<StartOutcome>,
+    resumed?: JournalState,
   ) {
+    this.#resumed = resumed;
+    this.#writes = new Map(resumed?.writes);
     // Handled here, at once: a start that fails before anyone awaits it is not an unhandled rejection.
     this.#start = start.then(
       (outcome) => {
@@ -56,6 +66,15 @@ export class RunContext implements AgentContext {
         this.log.warn({ err }, 'could not record the run start');
       },
     );
+  }
+
+  /**
+   * What the run saw (model replies, tool outcomes), and what it saw before it parked, to replay.
+   * Made on first use: a handler that calls neither the model nor a tool allocates none.
+   */
+  get journal(): RunJournal {
+    this.#journal ??= new RunJournal(this.#resumed);
+    return this.#journal;
   }
 
   get signal(): AbortSignal {
@@ -69,7 +88,28 @@ export class RunContext implements AgentContext {
   }
 
   get llm(): LlmClient {
-    this.#llm ??= gatedLlm(this.shared.llm, () => this.beforeEffect());
+    if (!this.#llm) {
+      const live = gatedLlm(this.shared.llm, () => this.beforeEffect());
+      this.#llm = {
+        provider: live.provider,
+        model: live.model,
+        chat: async (request, options) => {
+          const replayed = this.journal.next('llm');
+          if (replayed) {
+            // Gated like a live call (a cancelled task stops here); charged as the live call was.
+            await this.beforeEffect();
+            if (replayed.tokens > 0) options?.budget?.chargeTokens(replayed.tokens);
+            this.journal.record(replayed);
+            return replayed.response;
+          }
+          const before = options?.budget ? this.budget.usage().tokens : 0;
+          const response = await live.chat(request, options);
+          const tokens = options?.budget ? this.budget.usage().tokens - before : 0;
+          this.journal.record({ kind: 'llm', response, tokens });
+          return response;
+        },
+      };
+    }
     return this.#llm;
   }
 
@@ -91,8 +131,40 @@ export class RunContext implements AgentContext {
         const callIndex = this.#callIndex++;
         // No abort check as for the model: the gateway turns a stopped budget into an outcome.
         await this.recorded();
+        if (this.#parked) throw this.#parked;
+        const replayed = this.journal.next('tool', name);
+        if (replayed) {
+          if (replayed.toolCalls > 0) this.budget.chargeToolCall();
+          this.journal.record(replayed);
+          return replayed.outcome;
+        }
         const { taskId, subtaskId } = this.envelope;
-        return this.shared.gateway.call(name, input, {
+        const { gateway } = this.shared;
+        if (gateway.requiresApproval(name) && !this.budget.stopReason) {
+          let refused: ToolOutcome | undefined;
+          try {
+            refused = await checkApproval(this.shared.approvals, {
+              taskId,
+              subtaskId,
+              role: this.identity.role,
+              tenant: this.tenant,
+              jobId: this.jobId,
+              callIndex,
+              name,
+              input,
+              log: this.log,
+            });
+          } catch (err) {
+            if (err instanceof ApprovalPending) this.#parked = err;
+            throw err;
+          }
+          if (refused) {
+            this.journal.record({ kind: 'tool', name, outcome: refused, toolCalls: 0 });
+            return refused;
+          }
+        }
+        const before = this.budget.usage().toolCalls;
+        const outcome = await gateway.call(name, input, {
           budget: this.budget,
           taskId,
           subtaskId,
@@ -101,9 +173,21 @@ export class RunContext implements AgentContext {
           tenant: this.tenant,
           role: this.identity.role,
         });
+        this.journal.record({ kind: 'tool', name, outcome, toolCalls: this.budget.usage().toolCalls - before });
+        return outcome;
       },
     };
     return this.#tools;
+  }
+
+  /** The approval this run waits for, once a call asked for one; the processor then parks the job. */
+  get parked(): ApprovalPending | undefined {
+    return this.#parked;
+  }
+
+  /** The identical-write counts so far, saved with the journal when the run parks. */
+  writes(): [string, number][] {
+    return [...this.#writes];
   }
 
   /** The fields every line about this run carries. */
@@ -126,6 +210,7 @@ export class RunContext implements AgentContext {
   /** Resolves once the run may act; throws if it must not. */
   async beforeEffect(): Promise<void> {
     await this.recorded();
+    if (this.#parked) throw this.#parked;
     this.budget.signal.throwIfAborted();
   }
 }

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { queueNames, type WorkerIdentity } from '@flotilla/contracts';
 import { MetricsTime, Worker } from 'bullmq';
 import { z } from 'zod';
+import { ApprovalStore } from '../approvals/index.js';
 import { baseConfigSchema } from '../config/index.js';
 import { chromaCheck, createHealthServer, redisCheck, workerRunningCheck } from '../health/index.js';
 import type { Lifecycle, ShutdownReport } from '../lifecycle/index.js';
@@ -96,6 +97,7 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     redis: commands,
     prefix,
     allowlist: config.TOOLS_ALLOWLIST,
+    requireApproval: config.TOOLS_REQUIRE_APPROVAL,
     killSwitch,
     log,
   });
@@ -126,6 +128,12 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     memory,
     log,
     cancellations,
+    approvals: {
+      store: new ApprovalStore(commands, prefix),
+      redis: commands,
+      prefix,
+      timeoutMs: config.APPROVAL_TIMEOUT_S * 1000,
+    },
   });
 
   const worker = new Worker(queueNames.role(def.role), processor, {
