@@ -1,119 +1,140 @@
 // The approvals commands as an operator runs them: the built CLI as a real process, in a
-// pseudo-terminal where the test reads the screen, over real HTTP.
-//
-// STAND-IN: the approvals API (GET /v1/admin/approvals, POST /v1/admin/approvals/{id}/decision) is
-// built on another branch (`approvals`, issue 13 §2) and is not in this branch's orchestrator.
-// @flotilla/test-utils' startApprovalsStandIn implements exactly its contract from an in-memory list
-// so the CLI can be tested now; once the branches are merged, this file should start the real
-// orchestrator (and a worker whose tool requires approval) instead, and the stand-in goes.
+// pseudo-terminal where the test reads the screen, against a real local mesh (the orchestrator and
+// a researcher on real Redis and Chroma, the offline model) whose researcher must ask before each
+// http.get (TOOLS_REQUIRE_APPROVAL). Each task fetches a page on a local site, so each parks one
+// approval; the site counts what reached it. Build first (pnpm build). The admin-key refusal is in
+// operator-cli.int.test.ts, beside the other operator commands'.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ApprovalsStandIn, standInApproval as approval, startApprovalsStandIn } from '@flotilla/test-utils';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { TaskView } from '@flotilla/contracts';
+import { waitFor } from '@flotilla/test-utils';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Approval } from './commands/approvals.js';
+import { type Mesh, startMesh } from './mesh.js';
 import { COLOUR, cliRunner, STACK_TRACE, screen } from './terminal.test.helpers.js';
 
-const ADMIN_KEY = 'flk_admin_admin_admin_admin_admin_admin_admin_a';
-const TASKS_KEY = 'flk_tasks_tasks_tasks_tasks_tasks_tasks_tasks_t';
-const TASK = '7d0c6a5e-0000-4000-8000-000000000001';
+let cwd: string;
+const cli = cliRunner(() => cwd);
+afterEach(async () => {
+  await cli.stop();
+});
 
-describe('flotilla approvals, approve and deny (against a stand-in for the approvals API)', () => {
-  let cwd: string;
-  const cli = cliRunner(() => cwd);
-  let api: ApprovalsStandIn;
+describe('flotilla approvals, approve and deny against a mesh whose http.get needs approval', () => {
+  let mesh: Mesh;
   let env: Record<string, string>;
+  const hits: string[] = [];
+  const site = createServer((req, res) => {
+    hits.push(new URL(req.url ?? '/', 'http://x').pathname);
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('the page');
+  });
+  let base: string;
+
+  const api = async <T>(path: string, init?: RequestInit) =>
+    (await (await fetch(`${mesh.url}${path}`, init)).json()) as T;
+  /** Submits a task that fetches `page` and waits until its approval is pending; returns both ids. */
+  const parkedTask = async (page: string) => {
+    const { taskId } = await api<{ taskId: string }>('/v1/tasks', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ goal: `fetch ${base}${page}` }),
+    });
+    const approval = await waitFor(
+      async () =>
+        (await api<{ approvals: Approval[] }>('/v1/admin/approvals?status=pending')).approvals.find(
+          (a) => a.taskId === taskId,
+        ),
+      { what: `the approval of ${page}`, timeoutMs: 30_000 },
+    );
+    return { taskId, approval };
+  };
+  const ended = (taskId: string) =>
+    waitFor(
+      async () => {
+        const view = await api<TaskView>(`/v1/tasks/${taskId}`);
+        return ['completed', 'failed', 'cancelled'].includes(view.status) ? view : undefined;
+      },
+      { what: `task ${taskId} to end`, timeoutMs: 30_000 },
+    );
 
   beforeAll(async () => {
     cwd = mkdtempSync(join(tmpdir(), 'flotilla-cli-approvals-'));
-    api = await startApprovalsStandIn({
-      [ADMIN_KEY]: { name: 'ops', scope: 'admin' },
-      [TASKS_KEY]: { name: 'me', scope: 'tasks' },
+    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+    mesh = await startMesh({
+      only: ['researcher'],
+      sandbox: false,
+      env: { SHUTDOWN_GRACE_MS: '3000' },
+      roleEnv: { researcher: { HTTP_ALLOWLIST: new URL(base).host, TOOLS_REQUIRE_APPROVAL: 'http.get' } },
     });
-    env = { FLOTILLA_URL: api.url, FLOTILLA_API_KEY: ADMIN_KEY };
-  });
-
-  beforeEach(() => {
-    api.approvals.splice(
-      0,
-      Infinity,
-      approval('apr-1'),
-      approval('apr-2', { tool: 'http.post', subtaskId: 's2', summary: 'POST https://example.test/hook' }),
-      approval('apr-0', {
-        status: 'approved',
-        decidedBy: 'alice',
-        decidedAt: '2026-01-01T10:00:00.000Z',
-        reason: 'looks fine',
-      }),
-    );
-    api.requests.length = 0;
-  });
-
-  afterEach(async () => {
-    await cli.stop();
-  });
+    env = { FLOTILLA_URL: mesh.url };
+  }, 120_000);
 
   afterAll(async () => {
-    await api?.close();
+    await mesh?.stop();
+    site.closeAllConnections();
+    await new Promise<void>((resolve) => site.close(() => resolve()));
     rmSync(cwd, { recursive: true, force: true });
-  });
+  }, 120_000);
 
-  it('approvals: the pending ones, with tool, task, time left and summary, in colour; --json is the body', async () => {
+  it('approvals lists the waiting call, in colour; approve lets it run once; a second decision is refused', async () => {
+    const { taskId, approval } = await parkedTask('/approve-me');
+    expect(hits).not.toContain('/approve-me');
+
     const shown = await cli.exec(['approvals'], { tty: true, env });
     expect(shown.code).toBe(0);
     expect(shown.stdout).toMatch(COLOUR);
     const rows = screen(shown.stdout);
     expect(rows[0]).toMatch(/^ID\s+TOOL\s+TASK\/SUBTASK\s+DEADLINE\s+SUMMARY/);
-    expect(rows.find((l) => l.startsWith('apr-1'))).toMatch(
-      /^apr-1\s+repo\.write\s+7d0c6a5e\/s1\s+in 4m \d+s\s+write src\/index\.ts \(120 bytes\)/,
-    );
-    expect(rows.find((l) => l.startsWith('apr-2'))).toContain('POST https://example.test/hook');
-    // Pending only by default: the decided one is not listed.
-    expect(rows.some((l) => l.startsWith('apr-0'))).toBe(false);
-    expect(rows.join('\n')).toContain('flotilla approve|deny <ID> --reason');
+    const row = rows.find((l) => l.startsWith(approval.id));
+    expect(row).toMatch(new RegExp(`^${approval.id}\\s+http\\.get\\s+${taskId.slice(0, 8)}/s1\\s+in \\d+m \\d+s`));
+    expect(row).toContain('/approve-me');
+    const page = JSON.parse((await cli.exec(['approvals', '--json'], { env })).stdout) as { approvals: Approval[] };
+    expect(page.approvals.find((a) => a.id === approval.id)).toMatchObject({ status: 'pending', tool: 'http.get' });
 
-    const json = await cli.exec(['approvals', '--json'], { tty: true, env });
-    expect(json.stdout).not.toMatch(COLOUR);
-    const page = JSON.parse(json.stdout);
-    expect(page.total).toBe(2);
-    expect(page.approvals.map((a: Approval) => a.id)).toEqual(['apr-1', 'apr-2']);
-
-    const decided = await cli.exec(['approvals', '--status', 'approved'], { env });
-    expect(decided.stdout).toMatch(/^apr-0\s+repo\.write\s+7d0c6a5e\/s1\s+alice 2026-01-01 10:00:00/m);
-  });
-
-  it('approve: decides it with the reason; a second decision gets "already decided" (409), exit 1', async () => {
-    const approved = await cli.exec(['approve', 'apr-1', '--reason', 'reviewed the diff'], { tty: true, env });
+    const approved = await cli.exec(['approve', approval.id, '--reason', 'a page we own'], { tty: true, env });
     expect(approved.code).toBe(0);
-    expect(screen(approved.stdout).join('\n')).toContain(`apr-1 approved: repo.write for task ${TASK} subtask s1`);
-    expect(api.requests.at(-1)).toEqual({
-      method: 'POST',
-      path: '/v1/admin/approvals/apr-1/decision',
-      body: { decision: 'approve', reason: 'reviewed the diff' },
-      by: 'ops',
-    });
-    expect(api.approvals.find((a) => a.id === 'apr-1')).toMatchObject({ status: 'approved', decidedBy: 'ops' });
+    expect(screen(approved.stdout).join('\n')).toContain(
+      `${approval.id} approved: http.get for task ${taskId} subtask s1`,
+    );
+    const done = await ended(taskId);
+    expect(done.status).toBe('completed');
+    expect(hits.filter((h) => h === '/approve-me')).toHaveLength(1);
 
-    const late = await cli.exec(['deny', 'apr-1', '--reason', 'too risky'], { env });
+    const late = await cli.exec(['deny', approval.id, '--reason', 'too late'], { env });
     expect(late.code).toBe(1);
-    expect(late.stderr).toContain('cannot deny apr-1: approval apr-1 was already approved by ops');
+    expect(late.stderr).toContain(`cannot deny ${approval.id}:`);
+    expect(late.stderr).toContain('already approved');
     expect(late.stderr).not.toMatch(STACK_TRACE);
-    expect(api.approvals.find((a) => a.id === 'apr-1')?.status).toBe('approved');
+    const decided = await cli.exec(['approvals', '--status', 'approved'], { env });
+    expect(decided.stdout).toMatch(new RegExp(`^${approval.id}\\s+http\\.get`, 'm'));
   });
 
-  it('deny --json prints the decided approval; an unknown id is a 404 said in words', async () => {
-    const denied = await cli.exec(['deny', 'apr-2', '--reason', 'not during the freeze', '--json'], { env });
+  it('deny --json prints the decided approval, the call never runs, and the task goes on without it', async () => {
+    const { taskId, approval } = await parkedTask('/deny-me');
+    const denied = await cli.exec(['deny', approval.id, '--reason', 'not during the freeze', '--json'], { env });
     expect(denied.code).toBe(0);
-    expect(JSON.parse(denied.stdout)).toMatchObject({ id: 'apr-2', status: 'denied', reason: 'not during the freeze' });
-    const missing = await cli.exec(['approve', 'apr-404', '--reason', 'x'], { env });
+    expect(JSON.parse(denied.stdout)).toMatchObject({
+      id: approval.id,
+      status: 'denied',
+      reason: 'not during the freeze',
+    });
+    const done = await ended(taskId);
+    expect(['completed', 'failed']).toContain(done.status);
+    expect(hits).not.toContain('/deny-me');
+
+    const missing = await cli.exec(['approve', 'apr-000000000000000000000000', '--reason', 'x'], { env });
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain('cannot approve apr-404: no approval apr-404');
+    expect(missing.stderr).toContain('cannot approve apr-000000000000000000000000');
   });
 
-  it('usage mistakes exit 2 and send nothing: no --reason, a blank one, no id, an unknown --status', async () => {
+  it('usage mistakes exit 2 and decide nothing: no --reason, a blank one, no id, an unknown --status', async () => {
+    const { approval } = await parkedTask('/usage');
     for (const args of [
-      ['approve', 'apr-1'],
-      ['deny', 'apr-1', '--reason', '   '],
+      ['approve', approval.id],
+      ['deny', approval.id, '--reason', '   '],
       ['approve', '--reason', 'ok'],
       ['approvals', '--status', 'maybe'],
     ]) {
@@ -121,21 +142,9 @@ describe('flotilla approvals, approve and deny (against a stand-in for the appro
       expect(out.code, args.join(' ')).toBe(2);
       expect(out.stderr).toContain('flotilla --help');
     }
-    expect((await cli.exec(['approve', 'apr-1'], { env })).stderr).toContain('approve needs --reason');
-    expect((await cli.exec(['approvals', '--status', 'maybe'], { env })).stderr).toContain(
-      '--status must be one of pending, approved, denied, timed_out, cancelled',
-    );
-    expect(api.requests).toEqual([]);
-    expect(api.approvals.find((a) => a.id === 'apr-1')?.status).toBe('pending');
-  });
-
-  it('a tasks key: says an admin key is needed; never prints the key', async () => {
-    const refused = await cli.exec(['approve', 'apr-1', '--reason', 'ok'], {
-      env: { FLOTILLA_URL: api.url, FLOTILLA_API_KEY: TASKS_KEY },
-    });
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain('operator commands need an admin key (403');
-    expect(refused.stderr).not.toContain(TASKS_KEY);
-    expect(api.approvals.find((a) => a.id === 'apr-1')?.status).toBe('pending');
+    expect((await cli.exec(['approve', approval.id], { env })).stderr).toContain('approve needs --reason');
+    expect((await api<Approval>(`/v1/admin/approvals/${approval.id}`)).status).toBe('pending');
+    // Let it go, so the mesh stops with nothing parked.
+    expect((await cli.exec(['deny', approval.id, '--reason', 'end of test'], { env })).code).toBe(0);
   });
 });

@@ -300,7 +300,12 @@ describe('flotilla operator commands need an admin key', () => {
 
   it('a tasks key on an operator command: says an admin key is needed and how to make one', async () => {
     writeFileSync(join(cwd, 'me.key'), tasksKey);
-    for (const args of [['queues'], ['kill-switch', 'on', '--reason', 'x']]) {
+    for (const args of [
+      ['queues'],
+      ['kill-switch', 'on', '--reason', 'x'],
+      ['approvals'],
+      ['approve', 'apr-1', '--reason', 'ok'],
+    ]) {
       const refused = await cli.exec(args, { env: { FLOTILLA_URL: url, FLOTILLA_API_KEY_FILE: 'me.key' } });
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain('operator commands need an admin key (403');
