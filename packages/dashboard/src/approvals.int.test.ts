@@ -1,28 +1,30 @@
 // The approvals panel as an operator uses it: the real dashboard app listening on loopback (real
 // Redis for its board), a real headless Chromium that logs in with an admin key, reads the table
-// and clicks Approve / Deny, and a screenshot of what it showed.
-//
-// STAND-IN: the orchestrator's approvals API is built on another branch (`approvals`) and is not in
-// this one; @flotilla/test-utils' startApprovalsStandIn implements exactly its contract from an
-// in-memory list. Once the branches are merged, this test should point the dashboard at the real
-// orchestrator instead.
-import { mkdirSync } from 'node:fs';
+// and clicks Approve / Deny, and a screenshot of what it showed. The approvals are real: an
+// orchestrator and a researcher run as processes (the offline model, a real keys file), the
+// researcher must ask before http.get and notes.write (TOOLS_REQUIRE_APPROVAL), and each test's
+// tasks park calls that the page then decides. Build first (pnpm build).
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { redisKeys } from '@flotilla/contracts';
 import { createLogger } from '@flotilla/runtime';
 import { ApiKeyRing, formatApiKeyLine, generateApiKey, parseApiKeys } from '@flotilla/runtime/auth';
 import {
-  type ApprovalsStandIn,
   freePort,
-  standInApproval,
-  startApprovalsStandIn,
+  type RunningProcess,
+  startProcess,
+  stopAll,
   testServices,
   uniquePrefix,
+  waitFor,
 } from '@flotilla/test-utils';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ApprovalsClient } from './approvals-client.js';
+import { type Approval, ApprovalsClient } from './approvals-client.js';
 import { buildDashboard, type Dashboard } from './board.js';
 import { type Browser, chromiumMissing, startBrowser } from './browser.test.helpers.js';
 
@@ -30,6 +32,8 @@ import { type Browser, chromiumMissing, startBrowser } from './browser.test.help
 const OPS_KEY = generateApiKey();
 const TENANT_KEY = generateApiKey();
 const DASHBOARD_KEY = generateApiKey();
+/** A second operator's key on the orchestrator, deciding with the CLI behind the page's back. */
+const CAROL_KEY = generateApiKey();
 const keys = new ApiKeyRing(
   parseApiKeys([formatApiKeyLine('ops', 'admin', OPS_KEY), formatApiKeyLine('alice', 'tasks', TENANT_KEY)].join('\n')),
 );
@@ -37,40 +41,130 @@ const log = createLogger({ service: 'dashboard-test', level: 'silent' });
 const basic = (key: string) => `Basic ${Buffer.from(`ops:${key}`).toString('base64')}`;
 /** Where the screenshots go, to be looked at (the test checks they are PNGs). */
 const SHOTS = process.env.DASHBOARD_SCREENSHOT_DIR ?? join(tmpdir(), 'flotilla-dashboard-shots');
+const packageDir = (name: string) => fileURLToPath(new URL(`../../${name}`, import.meta.url));
+
+/**
+ * The orchestrator (its keys: the dashboard's admin key and alice's tasks key) and one researcher
+ * whose http.get and notes.write wait for a person, on a private queue prefix; a site they fetch.
+ */
+async function startServices() {
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-dashboard-approvals-'));
+  const keysFile = join(dir, 'api_keys');
+  writeFileSync(
+    keysFile,
+    `${[
+      formatApiKeyLine('dashboard', 'admin', DASHBOARD_KEY),
+      formatApiKeyLine('carol', 'admin', CAROL_KEY),
+      formatApiKeyLine('alice', 'tasks', TENANT_KEY),
+    ].join('\n')}\n`,
+  );
+  const hits: string[] = [];
+  const site = createServer((req, res) => {
+    hits.push(new URL(req.url ?? '/', 'http://x').pathname);
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('the page');
+  });
+  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+  const siteBase = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+  const prefix = uniquePrefix('dashboard-approvals-api');
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const common = {
+    LLM_PROVIDER: 'offline',
+    REDIS_URL: testServices().redisUrl,
+    QUEUE_PREFIX: prefix,
+    HEALTH_HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    OTEL_EXPORTER_OTLP_ENDPOINT: undefined,
+  };
+  const node = (name: string, env: Record<string, string | undefined>): RunningProcess =>
+    startProcess(process.execPath, ['--import', '@flotilla/runtime/register', 'dist/main.js'], {
+      cwd: packageDir(name),
+      env: { ...common, ...env },
+    });
+  const researcherPort = await freePort();
+  const procs = [
+    node('orchestrator', {
+      API_KEYS_FILE: keysFile,
+      AUTH: undefined,
+      PORT: String(port),
+      HEALTH_PORT: String(port),
+      CHROMA_URL: undefined,
+    }),
+    node('researcher', {
+      HEALTH_PORT: String(researcherPort),
+      HTTP_ALLOWLIST: new URL(siteBase).host,
+      CHROMA_URL: testServices().chromaUrl,
+      MEMORY_COLLECTION_PREFIX: prefix.replace(/[^a-zA-Z0-9-]/g, '-').slice(0, 40),
+      TOOLS_REQUIRE_APPROVAL: 'http.get,notes.write',
+      SHUTDOWN_GRACE_MS: '3000',
+    }),
+  ];
+  for (const readyz of [`${url}/readyz`, `http://127.0.0.1:${researcherPort}/readyz`]) {
+    await waitFor(async () => (await fetch(readyz).catch(() => undefined))?.ok, { what: readyz, timeoutMs: 30_000 });
+  }
+  const call = async <T>(path: string, key: string, body?: unknown) =>
+    (await (
+      await fetch(`${url}${path}`, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: { authorization: `Bearer ${key}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      })
+    ).json()) as T;
+  return {
+    url,
+    hits,
+    siteBase,
+    /** Alice's task for `goal`, once its first call waits for a person: the approval. */
+    parked: async (goal: string) => {
+      const { taskId } = await call<{ taskId: string }>('/v1/tasks', TENANT_KEY, { goal });
+      return waitFor(
+        async () =>
+          (await call<{ approvals: Approval[] }>('/v1/admin/approvals?status=pending', DASHBOARD_KEY)).approvals.find(
+            (a) => a.taskId === taskId,
+          ),
+        { what: `the approval of "${goal}"`, timeoutMs: 30_000 },
+      );
+    },
+    approval: (id: string) => call<Approval>(`/v1/admin/approvals/${id}`, DASHBOARD_KEY),
+    /** Decided as carol, another operator. */
+    decide: (id: string, decision: 'approve' | 'deny', reason: string) =>
+      call<Approval>(`/v1/admin/approvals/${id}/decision`, CAROL_KEY, { decision, reason }),
+    pending: async () =>
+      (await call<{ approvals: Approval[] }>('/v1/admin/approvals?status=pending', DASHBOARD_KEY)).approvals,
+    stop: async () => {
+      await stopAll(procs, 10_000);
+      site.closeAllConnections();
+      await new Promise<void>((resolve) => site.close(() => resolve()));
+      const redis = new Redis(testServices().redisUrl);
+      const left = await redis.keys(`${prefix}:*`);
+      if (left.length) await redis.del(...left);
+      redis.disconnect();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 describe('the approvals panel', () => {
+  let services: Awaited<ReturnType<typeof startServices>>;
   let redis: Redis;
   let prefix: string;
-  let api: ApprovalsStandIn;
   let dashboard: Dashboard | undefined;
+  const client = (key = DASHBOARD_KEY) => new ApprovalsClient({ url: services.url, key });
 
   beforeAll(async () => {
-    api = await startApprovalsStandIn({
-      [DASHBOARD_KEY]: { name: 'dashboard', scope: 'admin' },
-      [TENANT_KEY]: { name: 'alice', scope: 'tasks' },
-    });
-  });
+    services = await startServices();
+  }, 60_000);
 
   afterAll(async () => {
-    await api?.close();
-  });
+    // Nothing left parked: deny what the tests left waiting, then stop.
+    for (const a of (await services?.pending()) ?? []) await services.decide(a.id, 'deny', 'end of test');
+    await services?.stop();
+  }, 60_000);
 
   beforeEach(async () => {
     redis = new Redis(testServices().redisUrl, { maxRetriesPerRequest: 1 });
     prefix = uniquePrefix('dashboard-approvals');
     await redis.sadd(redisKeys(prefix).roles, 'coder');
-    api.approvals.splice(
-      0,
-      Infinity,
-      standInApproval('apr-1'),
-      standInApproval('apr-2', {
-        tool: 'http.post',
-        role: 'researcher',
-        subtaskId: 's2',
-        summary: 'POST https://hooks.example.test/deploy <script>alert(1)</script>',
-      }),
-    );
-    api.requests.length = 0;
   });
 
   afterEach(async () => {
@@ -105,7 +199,7 @@ describe('the approvals panel', () => {
     });
 
     beforeEach(async () => {
-      const d = await build(new ApprovalsClient({ url: api.url, key: DASHBOARD_KEY }));
+      const d = await build(client());
       const port = await freePort();
       await d.app.listen({ port, host: '127.0.0.1' });
       base = `http://127.0.0.1:${port}`;
@@ -125,64 +219,68 @@ describe('the approvals panel', () => {
         })()`),
       );
 
-    it('lists the pending approvals: tool, summary, task, deadline, with Approve and Deny', async () => {
+    it('lists the pending approvals: tool, summary, task, deadline, with Approve and Deny; markup stays text', async () => {
+      const fetch = await services.parked(`fetch ${services.siteBase}/listed`);
+      const note = await services.parked('remember this: <script>alert(1)</script> is not code to run');
       await browser.page.goto(`${base}/approvals`);
       const shown = await rows();
-      expect(shown.map((r) => r.id)).toEqual(['approval-apr-1', 'approval-apr-2']);
-      const [first, second] = shown;
-      expect(first?.cells[0]).toBe('repo.write coder');
-      expect(first?.cells[1]).toBe('write src/index.ts (120 bytes)');
-      expect(first?.cells[2]).toBe('7d0c6a5e-0000-4000-8000-000000000001 subtask s1 · tenant me');
-      expect(first?.cells[3]).toMatch(/^in 4m \d+s \d\d:\d\d:\d\d UTC$/);
-      expect(first?.cells[4]).toBe('Approve Deny');
+      const fetchRow = shown.find((r) => r.id === `approval-${fetch.id}`);
+      expect(fetchRow?.cells[0]).toBe('http.get researcher');
+      expect(fetchRow?.cells[1]).toContain(`${services.siteBase}/listed`);
+      expect(fetchRow?.cells[2]).toBe(`${fetch.taskId} subtask s1 · tenant alice`);
+      expect(fetchRow?.cells[3]).toMatch(/^in \d+m \d+s \d\d:\d\d:\d\d UTC$/);
+      expect(fetchRow?.cells[4]).toBe('Approve Deny');
       // The summary is the tool's arguments: shown as text, never run as markup.
-      expect(second?.cells[1]).toContain('<script>alert(1)</script>');
+      const noteRow = shown.find((r) => r.id === `approval-${note.id}`);
+      expect(noteRow?.cells[0]).toBe('notes.write researcher');
+      expect(noteRow?.cells[1]).toContain('<script>alert(1)</script>');
       expect(await browser.page.evaluate('document.querySelectorAll("main script").length')).toBe(0);
       const png = await browser.page.screenshot(join(SHOTS, 'approvals-pending.png'));
       expect(png.subarray(1, 4).toString()).toBe('PNG');
-      // The dashboard asked with its own key.
-      expect(api.requests.at(-1)).toMatchObject({ method: 'GET', path: '/v1/admin/approvals', by: 'dashboard' });
     });
 
-    it('Approve decides it through the API with the reason and who clicked; the row goes', async () => {
+    it('Approve decides it through the API with the reason and who clicked; the call runs; the row goes', async () => {
+      const a = await services.parked(`fetch ${services.siteBase}/approved-page`);
       await browser.page.goto(`${base}/approvals`);
-      await decide('apr-1', 'approve', 'reviewed the diff');
-      expect(await flash()).toBe('apr-1 approved: repo.write for task 7d0c6a5e-0000-4000-8000-000000000001');
-      expect(api.approvals.find((a) => a.id === 'apr-1')).toMatchObject({
+      await decide(a.id, 'approve', 'a page we own');
+      expect(await flash()).toBe(`${a.id} approved: http.get for task ${a.taskId}`);
+      expect(await services.approval(a.id)).toMatchObject({
         status: 'approved',
         decidedBy: 'dashboard',
-        reason: 'reviewed the diff (dashboard, by ops)',
+        reason: 'a page we own (dashboard, by ops)',
       });
-      expect((await rows()).map((r) => r.id)).toEqual(['approval-apr-2']);
+      expect((await rows()).map((r) => r.id)).not.toContain(`approval-${a.id}`);
+      await waitFor(() => services.hits.includes('/approved-page'), { what: 'the approved call to run' });
       await browser.page.screenshot(join(SHOTS, 'approvals-after-approve.png'));
     });
 
     it('Deny on one another operator decided meanwhile: the page says who decided what (409)', async () => {
+      const a = await services.parked(`fetch ${services.siteBase}/raced`);
       await browser.page.goto(`${base}/approvals`);
       // Decided behind the page's back, as a second operator with the CLI would.
-      Object.assign(api.approvals.find((a) => a.id === 'apr-2') ?? {}, {
-        status: 'approved',
-        decidedBy: 'carol',
-        decidedAt: '2026-01-01T10:00:00.000Z',
-      });
-      await decide('apr-2', 'deny', 'not during the freeze');
-      expect(await flash()).toBe('apr-2: approval apr-2 was already approved by carol at 2026-01-01T10:00:00.000Z');
-      expect(api.approvals.find((a) => a.id === 'apr-2')?.status).toBe('approved');
+      const decided = await services.decide(a.id, 'approve', 'carol had a look');
+      await decide(a.id, 'deny', 'not during the freeze');
+      expect(await flash()).toBe(
+        `${a.id}: approval ${a.id} is already approved: carol decided at ${decided.decidedAt} (carol had a look)`,
+      );
+      expect((await services.approval(a.id)).status).toBe('approved');
       await browser.page.screenshot(join(SHOTS, 'approvals-conflict.png'));
     });
 
     it('a reason is required: the browser does not send the form without one', async () => {
+      const a = await services.parked(`fetch ${services.siteBase}/no-reason`);
       await browser.page.goto(`${base}/approvals`);
       const valid = await browser.page.evaluate<boolean>(
-        `document.querySelector('#approval-apr-1 form').checkValidity()`,
+        `document.querySelector('#approval-${a.id} form').checkValidity()`,
       );
       expect(valid).toBe(false);
-      expect(api.requests.filter((r) => r.method === 'POST')).toEqual([]);
+      expect((await services.approval(a.id)).status).toBe('pending');
     });
   });
 
   it('refuses the page without an admin key, and a tenant key', async () => {
-    const d = await build(new ApprovalsClient({ url: api.url, key: DASHBOARD_KEY }));
+    const a = await services.parked(`fetch ${services.siteBase}/refused`);
+    const d = await build(client());
     expect((await d.app.inject({ method: 'GET', url: '/approvals' })).statusCode).toBe(401);
     const tenant = await d.app.inject({
       method: 'GET',
@@ -192,12 +290,12 @@ describe('the approvals panel', () => {
     expect(tenant.statusCode).toBe(403);
     const post = await d.app.inject({
       method: 'POST',
-      url: '/approvals/apr-1/decision',
+      url: `/approvals/${a.id}/decision`,
       headers: { authorization: basic(TENANT_KEY), 'content-type': 'application/x-www-form-urlencoded' },
       payload: 'decision=approve&reason=ok',
     });
     expect(post.statusCode).toBe(403);
-    expect(api.requests).toEqual([]);
+    expect((await services.approval(a.id)).status).toBe('pending');
     // Control: an admin key opens it, and the board links to it.
     const ops = { authorization: basic(OPS_KEY) };
     expect((await d.app.inject({ method: 'GET', url: '/approvals', headers: ops })).statusCode).toBe(200);
@@ -205,7 +303,8 @@ describe('the approvals panel', () => {
   });
 
   it('refuses a form another site posts (the browser would send the Basic credentials with it)', async () => {
-    const d = await build(new ApprovalsClient({ url: api.url, key: DASHBOARD_KEY }));
+    const a = await services.parked(`fetch ${services.siteBase}/cross-site`);
+    const d = await build(client());
     const form = { authorization: basic(OPS_KEY), 'content-type': 'application/x-www-form-urlencoded' };
     for (const headers of [
       { ...form, 'sec-fetch-site': 'cross-site' },
@@ -213,23 +312,23 @@ describe('the approvals panel', () => {
     ]) {
       const res = await d.app.inject({
         method: 'POST',
-        url: '/approvals/apr-1/decision',
+        url: `/approvals/${a.id}/decision`,
         headers,
         payload: 'decision=approve&reason=ok',
       });
       expect(res.statusCode).toBe(403);
       expect(res.json().code).toBe('FLOTILLA_DASHBOARD_CROSS_SITE');
     }
-    expect(api.approvals.find((a) => a.id === 'apr-1')?.status).toBe('pending');
+    expect((await services.approval(a.id)).status).toBe('pending');
     // Control: the same post from the page's own origin goes through.
     const ok = await d.app.inject({
       method: 'POST',
-      url: '/approvals/apr-1/decision',
+      url: `/approvals/${a.id}/decision`,
       headers: { ...form, 'sec-fetch-site': 'same-origin', origin: 'http://dash.test:8081', host: 'dash.test:8081' },
       payload: 'decision=approve&reason=ok',
     });
     expect(ok.statusCode).toBe(303);
-    expect(api.approvals.find((a) => a.id === 'apr-1')?.status).toBe('approved');
+    expect((await services.approval(a.id)).status).toBe('approved');
   });
 
   it('says how to connect it when not configured, and what is wrong when the API is away or refuses the key', async () => {
@@ -249,7 +348,7 @@ describe('the approvals panel', () => {
     await d.app.close();
     await d.close();
 
-    d = await build(new ApprovalsClient({ url: api.url, key: TENANT_KEY }));
+    d = await build(client(TENANT_KEY));
     const refused = await d.app.inject({ method: 'GET', url: '/approvals', headers });
     expect(refused.body).toContain('DASHBOARD_API_KEY_FILE must hold an admin key');
     expect(refused.body).not.toContain(TENANT_KEY);
