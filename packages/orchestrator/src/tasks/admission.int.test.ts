@@ -64,10 +64,12 @@ describe('admission by Redis memory', () => {
         { what: 'every accepted task to finish', timeoutMs: 120_000 },
       );
       expect(views.filter((v) => v.status !== 'completed').map((v) => v.status)).toEqual([]);
-      // Still refused while the store stays that full (nothing expires within the test).
-      expect(
-        (await hh.app.inject({ method: 'POST', url: '/v1/tasks', payload: { goal: 'one more' } })).statusCode,
-      ).toBe(503);
+      // The gate follows the store: refused while it stays above the mark. Finished tasks free a
+      // little (queue and index entries), so on a slow run the store can settle just below it again.
+      const after = parseMemoryInfo(await admin.info('memory'));
+      const full = after.usedBytes / MAXMEMORY >= 0.7;
+      const oneMore = await hh.app.inject({ method: 'POST', url: '/v1/tasks', payload: { goal: 'one more' } });
+      expect([full, oneMore.statusCode]).toEqual([full, full ? 503 : 202]);
     } finally {
       await h?.close();
       admin.disconnect();
