@@ -30,52 +30,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["squidclient", "-h", "127.0.0.1", "-p", "3128", "mgr:info"]
 ENTRYPOINT ["/usr/local/bin/flotilla-egress-proxy"]
 
-# ---- model-server: llama.cpp's OpenAI-compatible server on a local GGUF (`--target model-server`) ------
-# The `local-model` Compose profile (docs/local-model.md). llama.cpp comes prebuilt in the xllamacpp
-# wheel (MIT, manylinux: nothing to compile), started by compose/model-server/serve.py. The model is not
-# in the image: it is mounted read-only at /models. Independent of the node stages, like egress-proxy.
-FROM ${DEBIAN_IMAGE} AS model-server
-ARG XLLAMACPP_VERSION=2026.10.11549
-ARG VERSION=0.0.0-dev
-ARG REVISION=unknown
-ARG SOURCE=https://github.com/flotilla/flotilla
-ARG CREATED=1970-01-01T00:00:00Z
-LABEL org.opencontainers.image.title="flotilla-model-server" \
-      org.opencontainers.image.description="flotilla model server: llama.cpp (xllamacpp ${XLLAMACPP_VERSION}) on a mounted GGUF" \
-      org.opencontainers.image.source="${SOURCE}" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.created="${CREATED}" \
-      org.opencontainers.image.licenses="Apache-2.0" \
-      org.flotilla.package="model-server"
-# libgomp1: llama.cpp's CPU threads (the wheel links it). Unpinned for the reason the sandbox stage gives.
-# The base's CA bundle is kept for pip before Debian's ca-certificates rewrites it: behind a
-# TLS-intercepting proxy it is the one that carries the proxy's CA (scripts/offline-images --ca-bundle).
-# hadolint ignore=DL3008
-RUN if [ -f /etc/ssl/certs/ca-certificates.crt ]; then cp /etc/ssl/certs/ca-certificates.crt /tmp/base-ca.crt; fi \
- && apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv libgomp1 ca-certificates \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
- && python3 -m venv /opt/model-server \
- && if [ -f /tmp/base-ca.crt ]; then export PIP_CERT=/tmp/base-ca.crt; fi \
- && /opt/model-server/bin/pip install --no-cache-dir --disable-pip-version-check --only-binary=:all: \
-      "xllamacpp==${XLLAMACPP_VERSION}" \
- && /opt/model-server/bin/pip uninstall -y --disable-pip-version-check pip setuptools \
- && rm -f /tmp/base-ca.crt
-COPY compose/model-server/serve.py compose/model-server/qwen-tools.jinja /opt/model-server/app/
-ENV MODEL_PATH=/models/local.gguf \
-    MODEL_HOST=0.0.0.0 \
-    MODEL_PORT=8080 \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
-# Any non-root uid: the image writes nothing, and the model only needs to be readable.
-USER 65532:65532
-EXPOSE 8080
-# Python's standard library asks llama.cpp's /health (200 once the model is loaded); no curl in here.
-HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-  CMD ["/opt/model-server/bin/python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8080/health', timeout=2)"]
-ENTRYPOINT ["/opt/model-server/bin/python", "/opt/model-server/app/serve.py"]
-
 # ---- build: install once from the lockfile, compile, then deploy one package with prod deps only ----
 FROM ${NODE_BUILD_IMAGE} AS build
 ARG PNPM_VERSION=10.34.9

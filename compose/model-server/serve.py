@@ -15,6 +15,8 @@ Env (defaults in brackets):
   MODEL_CTX           context window in tokens, shared by all slots [8192]
   MODEL_PARALLEL      requests decoded at once (slots; each gets MODEL_CTX / MODEL_PARALLEL) [1]
   MODEL_SEED          sampling seed when a request names none [42]
+  MODEL_API_KEY_FILE  a file holding the key callers must send as `Authorization: Bearer <key>`;
+                      unset: no key (loopback use only). /health stays open for the healthcheck.
 """
 
 import os
@@ -68,6 +70,15 @@ def main() -> None:
         if not path.is_file():
             sys.exit(f"model-server: CHAT_TEMPLATE_FILE {path} is not a file")
         params.chat_template = path.read_text(encoding="utf-8")
+    key_file = os.environ.get("MODEL_API_KEY_FILE", "").strip()
+    if key_file:
+        try:
+            key = Path(key_file).read_text(encoding="utf-8").strip()
+        except OSError as err:
+            sys.exit(f"model-server: MODEL_API_KEY_FILE {key_file} cannot be read ({err.strerror})")
+        if not key:
+            sys.exit(f"model-server: MODEL_API_KEY_FILE {key_file} is empty")
+        params.api_keys = [key]
     # The web UI is a chat page for people; this server is an API for services.
     params.ui = False
 
@@ -77,7 +88,8 @@ def main() -> None:
     server = xlc.Server(params)  # loads the model, then serves on a thread of its own
     print(
         f"model-server: {model.name} on {server.listening_address} "
-        f"(threads {threads}, ctx {params.n_ctx}, template {template or 'the GGUF own'})",
+        f"(threads {threads}, ctx {params.n_ctx}, template {template or 'the GGUF own'}, "
+        f"{'API key required' if key_file else 'no API key'})",
         flush=True,
     )
     stop.wait()
