@@ -51,7 +51,8 @@ def main() -> None:
         )
     params = xlc.CommonParams()
     params.model.path = str(model)
-    params.model_alias = env("MODEL_ALIAS", "local")
+    # A set in llama.cpp (a model may have several names); a plain string would become its letters.
+    params.model_alias = {env("MODEL_ALIAS", "local")}
     params.hostnames = [env("MODEL_HOST", "127.0.0.1")]
     params.port = env_int("MODEL_PORT", 8080)
     params.n_ctx = env_int("MODEL_CTX", 8192)
