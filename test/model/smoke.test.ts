@@ -37,6 +37,49 @@ async function chat(base: string, body: Record<string, unknown>) {
   return { status: res.status, json: (await res.json()) as Completion };
 }
 
+/** serve.py on loopback, as the image runs it; resolves once llama.cpp's /health answers 200. */
+async function startModelServer(env: Record<string, string> = {}): Promise<{ proc: RunningProcess; url: string }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const proc = startProcess(MODEL_SERVER_PYTHON, [`${repoRoot}compose/model-server/serve.py`], {
+    env: {
+      MODEL_PATH: MODEL_FILE,
+      MODEL_HOST: '127.0.0.1',
+      MODEL_PORT: String(port),
+      MODEL_THREADS: THREADS,
+      MODEL_CTX: '8192',
+      ...env,
+    },
+  });
+  let exit: number | NodeJS.Signals | undefined;
+  void proc.exited.then((code) => {
+    exit = code;
+  });
+  await waitFor(
+    async () => {
+      if (exit !== undefined) throw new Error(`model server exited with ${exit}: ${proc.stderr().slice(-2000)}`);
+      return (await fetch(`${url}/health`)).ok;
+    },
+    { what: 'the model server healthy', timeoutMs: 120_000, intervalMs: 250 },
+  );
+  return { proc, url };
+}
+
+/** A request whose answer needs a tool: what the template check and its control send. */
+const TOOL_REQUEST = {
+  messages: [{ role: 'user', content: 'Compute 17*23 by running Python code.' }],
+  tools: [
+    {
+      type: 'function',
+      function: {
+        name: 'code_run',
+        description: 'Run a Python program and return what it prints.',
+        parameters: { type: 'object', properties: { code: { type: 'string' } }, required: ['code'] },
+      },
+    },
+  ],
+};
+
 describe('a real local model (0.5B) through the mesh', () => {
   let server: RunningProcess;
   let modelUrl: string;
@@ -47,28 +90,7 @@ describe('a real local model (0.5B) through the mesh', () => {
     if (!existsSync(MODEL_FILE) || !existsSync(MODEL_SERVER_PYTHON)) {
       throw new Error('MODEL_FILE and MODEL_SERVER_PYTHON must name files: run this through `pnpm test:model`');
     }
-    const port = await freePort();
-    modelUrl = `http://127.0.0.1:${port}`;
-    server = startProcess(MODEL_SERVER_PYTHON, [`${repoRoot}compose/model-server/serve.py`], {
-      env: {
-        MODEL_PATH: MODEL_FILE,
-        MODEL_HOST: '127.0.0.1',
-        MODEL_PORT: String(port),
-        MODEL_THREADS: THREADS,
-        MODEL_CTX: '8192',
-      },
-    });
-    let exit: number | NodeJS.Signals | undefined;
-    void server.exited.then((code) => {
-      exit = code;
-    });
-    await waitFor(
-      async () => {
-        if (exit !== undefined) throw new Error(`model server exited with ${exit}: ${server.stderr().slice(-2000)}`);
-        return (await fetch(`${modelUrl}/health`)).ok;
-      },
-      { what: 'the model server healthy', timeoutMs: 120_000, intervalMs: 250 },
-    );
+    ({ proc: server, url: modelUrl } = await startModelServer());
   });
 
   afterAll(async () => {
@@ -79,25 +101,27 @@ describe('a real local model (0.5B) through the mesh', () => {
 
   it('the shipped chat template turns what the model writes into tool_calls', async () => {
     // The model alone, before the mesh: if this fails, the template or the model is at fault, not flotilla.
-    const { status, json } = await chat(modelUrl, {
-      messages: [{ role: 'user', content: 'Compute 17*23 by running Python code.' }],
-      tools: [
-        {
-          type: 'function',
-          function: {
-            name: 'code_run',
-            description: 'Run a Python program and return what it prints.',
-            parameters: { type: 'object', properties: { code: { type: 'string' } }, required: ['code'] },
-          },
-        },
-      ],
-    });
+    const { status, json } = await chat(modelUrl, TOOL_REQUEST);
     expect(status, fault('model', `the model server answered ${status}: ${JSON.stringify(json)}`)).toBe(200);
     const calls = json.choices?.[0]?.message?.tool_calls ?? [];
     expect(
       calls.map((c) => c.function.name),
       fault('model', `no tool_calls parsed from: ${JSON.stringify(json.choices?.[0]?.message)}`),
     ).toContain('code_run');
+  });
+
+  it("control: with the GGUF's own template the same request gets no tool_calls", async () => {
+    // Proves the check above can fail, and why the template ships: the model writes the call as a JSON
+    // code block, not in the <tool_call> tags its own template asks for, so llama.cpp finds no call.
+    const own = await startModelServer({ CHAT_TEMPLATE_FILE: '', MODEL_CTX: '2048' });
+    try {
+      const { status, json } = await chat(own.url, TOOL_REQUEST);
+      expect(status).toBe(200);
+      expect(json.choices?.[0]?.message?.tool_calls ?? []).toEqual([]);
+      expect(json.choices?.[0]?.message?.content).toContain('code_run');
+    } finally {
+      await stopAll([own.proc], 10_000);
+    }
   });
 
   it('plans a goal, calls a tool through the gateway, and answers', async () => {
