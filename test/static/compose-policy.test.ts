@@ -8,6 +8,7 @@ import {
   durationMs,
   flotillaServices,
   loadCompose,
+  type Service,
   servicesNotUsingAnchor,
   swarmPath,
 } from './compose-policy.js';
@@ -19,7 +20,7 @@ describe('compose/compose.yaml hardening policy', () => {
 
   it('finds the flotilla services', () => {
     expect(flotillaServices(compose)).toEqual(
-      expect.arrayContaining(['orchestrator', 'researcher', 'coder', 'sandbox', 'egress-proxy']),
+      expect.arrayContaining(['orchestrator', 'researcher', 'coder', 'sandbox', 'egress-proxy', 'model-server']),
     );
   });
 
@@ -134,6 +135,20 @@ describe('compose/compose.yaml hardening policy', () => {
         'orchestrator: must join the outbound network (its way to the proxy)',
         'networks.outbound: must be internal',
         'egress-proxy: must join exactly outbound and egress',
+      ]),
+    );
+  });
+
+  it('fails when the model server joins another network, or another service or a route out reaches it', () => {
+    const broken = clone(compose);
+    (broken.services['model-server'] as Service).networks = ['models', 'backend'];
+    (broken.services['chroma-gate'] as Service).networks = ['backend', 'memory', 'models'];
+    (broken.networks as Record<string, { internal?: boolean }>).models = {};
+    expect(composeViolations(broken)).toEqual(
+      expect.arrayContaining([
+        'model-server: must join only the models network',
+        'chroma-gate: only the agent services share the models network with the model server',
+        'networks.models: must be internal',
       ]),
     );
   });

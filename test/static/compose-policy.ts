@@ -22,6 +22,11 @@ export const EGRESS_PROXY_URL = 'http://egress-proxy:3128';
  * of the project's own.
  */
 export const SANDBOX_SERVICES = ['sandbox'];
+/**
+ * The local model server (profile local-model): it calls nothing, so it joins only the internal
+ * `models` network, which only the agent services share with it (no Redis user, no backend).
+ */
+export const MODEL_SERVICES = ['model-server'];
 /** Backing services that must sit only on internal networks. */
 export const BACKEND_ONLY = ['redis', 'chroma', 'chroma-gate', 'otel-collector'];
 /** Chroma checks no credentials itself: it shares the internal `memory` network with its token gate alone. */
@@ -119,8 +124,11 @@ export function composeViolations(compose: Compose): string[] {
       fail(name, 'logging must be json-file with max-size and max-file');
     }
     const sandboxed = SANDBOX_SERVICES.includes(name);
-    // The proxy needs no Redis, Chroma or collector and joins only outbound and egress.
-    const standalone = sandboxed || name === EGRESS_PROXY;
+    const modelServer = MODEL_SERVICES.includes(name);
+    // The proxy needs no Redis, Chroma or collector and joins only outbound and egress; the model
+    // server and the sandbox call nothing at all.
+    const standalone = sandboxed || modelServer || name === EGRESS_PROXY;
+    if (modelServer && networksOf(s).join() !== 'models') fail(name, 'must join only the models network');
     if (sandboxed) {
       const nets = networksOf(s);
       if (nets.length !== 1 || nets[0] !== 'sandbox') fail(name, 'must join only the sandbox network');
@@ -169,7 +177,7 @@ export function composeViolations(compose: Compose): string[] {
   }
 
   const networks = compose.networks ?? {};
-  for (const net of ['backend', 'sandbox', 'outbound']) {
+  for (const net of ['backend', 'sandbox', 'outbound', 'models']) {
     if (networks[net]?.internal !== true) v.push(`networks.${net}: must be internal`);
   }
   for (const name of BACKEND_ONLY) {
@@ -185,6 +193,9 @@ export function composeViolations(compose: Compose): string[] {
   for (const [name, s] of Object.entries(compose.services)) {
     if (networksOf(s).includes('sandbox') && name !== 'coder' && name !== 'sandbox') {
       fail(name, 'only the coder shares the sandbox network');
+    }
+    if (networksOf(s).includes('models') && !AGENT_SERVICES.includes(name) && !MODEL_SERVICES.includes(name)) {
+      fail(name, 'only the agent services share the models network with the model server');
     }
     if (networksOf(s).includes('memory') && !MEMORY_SERVICES.includes(name)) {
       fail(name, 'only chroma and its gate share the memory network');
