@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { ApiClient, CliError, resolveConfig } from './client.js';
 import { commandContext } from './commands/io.js';
+import { RolloutUsageError, rolloutCommand } from './commands/rollout-args.js';
 import { submit } from './commands/submit.js';
 import { cancelTask, listTasks, showTask } from './commands/tasks.js';
 import { demo, dev } from './demo.js';
@@ -36,6 +37,15 @@ else the file $FLOTILLA_API_KEY_FILE, else ./.flotilla-key; none needed by pnpm 
                          your tasks, newest first (default 20)
   status ID [--json]     one task: its subtasks, their usage, the answer
   cancel ID [--json]     cancel an unfinished task
+
+operating (an admin key; Docker Compose v2 for the containers):
+  rollout SERVICE --image IMAGE [--canary 10%|N] [--window 60s] [--max-error-rate 0.05]
+          [--max-p95-ratio 1.5] [--min-jobs 20] [--role ROLE] [--kill-switch-on-fail TOOL] [--json]
+                         canary replicas of IMAGE beside the stable ones, compared over the window, then
+                         promoted or rolled back by itself; exits 0 promoted, 3 rolled back, 4 too few jobs
+                         to decide (rolled back), 130 interrupted (canary removed)
+  rollout SERVICE --abort
+                         remove canary replicas an interrupted rollout left; stable keeps serving
 
 --json prints the API's body and nothing else; colours only on a terminal (NO_COLOR turns them off).`;
 
@@ -120,6 +130,9 @@ try {
       process.exitCode = command === 'status' ? await showTask(ctx, id) : await cancelTask(ctx, id);
       break;
     }
+    case 'rollout':
+      process.exitCode = await rolloutCommand(rest, resolveConfig());
+      break;
     case 'new-worker': {
       const { positionals, values } = parseArgs({
         args: rest,
@@ -171,7 +184,10 @@ try {
   }
 } catch (err) {
   // One line and what to do about it; no stack trace (parseArgs' own errors are usage mistakes too).
-  const usageMistake = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+  const usageMistake =
+    err instanceof UsageError ||
+    err instanceof RolloutUsageError ||
+    (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
   console.error(`flotilla: ${err instanceof Error ? err.message : String(err)}`);
   if (err instanceof CliError && err.hint) console.error(`  ${err.hint}`);
   if (usageMistake) console.error(`run flotilla with no arguments for the usage`);
