@@ -170,21 +170,24 @@ export async function rollout(opts: RolloutOptions, api: ClientConfig): Promise<
     }
 
     await svc.remove(await canaryReplicasNow());
-    let killSwitch: { tool: string; tools: string[] } | undefined;
+    let killSwitch: { tool: string; tools: string[] } | { tool: string; error: string } | undefined;
     if (decision.verdict === 'rollback' && opts.killSwitchOnFail) {
-      const tools = await client.stopTool(
-        opts.killSwitchOnFail,
-        `flotilla rollout: canary ${image} of ${opts.service} failed (${decision.reason})`,
-      );
-      killSwitch = { tool: opts.killSwitchOnFail, tools };
-      say(`kill switch: turned ${opts.killSwitchOnFail} off (tools stopped now: ${tools.join(', ')})`);
+      const tool = opts.killSwitchOnFail;
+      try {
+        const tools = await client.stopTool(
+          tool,
+          `flotilla rollout: canary ${image} of ${opts.service} failed (${decision.reason})`,
+        );
+        killSwitch = { tool, tools };
+        say(`kill switch: turned ${tool} off (tools stopped now: ${tools.join(', ')})`);
+      } catch (err) {
+        // The canary is already gone; the decision still gets printed, and the failure is not hidden.
+        killSwitch = { tool, error: err instanceof Error ? err.message : String(err) };
+        process.stderr.write(`flotilla: could not turn ${tool} off through the kill switch: ${killSwitch.error}\n`);
+      }
     }
-    return finish(
-      decision,
-      'rolled_back',
-      decision.verdict === 'rollback' ? ROLLOUT_EXIT.rolledBack : ROLLOUT_EXIT.insufficient,
-      killSwitch,
-    );
+    const code = decision.verdict === 'rollback' ? ROLLOUT_EXIT.rolledBack : ROLLOUT_EXIT.insufficient;
+    return finish(decision, 'rolled_back', killSwitch && 'error' in killSwitch ? 1 : code, killSwitch);
   } catch (err) {
     if (promoting) throw err;
     // Whatever went wrong before the promotion was recorded, the canary goes and stable stays.
@@ -196,7 +199,8 @@ export async function rollout(opts: RolloutOptions, api: ClientConfig): Promise<
           `could not remove the canary (${e.message}); run flotilla rollout --abort ${opts.service}\n`,
         ),
       );
-    if (err instanceof Interrupted) {
+    // A terminal's Ctrl-C reaches Compose too, which then fails: still an interruption.
+    if (err instanceof Interrupted || stop.signal.aborted) {
       say(`interrupted: canary removed (${left.length} replica(s)); ${stableImage} keeps serving`);
       return ROLLOUT_EXIT.interrupted;
     }
@@ -211,7 +215,7 @@ export async function rollout(opts: RolloutOptions, api: ClientConfig): Promise<
     decision: Decision,
     outcome: 'promoted' | 'rolled_back',
     code: number,
-    killSwitch?: { tool: string; tools: string[] },
+    killSwitch?: { tool: string; tools: string[] } | { tool: string; error: string },
   ): number {
     if (opts.json) {
       out.write(
