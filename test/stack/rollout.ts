@@ -166,6 +166,8 @@ export function rolloutTests() {
         envFile,
         'rollout-bad',
       );
+      // The decision line in the suite's output: how close the figures came to the thresholds.
+      console.info(`bad canary, ${submitted.length} tasks: ${result.stdout.trim().split('\n').pop()}`);
       expect(result.code, result.stdout + result.stderr).toBe(3);
       // The decision line with its figures; on a pipe, plain progress lines before it.
       expect(result.stdout).toMatch(/^window \d+\/20s: canary \d+ jobs/m);
@@ -211,6 +213,9 @@ export function rolloutTests() {
         'rollout-good',
       );
       expect(result.code, result.stdout + result.stderr).toBe(0);
+      console.info(
+        `good canary, ${submitted.length} tasks: ${(JSON.parse(result.stdout) as { reason: string }).reason}`,
+      );
       const decision = JSON.parse(result.stdout) as {
         outcome: string;
         verdict: string;
