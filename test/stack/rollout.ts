@@ -42,31 +42,33 @@ interface CliRun {
 }
 
 /** The built CLI as an operator runs it, output piped (so plain lines, no live redraw). */
-function runRollout(args: string[], envFile: string): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, 'rollout', ...args], {
-      env: {
-        ...process.env,
-        FLOTILLA_URL: baseUrl(),
-        FLOTILLA_API_KEY: adminKey(),
-        FLOTILLA_ROLLOUT_ENV_FILE: envFile,
-        NO_COLOR: '1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 600_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+function startRollout(args: string[], envFile: string) {
+  const child = spawn(process.execPath, [cli, 'rollout', ...args], {
+    env: {
+      ...process.env,
+      FLOTILLA_URL: baseUrl(),
+      FLOTILLA_API_KEY: adminKey(),
+      FLOTILLA_ROLLOUT_ENV_FILE: envFile,
+      NO_COLOR: '1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 600_000,
   });
+  const run = { child, stdout: '', stderr: '' };
+  child.stdout.on('data', (d) => {
+    run.stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    run.stderr += d;
+  });
+  const done = new Promise<CliRun>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout: run.stdout, stderr: run.stderr }));
+  });
+  return { run, done };
 }
+
+const runRollout = (args: string[], envFile: string) => startRollout(args, envFile).done;
 
 async function submitLoad(goal: string): Promise<string> {
   const res = await fetch(`${baseUrl()}/v1/tasks`, {
@@ -190,6 +192,25 @@ export function rolloutTests() {
       const notCompleted = submitted.filter((id) => ended.get(id) !== 'completed');
       expect(notCompleted, JSON.stringify(notCompleted.map((id) => [id, ended.get(id)]))).toEqual([]);
       expect(submitted.length).toBeGreaterThan(10);
+    });
+
+    it('removes the canary on Ctrl-C (SIGINT) and leaves stable serving, untouched', async () => {
+      const before = (await containers('researcher')).filter((c) => c.State.Running).map((c) => c.Id);
+      const { run, done } = startRollout(['researcher', '--image', good(), '--canary', '1', '--window', '5m'], envFile);
+      await waitFor(
+        'the canary container to run',
+        async () => (await containers('researcher')).some((c) => c.Config.Image === good() && c.State.Running),
+        120_000,
+        500,
+      );
+      run.child.kill('SIGINT');
+      const result = await done;
+      expect(result.code, result.stdout + result.stderr).toBe(130);
+      expect(result.stdout).toMatch(/^interrupted: canary removed \(1 replica\(s\)\); \S+ keeps serving$/m);
+      // The same stable containers as before, and nothing else.
+      const after = await containers('researcher');
+      expect(after.map((c) => c.Id).sort()).toEqual([...before].sort());
+      expect(after.every((c) => c.State.Running && c.Config.Image === stableImage())).toBe(true);
     });
 
     it('promotes a good canary: the service recreated on the new image, start-first, recorded for the next up', async () => {
