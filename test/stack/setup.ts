@@ -23,9 +23,13 @@ export const RESEARCHERS = 3;
 /** The page server the researchers may fetch (compose.site.yaml, site.mjs), as they address it. */
 export const SITE_SERVICE = 'stack-site';
 export const SITE_URL = `http://${SITE_SERVICE}:8080`;
-/** Secrets of compose.yaml beyond the API, LLM and sandbox ones: Chroma's token and the Redis passwords. */
+/**
+ * Secrets of compose.yaml beyond the API, LLM and sandbox ones: Chroma's token, the Redis passwords,
+ * and the dashboard's API key (an admin key of the keys file below).
+ */
 export const CREDENTIALS = [
   'chroma_token',
+  'dashboard_api_key',
   'redis_admin',
   'redis_orchestrator',
   'redis_dashboard',
@@ -54,17 +58,23 @@ export default async function setup() {
   // also proves .dockerignore keeps secret files out of every layer.
   const secretsDir = join(repoRoot, 'compose', 'secrets');
   mkdirSync(secretsDir, { recursive: true });
-  // API keys: two tenants and the operator. The keys are canaries (they must never show up in an
+  // API keys: two tenants, the operator and the dashboard. The keys are canaries (they must never show up in an
   // image, an inspect or a log); the file holds only their hashes, in the documented format, written
   // here by hand as an operator could.
   const apiKey = `canary-api-key-a-${randomBytes(16).toString('hex')}`;
   const otherKey = `canary-api-key-b-${randomBytes(16).toString('hex')}`;
   const adminKey = `canary-api-key-ops-${randomBytes(16).toString('hex')}`;
   const sha256 = (key: string) => createHash('sha256').update(key).digest('hex');
+  // Chroma's token, one Redis password per user and the dashboard's key, each overridable as <NAME>_SECRET_FILE.
+  const credentials = Object.fromEntries(
+    CREDENTIALS.map((name) => [name, `canary-${name.replace(/_/g, '-')}-${randomBytes(16).toString('hex')}`]),
+  );
   const keysText = [
     `stack-a tasks sha256:${sha256(apiKey)}`,
     `stack-b tasks sha256:${sha256(otherKey)}`,
     `stack-ops admin sha256:${sha256(adminKey)}`,
+    // The dashboard calls the approvals API with its own admin key.
+    `stack-dashboard admin sha256:${sha256(credentials.dashboard_api_key as string)}`,
   ].join('\n');
   const llmKey = `canary-llm-key-${randomBytes(16).toString('hex')}`;
   const sandboxToken = `canary-sandbox-token-${randomBytes(16).toString('hex')}`;
@@ -75,10 +85,6 @@ export default async function setup() {
   writeFileSync(keysFile, `${keysText}\n`, { mode: 0o644 });
   writeFileSync(keyFile, llmKey, { mode: 0o644 });
   writeFileSync(sandboxTokenFile, sandboxToken, { mode: 0o644 });
-  // Chroma's token and one Redis password per user, each overridable as <NAME>_SECRET_FILE.
-  const credentials = Object.fromEntries(
-    CREDENTIALS.map((name) => [name, `canary-${name.replace(/_/g, '-')}-${randomBytes(16).toString('hex')}`]),
-  );
   const credentialFiles = CREDENTIALS.map((name) => {
     const file = join(secretsDir, `stacktest-${name}`);
     writeFileSync(file, credentials[name] as string, { mode: 0o644 });

@@ -1,14 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import {
-  type TaskBudget,
-  type TaskEvent,
-  type TaskPage,
-  type TaskRequestInput,
-  type TaskStatus,
-  TaskView,
-} from '@flotilla/contracts';
-import { taskEvents } from './sse.js';
+import { type TaskBudget, type TaskPage, type TaskRequestInput, type TaskStatus, TaskView } from '@flotilla/contracts';
+import type { WatchEvent } from './approval-events.js';
+import { watchEvents } from './sse.js';
 
 /** Where the API is when FLOTILLA_URL is not set: `pnpm dev`'s mesh and the compose stack's port. */
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
@@ -32,6 +26,9 @@ export class CliError extends Error {
     super(message, options);
   }
 }
+
+/** Which kind of key a route wants: a tenant's (tasks) or an operator's (admin). */
+type KeyScope = 'tasks' | 'admin';
 
 export interface ClientConfig {
   url: string;
@@ -104,7 +101,7 @@ export class ApiClient {
   }
 
   /** Turns a non-2xx answer into a CliError; the problem document's detail when there is one. */
-  private async failure(res: Response, what: string, taskId?: string): Promise<CliError> {
+  private async failure(res: Response, what: string, taskId?: string, scope: KeyScope = 'tasks'): Promise<CliError> {
     const text = await res.text().catch(() => '');
     let detail = text.slice(0, 500);
     try {
@@ -125,11 +122,17 @@ export class ApiClient {
       );
     }
     if (res.status === 403) {
-      return new CliError(
-        'flotilla:forbidden',
-        `the key from ${this.config.keySource} may not ${what} (403: ${detail})`,
-        'use a key with the tasks scope (pnpm -s keys add NAME)',
-      );
+      return scope === 'admin'
+        ? new CliError(
+            'flotilla:forbidden',
+            `the key from ${this.config.keySource} may not ${what}: operator commands need an admin key (403: ${detail})`,
+            `make one with \`pnpm -s keys add NAME --admin > admin.key\` and run with FLOTILLA_API_KEY_FILE=admin.key`,
+          )
+        : new CliError(
+            'flotilla:forbidden',
+            `the key from ${this.config.keySource} may not ${what} (403: ${detail})`,
+            'use a key with the tasks scope (pnpm -s keys add NAME)',
+          );
     }
     if (res.status === 404 && taskId) {
       return new CliError(
@@ -138,18 +141,49 @@ export class ApiClient {
         'list yours with `flotilla tasks`; a task is visible only to the key (tenant) that submitted it',
       );
     }
+    if (res.status === 404 && scope === 'admin') {
+      return new CliError('flotilla:not_found', `cannot ${what}: ${detail || 'not found (404)'}`);
+    }
+    if (res.status === 409) {
+      return new CliError('flotilla:conflict', `cannot ${what}: ${detail || 'conflict (409)'}`);
+    }
     return new CliError('flotilla:http', `${what}: HTTP ${res.status}${detail ? ` ${detail}` : ''}`);
   }
 
-  private async request(path: string, init: RequestInit, what: string, taskId?: string): Promise<Response> {
+  private async request(
+    path: string,
+    init: RequestInit,
+    what: string,
+    taskId?: string,
+    scope: KeyScope = 'tasks',
+  ): Promise<Response> {
     let res: Response;
     try {
       res = await fetch(`${this.config.url}${path}`, { ...init, signal: AbortSignal.timeout(15_000) });
     } catch (err) {
       throw this.unreachable(err);
     }
-    if (!res.ok) throw await this.failure(res, what, taskId);
+    if (!res.ok) throw await this.failure(res, what, taskId, scope);
     return res;
+  }
+
+  /**
+   * One call to an operator (admin scope) route: its JSON body, or a CliError whose 403 says an admin
+   * key is needed and whose 404/409 carry the API's detail. `what` completes "cannot ...".
+   */
+  async admin<T>(method: 'GET' | 'POST' | 'PATCH', path: string, what: string, body?: unknown): Promise<T> {
+    const res = await this.request(
+      path,
+      {
+        method,
+        headers: this.headers(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      },
+      what,
+      undefined,
+      'admin',
+    );
+    return (await res.json()) as T;
   }
 
   async submit(
@@ -209,9 +243,11 @@ export class ApiClient {
   }
 
   /** The task's events from its first, until the terminal one (the server then ends the stream). */
-  async *events(taskId: string): AsyncGenerator<TaskEvent> {
+  async *events(taskId: string): AsyncGenerator<WatchEvent> {
     try {
-      yield* taskEvents(`${this.config.url}/v1/tasks/${encodeURIComponent(taskId)}/events`, { token: this.config.key });
+      yield* watchEvents(`${this.config.url}/v1/tasks/${encodeURIComponent(taskId)}/events`, {
+        token: this.config.key,
+      });
     } catch (err) {
       // An HTTP status from the stream (its 401/404 were ruled out by a read before it) is not a
       // network failure; anything else is the connection going away.

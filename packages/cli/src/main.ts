@@ -2,21 +2,71 @@
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { ApiClient, CliError, resolveConfig } from './client.js';
+import { approvalStatus, decide, listApprovals } from './commands/approvals.js';
+import { UsageError } from './commands/errors.js';
 import { commandContext } from './commands/io.js';
-import { RolloutUsageError, rolloutCommand } from './commands/rollout-args.js';
+import {
+  failedJobs,
+  queues,
+  retryJob,
+  retryTarget,
+  roles,
+  setKillSwitch,
+  showKillSwitch,
+} from './commands/operator.js';
+import { rolloutCommand } from './commands/rollout-args.js';
 import { submit } from './commands/submit.js';
 import { cancelTask, listTasks, showTask } from './commands/tasks.js';
 import { demo, dev } from './demo.js';
+import { compareCommand, evalCommand } from './eval/command.js';
 import { addKey, defaultKeysFile, listKeys, revokeKey } from './keys.js';
 import { newWorker, repoRoot } from './scaffold.js';
 
-class UsageError extends Error {}
-
 const usage = `usage: flotilla <command>
-  demo [--goal TEXT]     run the mesh locally, submit one goal, print progress and the answer
-  dev                    run the mesh locally on :8080 until Ctrl-C
-  new-worker NAME [--description TEXT] [--no-install]
-                         scaffold packages/NAME as a new worker role, add its compose service, pnpm install
+
+Against the API at $FLOTILLA_URL (default http://127.0.0.1:8080), with the key from $FLOTILLA_API_KEY,
+else the file $FLOTILLA_API_KEY_FILE, else ./.flotilla-key (none needed by pnpm dev's mesh).
+--json on a read prints the API's body and nothing else; colours only on a terminal (NO_COLOR: none).
+Exit status: 0 done, 1 the CLI could not do it (it says why and what to do), 2 a usage mistake.
+
+tasks (a tasks key):
+  submit GOAL [--watch] [--max-steps N] [--max-tool-calls N] [--max-seconds N] [--max-tokens N]
+         [--idempotency-key K] [--json]
+                         start a task and print its id (--json: the accepted body); --watch follows it
+                         live (subtasks, replicas, budget bars, approvals waiting) and prints the answer,
+                         exiting 0 completed, 3 failed, 4 cancelled, 5 completed but partial
+  tasks [--status S]... [--limit N] [--json]
+                         your tasks, newest first (default 20)
+  status ID [--json]     one task: its subtasks, their usage, the answer
+  cancel ID [--json]     cancel an unfinished task
+
+operator (an admin key):
+  roles [--json]         each role's replicas: live or stale, heartbeat age, image version
+  queues [--json]        each role's queue: waiting, active, delayed, failed, completed, jobs/min, p50/p95
+  failed ROLE [--limit N] [--json]
+                         the role's failed jobs and why they failed
+  retry ROLE JOB [--json]
+                         put a failed job back in its queue (also: retry ROLE/JOB)
+  kill-switch [--json]   what is switched off, by whom and why
+  kill-switch on|off [--tool T]... [--writes] --reason R [--json]
+                         stop (on) or restore (off) every tool, every --tool T (name or glob), or
+                         with --writes every tool that writes; --reason is required and audited
+  rollout SERVICE --image IMAGE [--canary 10%|N] [--window 60s] [--max-error-rate 0.05]
+          [--max-p95-ratio 1.5] [--min-jobs 20] [--role ROLE] [--kill-switch-on-fail TOOL] [--json]
+                         canary replicas of IMAGE beside the stable ones (Docker Compose v2), compared
+                         over the window, then promoted or rolled back by itself; exits 0 promoted,
+                         3 rolled back, 4 too few jobs to decide (rolled back), 130 interrupted
+  rollout SERVICE --abort
+                         remove canary replicas an interrupted rollout left; stable keeps serving
+
+approvals (an admin key):
+  approvals [--status pending|approved|denied|timed_out|cancelled] [--limit N] [--json]
+                         tool calls waiting for a person (default: pending)
+  approve ID --reason R [--json]
+  deny ID --reason R [--json]
+                         decide one; the first decision wins, a second gets "already decided"
+
+keys (the orchestrator's key file):
   keys add NAME [--admin] [--file PATH]
                          add an API key (tenant NAME; --admin: the operator's endpoints instead of tasks);
                          prints the key once, stores only its hash (default file: $API_KEYS_FILE,
@@ -26,28 +76,16 @@ const usage = `usage: flotilla <command>
   keys list [--file PATH]
                          the clients and their scopes
 
-tasks (against the API at $FLOTILLA_URL, default http://127.0.0.1:8080; key from $FLOTILLA_API_KEY,
-else the file $FLOTILLA_API_KEY_FILE, else ./.flotilla-key; none needed by pnpm dev's mesh):
-  submit GOAL [--watch] [--max-steps N] [--max-tool-calls N] [--max-seconds N] [--max-tokens N]
-         [--idempotency-key K] [--json]
-                         start a task and print its id (--json: the accepted body); --watch follows it
-                         live and prints the answer, exiting 0 completed, 3 failed, 4 cancelled,
-                         5 completed but partial (1: the CLI could not do it, 2: a usage mistake)
-  tasks [--status S]... [--limit N] [--json]
-                         your tasks, newest first (default 20)
-  status ID [--json]     one task: its subtasks, their usage, the answer
-  cancel ID [--json]     cancel an unfinished task
-
-operating (an admin key; Docker Compose v2 for the containers):
-  rollout SERVICE --image IMAGE [--canary 10%|N] [--window 60s] [--max-error-rate 0.05]
-          [--max-p95-ratio 1.5] [--min-jobs 20] [--role ROLE] [--kill-switch-on-fail TOOL] [--json]
-                         canary replicas of IMAGE beside the stable ones, compared over the window, then
-                         promoted or rolled back by itself; exits 0 promoted, 3 rolled back, 4 too few jobs
-                         to decide (rolled back), 130 interrupted (canary removed)
-  rollout SERVICE --abort
-                         remove canary replicas an interrupted rollout left; stable keeps serving
-
---json prints the API's body and nothing else; colours only on a terminal (NO_COLOR turns them off).`;
+dev (this checkout):
+  demo [--goal TEXT]     run the mesh locally, submit one goal, print progress and the answer
+  dev                    run the mesh locally on :8080 until Ctrl-C
+  new-worker NAME [--description TEXT] [--no-install]
+                         scaffold packages/NAME as a new worker role, add its compose service, pnpm install
+  eval [--only ID,...] [--label L] [--out FILE] [--task-seconds N]
+                         run the eval goals on a local mesh with the model the environment chooses
+                         (docs/eval.md; pnpm eval also serves a local model); prints a table, writes JSON
+  eval --compare A.json B.json
+                         two eval runs side by side`;
 
 /** A positive number option (the budget's), or a usage error naming it. */
 function positive(name: string, value: string | undefined, integer = true): number | undefined {
@@ -58,7 +96,21 @@ function positive(name: string, value: string | undefined, integer = true): numb
   return n;
 }
 
+/** --reason for an audited change: required, and not blank (the API would refuse it anyway, later). */
+function reasonOf(command: string, value: string | undefined): string {
+  if (!value?.trim()) throw new UsageError(`${command} needs --reason "why" (it is recorded with your key's name)`);
+  return value;
+}
+
+/** Exactly one ID positional, or a usage error naming the command. */
+function oneId(command: string, positionals: string[], what = 'ID'): string {
+  const id = positionals[0];
+  if (!id || positionals.length > 1) throw new UsageError(`${command} needs one ${what}`);
+  return id;
+}
+
 const client = () => new ApiClient(resolveConfig());
+const json = { json: { type: 'boolean' } } as const;
 
 const [command, ...rest] = process.argv.slice(2);
 try {
@@ -71,6 +123,40 @@ try {
     case 'dev':
       await dev();
       break;
+    case 'eval': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          only: { type: 'string' },
+          label: { type: 'string' },
+          out: { type: 'string' },
+          'task-seconds': { type: 'string' },
+          compare: { type: 'boolean' },
+        },
+      });
+      if (values.compare) {
+        const [a, b] = positionals;
+        if (!a || !b || positionals.length !== 2)
+          throw new UsageError('eval --compare needs two run files: A.json B.json');
+        compareCommand(a, b);
+        break;
+      }
+      if (positionals.length)
+        throw new UsageError(`eval takes no arguments (got ${positionals.join(' ')}); see --only`);
+      const { run } = await evalCommand({
+        only: values.only
+          ?.split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+        label: values.label,
+        out: values.out,
+        taskSeconds: positive('task-seconds', values['task-seconds']),
+      });
+      // 0 when nothing failed for flotilla's sake: model mistakes are what the eval measures, not errors.
+      process.exitCode = run.results.some((r) => !r.pass && r.fault === 'flotilla') ? 3 : 0;
+      break;
+    }
     case 'submit': {
       const { positionals, values } = parseArgs({
         args: rest,
@@ -133,6 +219,85 @@ try {
     case 'rollout':
       process.exitCode = await rolloutCommand(rest, resolveConfig());
       break;
+    case 'roles':
+    case 'queues': {
+      const { values } = parseArgs({ args: rest, options: json });
+      const ctx = commandContext(client(), Boolean(values.json));
+      process.exitCode = command === 'roles' ? await roles(ctx) : await queues(ctx);
+      break;
+    }
+    case 'failed': {
+      const { positionals, values } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { ...json, limit: { type: 'string' } },
+      });
+      const role = oneId('failed', positionals, 'ROLE (flotilla roles lists them)');
+      process.exitCode = await failedJobs(commandContext(client(), Boolean(values.json)), role, {
+        limit: positive('limit', values.limit),
+      });
+      break;
+    }
+    case 'retry': {
+      const { positionals, values } = parseArgs({ args: rest, allowPositionals: true, options: json });
+      const { role, jobId } = retryTarget(positionals);
+      process.exitCode = await retryJob(commandContext(client(), Boolean(values.json)), role, jobId);
+      break;
+    }
+    case 'kill-switch': {
+      const { positionals, values } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          ...json,
+          tool: { type: 'string', multiple: true },
+          writes: { type: 'boolean' },
+          reason: { type: 'string' },
+        },
+      });
+      const ctx = () => commandContext(client(), Boolean(values.json));
+      const [action, ...extra] = positionals;
+      if (extra.length > 0) throw new UsageError(`kill-switch takes on or off, not "${extra.join(' ')}"`);
+      if (action === undefined) {
+        if (values.tool || values.writes || values.reason !== undefined)
+          throw new UsageError('kill-switch needs on or off before --tool, --writes or --reason');
+        process.exitCode = await showKillSwitch(ctx());
+        break;
+      }
+      if (action !== 'on' && action !== 'off') throw new UsageError(`kill-switch takes on or off, not "${action}"`);
+      const tools = values.tool ?? [];
+      if (tools.length > 0 && values.writes) throw new UsageError('kill-switch takes --tool or --writes, not both');
+      process.exitCode = await setKillSwitch(ctx(), {
+        on: action === 'on',
+        tools,
+        writes: Boolean(values.writes),
+        reason: reasonOf(`kill-switch ${action}`, values.reason),
+      });
+      break;
+    }
+    case 'approvals': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { ...json, status: { type: 'string' }, limit: { type: 'string' } },
+      });
+      process.exitCode = await listApprovals(commandContext(client(), Boolean(values.json)), {
+        status: approvalStatus(values.status),
+        limit: positive('limit', values.limit),
+      });
+      break;
+    }
+    case 'approve':
+    case 'deny': {
+      const { positionals, values } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { ...json, reason: { type: 'string' } },
+      });
+      const id = oneId(command, positionals, 'approval ID (flotilla approvals lists them)');
+      const reason = reasonOf(command, values.reason);
+      process.exitCode = await decide(commandContext(client(), Boolean(values.json)), id, command, reason);
+      break;
+    }
     case 'new-worker': {
       const { positionals, values } = parseArgs({
         args: rest,
@@ -178,18 +343,21 @@ try {
       }
       break;
     }
+    case '--help':
+    case '-h':
+    case 'help':
+      console.log(usage);
+      break;
     default:
       console.error(usage);
+      if (command) console.error(`\nflotilla: no command "${command}"`);
       process.exitCode = command ? 2 : 0;
   }
 } catch (err) {
   // One line and what to do about it; no stack trace (parseArgs' own errors are usage mistakes too).
-  const usageMistake =
-    err instanceof UsageError ||
-    err instanceof RolloutUsageError ||
-    (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+  const usageMistake = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
   console.error(`flotilla: ${err instanceof Error ? err.message : String(err)}`);
   if (err instanceof CliError && err.hint) console.error(`  ${err.hint}`);
-  if (usageMistake) console.error(`run flotilla with no arguments for the usage`);
+  if (usageMistake) console.error(`flotilla --help lists the commands and their options`);
   process.exitCode = usageMistake ? 2 : 1;
 }

@@ -1,47 +1,24 @@
 // `flotilla rollout` as an operator meets it at a terminal when something is wrong: the built CLI
-// (dist/main.js) in a real pseudo-terminal (Python's pty, as tasks-cli.int.test.ts does), reading the
-// screen and the exit status. What it does to containers needs a Docker engine and the whole stack:
-// test/stack/rollout.ts runs it there.
+// (dist/main.js) in a real pseudo-terminal (terminal.test.helpers.ts), reading the screen and the exit
+// status. What it does to containers needs a Docker engine and the whole stack: test/stack/rollout.ts
+// runs it there.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startProcess } from '@flotilla/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const main = join(fileURLToPath(new URL('..', import.meta.url)), 'dist', 'main.js');
-
-/** Runs argv on the slave side of a new pseudo-terminal and copies the screen's bytes to stdout. */
-const PTY = `
-import os, pty, sys
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-while True:
-    try:
-        data = os.read(fd, 65536)
-    except OSError:
-        break
-    if not data:
-        break
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
-sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-`;
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cliRunner, STACK_TRACE } from './terminal.test.helpers.js';
 
 let cwd: string;
 beforeAll(() => {
   cwd = mkdtempSync(join(tmpdir(), 'flotilla-rollout-cli-'));
 });
 afterAll(() => rmSync(cwd, { recursive: true, force: true }));
+const cli = cliRunner(() => cwd);
+afterEach(() => cli.stop());
 
-async function atTerminal(args: string[], env: Record<string, string | undefined> = {}) {
-  const proc = startProcess('python3', ['-c', PTY, process.execPath, main, 'rollout', ...args], {
-    cwd,
-    env: { FLOTILLA_URL: 'http://127.0.0.1:9', FLOTILLA_API_KEY: undefined, FLOTILLA_API_KEY_FILE: undefined, ...env },
-  });
-  const code = await proc.exited;
-  return { code, screen: proc.stdout() };
+async function atTerminal(args: string[], env: Record<string, string> = {}) {
+  const r = await cli.exec(['rollout', ...args], { tty: true, env: { FLOTILLA_URL: 'http://127.0.0.1:9', ...env } });
+  return { code: r.code, screen: r.stdout };
 }
 
 describe('flotilla rollout at a terminal', () => {
@@ -51,8 +28,8 @@ describe('flotilla rollout at a terminal', () => {
     expect(bad.screen).toContain(
       'flotilla: --canary ten: expected a percentage of the stable replicas (10%) or a replica count (2)',
     );
-    expect(bad.screen).toContain('run flotilla with no arguments for the usage');
-    expect(bad.screen).not.toMatch(/\n\s+at /);
+    expect(bad.screen).toContain('flotilla --help lists the commands and their options');
+    expect(bad.screen).not.toMatch(STACK_TRACE);
 
     const window = await atTerminal(['researcher', '--image', 'flotilla/researcher:2', '--window', 'soon']);
     expect(window.code).toBe(2);
@@ -74,6 +51,6 @@ describe('flotilla rollout at a terminal', () => {
     expect(r.code).toBe(1);
     expect(r.screen).toMatch(/flotilla: \S*no-such-compose config --format json failed: .*ENOENT/);
     expect(r.screen).toContain('check the stack with `docker compose ps`');
-    expect(r.screen).not.toMatch(/\n\s+at /);
+    expect(r.screen).not.toMatch(STACK_TRACE);
   });
 });

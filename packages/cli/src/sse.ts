@@ -1,13 +1,20 @@
 import { TaskEvent } from '@flotilla/contracts';
+import { parseWatchEvent, type WatchEvent } from './approval-events.js';
+
+interface StreamOptions {
+  token?: string;
+  signal?: AbortSignal;
+}
 
 /**
- * Reads a task's Server-Sent Events until the stream ends or `signal` aborts, yielding each
- * parsed TaskEvent. Small on purpose: the orchestrator only sends `id:` and `data:` lines.
+ * Reads a Server-Sent Events stream until it ends or `signal` aborts, yielding each `data:` payload
+ * that `parse` accepts. Small on purpose: the orchestrator only sends `id:` and `data:` lines.
  */
-export async function* taskEvents(
+async function* sseData<T>(
   url: string,
-  { token, signal }: { token?: string; signal?: AbortSignal } = {},
-): AsyncGenerator<TaskEvent> {
+  parse: (raw: unknown) => T | undefined,
+  { token, signal }: StreamOptions,
+): AsyncGenerator<T> {
   const res = await fetch(url, {
     headers: { accept: 'text/event-stream', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     signal,
@@ -26,8 +33,25 @@ export async function* taskEvents(
         .map((l) => l.slice(5).trimStart())
         .join('\n');
       if (!data) continue;
-      const parsed = TaskEvent.safeParse(JSON.parse(data));
-      if (parsed.success) yield parsed.data;
+      const parsed = parse(JSON.parse(data));
+      if (parsed !== undefined) yield parsed;
     }
   }
+}
+
+/** A task's events (GET /v1/tasks/:id/events), each parsed as a TaskEvent; others are skipped. */
+export function taskEvents(url: string, opts: StreamOptions = {}): AsyncGenerator<TaskEvent> {
+  return sseData(
+    url,
+    (raw) => {
+      const parsed = TaskEvent.safeParse(raw);
+      return parsed.success ? parsed.data : undefined;
+    },
+    opts,
+  );
+}
+
+/** The same stream with the approval events too: what `submit --watch` shows. */
+export function watchEvents(url: string, opts: StreamOptions = {}): AsyncGenerator<WatchEvent> {
+  return sseData(url, parseWatchEvent, opts);
 }

@@ -2,8 +2,7 @@
 // pseudo-terminal when the test is about what a terminal shows, against a real local mesh (the
 // orchestrator and a researcher on real Redis and Chroma, the offline model). Colours, in-place
 // redraws and exit statuses only exist between real processes and a real TTY, so nothing here is
-// faked. The PTY is Python's pty module (python3 is on every machine that runs these tests), which
-// keeps a native npm dependency out. Build first (pnpm build).
+// faked (terminal.test.helpers.ts has the PTY and the screen reader). Build first (pnpm build).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -23,98 +22,14 @@ import {
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Mesh, startMesh } from './mesh.js';
+import { COLOUR, CURSOR_UP, cliRunner, finished, screen } from './terminal.test.helpers.js';
 
-const cliDir = fileURLToPath(new URL('..', import.meta.url));
-const main = join(cliDir, 'dist', 'main.js');
 const orchestratorDir = fileURLToPath(new URL('../../orchestrator', import.meta.url));
 
-/**
- * Runs argv on the slave side of a new pseudo-terminal (120x40) and copies what the terminal
- * receives to stdout, unchanged; exits with the child's exit status.
- */
-const PTY = `
-import fcntl, os, pty, struct, sys, termios
-pid, fd = pty.fork()
-if pid == 0:
-    fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack('HHHH', 40, 120, 0, 0))
-    os.execvp(sys.argv[1], sys.argv[1:])
-while True:
-    try:
-        data = os.read(fd, 65536)
-    except OSError:
-        break
-    if not data:
-        break
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
-sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-`;
-
-/** Settings from the developer's shell that would change what the CLI does. */
-const clean = {
-  FLOTILLA_URL: undefined,
-  FLOTILLA_API_KEY: undefined,
-  FLOTILLA_API_KEY_FILE: undefined,
-  NO_COLOR: undefined,
-};
-
-let procs: RunningProcess[] = [];
 let cwd: string;
+const cli = cliRunner(() => cwd);
+const run = cli.run;
 
-function run(
-  args: string[],
-  { tty = false, env = {} }: { tty?: boolean; env?: Record<string, string | undefined> } = {},
-) {
-  const proc = tty
-    ? startProcess('python3', ['-c', PTY, process.execPath, main, ...args], { cwd, env: { ...clean, ...env } })
-    : startProcess(process.execPath, [main, ...args], { cwd, env: { ...clean, ...env } });
-  procs.push(proc);
-  return proc;
-}
-
-async function finished(proc: RunningProcess) {
-  const code = await proc.exited;
-  return { code, stdout: proc.stdout(), stderr: proc.stderr() };
-}
-
-/**
- * The screen a terminal shows after `raw`: text, \r, \n, cursor up (CSI n A) and erase below
- * (CSI J), the sequences the live view uses; colours (CSI m) take no room. Enough to tell a frame
- * redrawn in place from frames appended one after another.
- */
-function screen(raw: string): string[] {
-  const rows = [''];
-  let r = 0;
-  let c = 0;
-  for (let i = 0; i < raw.length; i++) {
-    const ch = raw[i] as string;
-    if (ch === '\x1b') {
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: matching terminal escapes.
-      const m = /^\x1b\[([0-9;]*)([A-Za-z])/.exec(raw.slice(i));
-      if (!m) continue;
-      i += m[0].length - 1;
-      if (m[2] === 'A') r = Math.max(0, r - Number(m[1] || 1));
-      if (m[2] === 'J') {
-        rows[r] = (rows[r] ?? '').slice(0, c);
-        rows.length = r + 1;
-      }
-      continue;
-    }
-    if (ch === '\r') c = 0;
-    else if (ch === '\n') rows[++r] ??= '';
-    else {
-      const row = (rows[r] ?? '').padEnd(c);
-      rows[r] = row.slice(0, c) + ch + row.slice(c + 1);
-      c++;
-    }
-  }
-  return rows;
-}
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching terminal escapes.
-const COLOUR = /\x1b\[[0-9;]*m/;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching terminal escapes.
-const CURSOR_UP = /\x1b\[\d+A/;
 const taskIdIn = (text: string) => /task\s+([0-9a-f-]{36})/.exec(text)?.[1];
 
 /** A web server the researcher fetches: /slow answers after a while, /hold/:id when released. */
@@ -141,8 +56,7 @@ async function startSite() {
 }
 
 afterEach(async () => {
-  await stopAll(procs);
-  procs = [];
+  await cli.stop();
 });
 
 describe('flotilla task commands against a running mesh', () => {

@@ -73,6 +73,57 @@ describe('renderTask', () => {
   });
 });
 
+describe('approvals in the live view', () => {
+  const requested = {
+    type: 'approval_requested' as const,
+    taskId: view().taskId,
+    at: '2026-01-01T00:00:02.000Z',
+    subtaskId: 's2',
+    role: 'coder',
+    approvalId: 'apr-1',
+    tool: 'repo.write',
+    summary: 'write\nsrc/a.ts (120 bytes)',
+    deadline: '2026-01-01T00:05:00.000Z',
+    approvers: 'admin',
+  };
+  const now = Date.parse('2026-01-01T00:00:50.000Z');
+
+  it('shows a waiting approval under its subtask: tool, time left, summary and the command that decides it', () => {
+    const lines = renderTask(view(), { approvals: [requested], now });
+    const at = lines.findIndex((l) => l.includes('waiting for approval'));
+    // Under s2 (after its header and usage lines), not under s1.
+    expect(at).toBeGreaterThan(lines.findIndex((l) => l.includes('s2  coder')));
+    expect(lines[at]).toContain('repo.write  4m 10s left  write src/a.ts (120 bytes)');
+    expect(lines[at + 1]).toContain('flotilla approve apr-1 --reason');
+    // Control: without approvals there is no such line.
+    expect(renderTask(view(), { now }).join('\n')).not.toContain('waiting for approval');
+  });
+
+  it('says overdue past the deadline, and shows an approval whose subtask the view does not list yet', () => {
+    const text = renderTask(view({ subtasks: [] }), {
+      approvals: [requested],
+      now: Date.parse('2026-01-01T00:06:00.000Z'),
+    }).join('\n');
+    expect(text).toContain('s2  coder');
+    expect(text).toMatch(/repo\.write {2}overdue/);
+  });
+
+  it('writes the approval events as lines when not on a terminal', () => {
+    expect(eventLine(requested)).toMatch(/^approval {2}s2 coder waits for approval apr-1: repo\.write write src/);
+    expect(
+      eventLine({
+        type: 'approval_decided',
+        taskId: 't',
+        at: '',
+        subtaskId: 's2',
+        approvalId: 'apr-1',
+        decision: 'approve',
+        by: 'ops',
+      }),
+    ).toBe('decided   s2 approval apr-1: approve by ops');
+  });
+});
+
 describe('bar', () => {
   it('fills in proportion, caps at full, and is empty without a limit', () => {
     expect(bar(0, 10)).toBe('░░░░░░░░');

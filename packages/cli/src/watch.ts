@@ -1,10 +1,15 @@
-import type { SubtaskView, TaskBudget, TaskEvent, TaskView, Usage } from '@flotilla/contracts';
+import type { SubtaskView, TaskBudget, TaskView, Usage } from '@flotilla/contracts';
+import type { ApprovalRequested, WatchEvent } from './approval-events.js';
 import { ANSI, PLAIN, type Style, visibleLength } from './style.js';
 
 export interface RenderOptions {
   style?: Style;
   /** Terminal columns: the goal and error lines are cut to fit, so a redraw never wraps. Default 80. */
   width?: number;
+  /** Approvals requested and not yet decided (from the event stream; a TaskView does not carry them). */
+  approvals?: readonly ApprovalRequested[];
+  /** For the time left before an approval's deadline. Default Date.now(). */
+  now?: number;
 }
 
 const BAR = 8;
@@ -47,6 +52,22 @@ function usageLine(usage: Usage | undefined, budget: TaskBudget | undefined, sty
   ].join('  ');
 }
 
+/** "4m 10s" until the deadline, or "overdue" (the timeout denies it). */
+function timeLeft(deadline: string, now: number): string {
+  const ms = Date.parse(deadline) - now;
+  if (!(ms > 0)) return 'overdue';
+  const s = Math.ceil(ms / 1000);
+  return s < 60 ? `${s}s left` : `${Math.floor(s / 60)}m ${s % 60}s left`;
+}
+
+/** A waiting approval under its subtask: what would run, how long is left, and the command that decides it. */
+function approvalLines(a: ApprovalRequested, style: Style, now: number): string[] {
+  return [
+    `      ${style.yellow('⏸ waiting for approval')} ${style.bold(a.tool)}  ${style.dim(timeLeft(a.deadline, now))}  ${oneLine(a.summary)}`,
+    style.dim(`        flotilla approve ${a.approvalId} --reason "..."   (or deny; ${a.approvers} decides)`),
+  ];
+}
+
 function subtaskLines(s: SubtaskView, budget: TaskBudget | undefined, style: Style, width: number): string[] {
   const head = [
     `  ${style.bold(s.subtaskId)}`,
@@ -62,11 +83,15 @@ function subtaskLines(s: SubtaskView, budget: TaskBudget | undefined, style: Sty
 }
 
 /**
- * The live view of a task: a pure function of its TaskView, redrawn whole on every event. A header
- * (id, status, goal), then per subtask its state, role and replica, and its usage as bars against
- * the task's budget (each subtask gets the whole budget), then the totals.
+ * The live view of a task: a pure function of its TaskView (and the approvals waiting), redrawn
+ * whole on every event. A header (id, status, goal), then per subtask its state, role and replica,
+ * its usage as bars against the task's budget (each subtask gets the whole budget) and any approval
+ * it waits for, then the totals.
  */
-export function renderTask(view: TaskView, { style = PLAIN, width = 80 }: RenderOptions = {}): string[] {
+export function renderTask(
+  view: TaskView,
+  { style = PLAIN, width = 80, approvals = [], now = Date.now() }: RenderOptions = {},
+): string[] {
   const lines = [
     `${style.bold('task')} ${view.taskId}  ${stateColour(view.status, style)(view.status)}${view.partial ? style.yellow(' (partial)') : ''}`,
     `${style.dim('goal')} ${cut(oneLine(view.goal), width - 5)}`,
@@ -74,7 +99,14 @@ export function renderTask(view: TaskView, { style = PLAIN, width = 80 }: Render
   if (view.subtasks.length === 0) {
     lines.push(style.dim(view.status === 'queued' || view.status === 'planning' ? '  planning…' : '  no subtasks'));
   }
-  for (const s of view.subtasks) lines.push(...subtaskLines(s, view.budget, style, width));
+  for (const s of view.subtasks) {
+    lines.push(...subtaskLines(s, view.budget, style, width));
+    for (const a of approvals) if (a.subtaskId === s.subtaskId) lines.push(...approvalLines(a, style, now));
+  }
+  // One whose subtask the view does not list (yet): still shown, a person is being waited for.
+  for (const a of approvals)
+    if (!view.subtasks.some((s) => s.subtaskId === a.subtaskId))
+      lines.push(`  ${style.bold(a.subtaskId)}  ${a.role}`, ...approvalLines(a, style, now));
   const u = view.usage;
   lines.push(
     style.dim(`total ${u.steps} steps · ${u.toolCalls} tool calls · ${u.tokens} tokens · ${secs(u.ms)}`) +
@@ -96,7 +128,7 @@ export function renderOutcome(view: TaskView, style: Style = PLAIN): string[] {
 }
 
 /** One event as an appended line: the live view when stdout is not a terminal (a log, a pipe, CI). */
-export function eventLine(e: TaskEvent): string {
+export function eventLine(e: WatchEvent): string {
   switch (e.type) {
     case 'status':
       return `status    ${e.status}`;
@@ -112,6 +144,10 @@ export function eventLine(e: TaskEvent): string {
       return `failed    ${e.reason}`;
     case 'cancelled':
       return 'cancelled';
+    case 'approval_requested':
+      return `approval  ${e.subtaskId} ${e.role} waits for approval ${e.approvalId}: ${e.tool} ${oneLine(e.summary)} (deadline ${e.deadline}; flotilla approve|deny ${e.approvalId} --reason ...)`;
+    case 'approval_decided':
+      return `decided   ${e.subtaskId} approval ${e.approvalId}: ${e.decision} by ${e.by}`;
   }
 }
 

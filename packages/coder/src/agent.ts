@@ -1,4 +1,5 @@
-import type { AgentContext, AgentResult } from '@flotilla/runtime/worker';
+import { UNTRUSTED_DATA_RULE } from '@flotilla/runtime/llm';
+import { type AgentContext, type AgentResult, dependencyContext } from '@flotilla/runtime/worker';
 import { z } from 'zod';
 import type { CoderInput, CoderOutput } from './schemas.js';
 import { Language } from './tools/code-run.js';
@@ -21,8 +22,8 @@ export async function code(input: CoderInput, ctx: AgentContext): Promise<AgentR
   const reply = await ctx.llm.chat(
     {
       messages: [
-        { role: 'system', content: SYSTEM },
-        { role: 'user', content: `Task: ${input.task}\nLanguage: ${input.language}` },
+        { role: 'system', content: `${SYSTEM}\n\n${UNTRUSTED_DATA_RULE}` },
+        { role: 'user', content: `Task: ${input.task}\nLanguage: ${input.language}${dependencyContext(ctx.envelope)}` },
       ],
       responseFormat: { name: 'code', schema: z.toJSONSchema(Draft) as Record<string, unknown> },
     },

@@ -8,7 +8,13 @@ const base = { taskId: z.string(), at: z.string() };
 /** Progress events, in the order a client sees them on GET /v1/tasks/:id/events. */
 export const TaskEvent = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('status'), status: TaskStatus }),
-  z.object({ ...base, type: z.literal('planned'), subtasks: z.array(PlannedSubtask) }),
+  z.object({
+    ...base,
+    type: z.literal('planned'),
+    subtasks: z.array(PlannedSubtask),
+    /** Present on the one re-plan after failed subtasks: `subtasks` is then the whole plan, old and new. */
+    replanned: z.literal(true).optional(),
+  }),
   z.object({
     ...base,
     type: z.literal('subtask_started'),

@@ -19,6 +19,7 @@ export {
 export { BUDGET_STOP_REASONS, StopReason } from './stop-reason.js';
 export {
   DEFAULT_TENANT,
+  SubtaskDependency,
   SubtaskEnvelope,
   type SubtaskEnvelopeInput,
   SubtaskResult,

@@ -13,6 +13,8 @@ export const StopReason = z.enum([
   'invalid_input',
   'cancelled',
   'runtime_error',
+  /** Never ran: a subtask it depends on did not finish ok. */
+  'dependency_failed',
 ]);
 export type StopReason = z.infer<typeof StopReason>;
 

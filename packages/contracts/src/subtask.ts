@@ -7,6 +7,14 @@ import { contractVersion } from './version.js';
 /** W3C trace-context `traceparent`: version-traceid-spanid-flags. */
 export const Traceparent = z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/);
 
+/** One finished subtask's output, handed to a subtask that depends on it. */
+export const SubtaskDependency = z.object({
+  subtaskId: z.string().min(1),
+  role: z.string().min(1),
+  output: z.unknown(),
+});
+export type SubtaskDependency = z.infer<typeof SubtaskDependency>;
+
 /** What travels on a role's queue: one unit of work for one worker. */
 export const SubtaskEnvelope = z.object({
   v: contractVersion,
@@ -24,6 +32,11 @@ export const SubtaskEnvelope = z.object({
   deadline: z.number().int().positive(),
   traceparent: Traceparent.optional(),
   tracestate: z.string().max(512).optional(),
+  /**
+   * The outputs of the subtasks this one depends on (PlannedSubtask.dependsOn), in plan order.
+   * Data from other agents, which read web pages: handlers show it to a model as untrusted data.
+   */
+  dependencies: z.array(SubtaskDependency).max(32).optional(),
   /** 1-based delivery attempt, so handlers can tell a retry from a first run. */
   attempt: z.number().int().positive().default(1),
 });

@@ -49,6 +49,11 @@ export const PlannedSubtask = z.object({
   subtaskId: z.string(),
   role: z.string(),
   input: z.unknown(),
+  /**
+   * Subtasks of the same plan whose outputs this one needs: it is dispatched once they have ended
+   * ok and receives their outputs (SubtaskEnvelope.dependencies). Absent: it runs at once.
+   */
+  dependsOn: z.array(z.string()).optional(),
 });
 export type PlannedSubtask = z.infer<typeof PlannedSubtask>;
 

@@ -14,6 +14,10 @@ export function presentedToken(header: string | undefined): string | undefined {
   return colon >= 0 ? decoded.slice(colon + 1) : undefined;
 }
 
+/** The admin key's name each let-through request came with: who an approval decision is recorded for. */
+const operators = new WeakMap<FastifyRequest, string>();
+export const operatorOf = (request: FastifyRequest): string | undefined => operators.get(request);
+
 /**
  * An onRequest hook that lets through only requests carrying an admin key from the keys file
  * (API_KEYS_FILE, the orchestrator's): the queues hold every tenant's goals and results, so they
@@ -26,7 +30,10 @@ export function adminKeyAuth(keys: ApiKeyRing) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const presented = presentedToken(request.headers.authorization);
     const entry = presented === undefined ? undefined : keys.find(presented);
-    if (entry?.scope === 'admin') return;
+    if (entry?.scope === 'admin') {
+      operators.set(request, entry.name);
+      return;
+    }
     // Answered here rather than thrown: bull-board sets its own error handler on its routes, which
     // would turn the error into a 500-style body without the challenge header.
     if (entry) {

@@ -7,6 +7,8 @@ import { Queue } from 'bullmq';
 import Fastify, { LogController } from 'fastify';
 import type { Redis } from 'ioredis';
 
+import type { ApprovalsClient } from './approvals-client.js';
+import { registerApprovalsPage } from './approvals-page.js';
 import { adminKeyAuth } from './auth.js';
 import { flotillaQueueNames } from './queues.js';
 
@@ -24,6 +26,11 @@ export interface DashboardOptions {
   /** Hide retry/clean/delete/pause and refuse those API calls. Default `true`. */
   readOnly?: boolean;
   log: Logger;
+  /**
+   * The orchestrator's approvals API, for the approvals panel (`<basePath>/approvals`). Without it the
+   * panel says how to connect it (ORCHESTRATOR_URL, DASHBOARD_API_KEY_FILE).
+   */
+  approvals?: ApprovalsClient;
   /** Adds the probe routes (/livez, /readyz, /metrics) to the app, outside the token check. */
   registerHealth?: (app: HealthApp) => void;
 }
@@ -49,7 +56,12 @@ export async function buildDashboard(options: DashboardOptions): Promise<Dashboa
   const board = createBullBoard({
     queues: [],
     serverAdapter,
-    options: { uiConfig: { boardTitle: `flotilla (${options.prefix})` } },
+    options: {
+      uiConfig: {
+        boardTitle: `flotilla (${options.prefix})`,
+        miscLinks: [{ text: 'Approvals', url: `${basePath === '/' ? '' : basePath}/approvals` }],
+      },
+    },
   });
 
   const queues = new Map<string, Queue>();
@@ -88,6 +100,11 @@ export async function buildDashboard(options: DashboardOptions): Promise<Dashboa
     // Every route in this scope, bull-board's static assets included, sits behind an admin key.
     scope.addHook('onRequest', auth);
     await scope.register(serverAdapter.registerPlugin(), { prefix: basePath === '/' ? '' : basePath });
+    registerApprovalsPage(scope, {
+      client: options.approvals,
+      prefix: basePath === '/' ? '' : basePath,
+      log: options.log,
+    });
   });
 
   let closing: Promise<void> | undefined;

@@ -1,4 +1,4 @@
-import { baseConfigSchema, type ConfigProblem, envField } from '@flotilla/runtime';
+import { baseConfigSchema, type ConfigProblem, envField, secret } from '@flotilla/runtime';
 import { apiKeysFileProblems } from '@flotilla/runtime/auth';
 import { z } from 'zod';
 
@@ -16,6 +16,9 @@ import { z } from 'zod';
  * | DASHBOARD_READ_ONLY  | true    | retrying, deleting or emptying queues changes every tenant's work, so it   |
  * |                      |         | is switched on deliberately                                                |
  * | DASHBOARD_REFRESH_MS | 15000   | how often newly registered roles' queues are picked up                     |
+ * | ORCHESTRATOR_URL     | (none)  | where the approvals panel decides; unset leaves the panel off (it says so) |
+ * | DASHBOARD_API_KEY    | (none)  | an admin API key for those calls, from DASHBOARD_API_KEY_FILE in Compose;  |
+ * |                      |         | required with ORCHESTRATOR_URL, never logged                               |
  */
 export const dashboardConfigSchema = baseConfigSchema.extend({
   // A path, not a secret: the file holds only hashes of the keys.
@@ -29,9 +32,34 @@ export const dashboardConfigSchema = baseConfigSchema.extend({
     .default('/'),
   DASHBOARD_READ_ONLY: envField.boolean().default(true),
   DASHBOARD_REFRESH_MS: envField.positiveInt().default(15_000),
+  ORCHESTRATOR_URL: envField.url(['http', 'https']).optional(),
+  DASHBOARD_API_KEY: secret(
+    z.string().trim().min(20, 'expected an API key (pnpm -s keys add dashboard --admin)'),
+  ).optional(),
 });
 export type DashboardConfig = z.output<typeof dashboardConfigSchema>;
 
-/** The keys file must be usable at start (exit 78 naming API_KEYS_FILE): empty, malformed or example files are refused. */
-export const dashboardConfigProblems = (config: DashboardConfig): ConfigProblem[] =>
-  apiKeysFileProblems(config.API_KEYS_FILE, 'API_KEYS_FILE');
+/**
+ * The keys file must be usable at start (exit 78 naming API_KEYS_FILE): empty, malformed or example
+ * files are refused. The approvals panel needs both its settings or neither: one alone is a mistake.
+ */
+export const dashboardConfigProblems = (config: DashboardConfig): ConfigProblem[] => [
+  ...apiKeysFileProblems(config.API_KEYS_FILE, 'API_KEYS_FILE'),
+  ...(config.ORCHESTRATOR_URL && !config.DASHBOARD_API_KEY
+    ? [
+        {
+          variable: 'DASHBOARD_API_KEY_FILE',
+          message:
+            'required with ORCHESTRATOR_URL: a file holding an admin API key (pnpm -s keys add dashboard --admin > compose/secrets/dashboard_api_key)',
+        },
+      ]
+    : []),
+  ...(config.DASHBOARD_API_KEY && !config.ORCHESTRATOR_URL
+    ? [
+        {
+          variable: 'ORCHESTRATOR_URL',
+          message: 'required with DASHBOARD_API_KEY_FILE: where the orchestrator’s API is',
+        },
+      ]
+    : []),
+];

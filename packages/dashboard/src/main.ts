@@ -1,5 +1,6 @@
 import { redisCheck, registerHealthRoutes, startService } from '@flotilla/runtime';
 import { ApiKeyRing, readApiKeysFile, watchApiKeysFile } from '@flotilla/runtime/auth';
+import { ApprovalsClient } from './approvals-client.js';
 import { buildDashboard } from './board.js';
 import { dashboardConfigProblems, dashboardConfigSchema } from './config.js';
 
@@ -11,7 +12,14 @@ lifecycle.onShutdown('keys watcher', () => watcher.close(), 'stop-intake');
 // Fail fast: a board request gets a 5xx while Redis is away instead of hanging on it.
 const redis = service.redis('commands');
 
+// Off unless both settings are given (the config check refuses one alone); the page says so when off.
+const approvals =
+  config.ORCHESTRATOR_URL && config.DASHBOARD_API_KEY
+    ? new ApprovalsClient({ url: config.ORCHESTRATOR_URL, key: config.DASHBOARD_API_KEY })
+    : undefined;
+
 const dashboard = await buildDashboard({
+  approvals,
   connection: redis,
   prefix: config.QUEUE_PREFIX,
   keys,
@@ -42,6 +50,7 @@ log.info(
     basePath: config.DASHBOARD_BASE_PATH,
     readOnly: config.DASHBOARD_READ_ONLY,
     queues,
+    approvals: approvals ? approvals.url : 'off (ORCHESTRATOR_URL unset)',
   },
   'dashboard ready',
 );

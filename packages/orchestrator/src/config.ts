@@ -20,6 +20,7 @@ const int = (fallback: number) => z.coerce.number().int().positive().default(fal
  * | RATE_LIMIT_WINDOW_MS  | 60000    | the rate limit's window                                             |
  * | BODY_LIMIT_BYTES      | 65536    | a goal is at most 8000 chars; 64 KiB leaves room for metadata       |
  * | PLAN_MAX_SUBTASKS     | 8        | fan-out per task; more rarely helps and multiplies cost            |
+ * | PLAN_REPLAN           | on       | one re-plan when subtasks fail in a way another plan may get round  |
  * | TASK_TTL_SECONDS      | 86400    | a finished task's state, events and jobs are kept a day, then expire |
  * | ADMISSION_REDIS_HIGH_WATER | 0.7 | new tasks get 503 above this share of Redis maxmemory; the rest is for running work |
  * | TENANT_MAX_OPEN_TASKS | 100      | queued and running tasks per client key; more get 429 (0: no cap)   |
@@ -59,6 +60,7 @@ export const orchestratorConfigSchema = baseConfigSchema.extend({
   RATE_LIMIT_WINDOW_MS: int(60_000),
   BODY_LIMIT_BYTES: int(64 * 1024),
   PLAN_MAX_SUBTASKS: z.coerce.number().int().min(1).max(32).default(8),
+  PLAN_REPLAN: z.enum(['on', 'off']).default('on'),
   TASK_TTL_SECONDS: int(24 * 3600),
   ADMISSION_REDIS_HIGH_WATER: z.coerce.number().gt(0).max(1).default(0.7),
   TENANT_MAX_OPEN_TASKS: z.coerce.number().int().min(0).default(100),

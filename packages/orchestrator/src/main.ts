@@ -63,6 +63,7 @@ const orchestrator = createOrchestrator({
     maxTokens: config.TASK_MAX_TOKENS,
   },
   maxSubtasks: config.PLAN_MAX_SUBTASKS,
+  replan: config.PLAN_REPLAN === 'on',
   taskTtlSeconds: config.TASK_TTL_SECONDS,
   maxOpenTasksPerTenant: config.TENANT_MAX_OPEN_TASKS,
   planConcurrency: config.PLAN_CONCURRENCY,

@@ -32,6 +32,8 @@ export interface OrchestratorOptions {
   limits: BudgetLimits;
   /** PLAN_MAX_SUBTASKS. Default 8. */
   maxSubtasks?: number;
+  /** PLAN_REPLAN: one re-plan when subtasks fail in a way another plan may get round. Default true. */
+  replan?: boolean;
   /** TASK_TTL_SECONDS: how long task state, events and finished jobs are kept. Default 1 day. */
   taskTtlSeconds?: number;
   /** TENANT_MAX_OPEN_TASKS: queued and running tasks per tenant. Default 0, no cap (the config's is 100). */
@@ -108,6 +110,8 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     queueNames.aggregate,
     createAggregateProcessor({
       store,
+      flows,
+      replan: (options.replan ?? true) ? { planner, roles: options.roles } : undefined,
       llm: options.llm,
       memory:
         options.memory && createMemoryGateway(options.memory, { redis, prefix, log: log.child({ gateway: 'memory' }) }),

@@ -14,6 +14,12 @@ export {
   stopAll,
   waitFor,
 } from '@flotilla/devkit';
+export {
+  type ApprovalsStandIn,
+  type StandInApproval,
+  standInApproval,
+  startApprovalsStandIn,
+} from './approvals-stand-in.js';
 export * from './fake-llm/index.js';
 export { type ForwardProxy, startForwardProxy } from './forward-proxy.js';
 export { type ProxyMode, startTcpProxy, type TcpProxy } from './proxy.js';

@@ -1,14 +1,8 @@
 import { parseArgs } from 'node:util';
 import { CliError, type ClientConfig } from '../client.js';
 import { canaryReplicas, DEFAULT_THRESHOLDS, parseDuration, parseNumber } from '../rollout/decide.js';
+import { UsageError } from './errors.js';
 import { rollout } from './rollout.js';
-
-/** A mistake in the rollout's arguments: main reports it as a usage error (exit 2). */
-export class RolloutUsageError extends CliError {
-  constructor(message: string) {
-    super('flotilla:usage', message);
-  }
-}
 
 /** Parses `flotilla rollout ...` and runs it; every bad flag is named in the error. */
 export async function rolloutCommand(args: string[], api: ClientConfig): Promise<number> {
@@ -30,7 +24,7 @@ export async function rolloutCommand(args: string[], api: ClientConfig): Promise
   });
   const [service, ...extra] = positionals;
   const usage = (message: string): never => {
-    throw new RolloutUsageError(message);
+    throw new UsageError(message);
   };
   if (!service || extra.length) usage('rollout needs one SERVICE (the compose service, e.g. researcher)');
   if (!/^[a-z0-9][a-z0-9_-]*$/.test(service as string)) usage(`rollout: ${service} is not a compose service name`);

@@ -1,4 +1,5 @@
 import type { TaskBudget, TaskView } from '@flotilla/contracts';
+import type { ApprovalRequested } from '../approval-events.js';
 import { CliError } from '../client.js';
 import { exitCodeFor } from '../outcome.js';
 import { eventLine, redraw, renderOutcome, renderTask } from '../watch.js';
@@ -34,25 +35,38 @@ export async function watchTask(ctx: CommandContext, taskId: string): Promise<nu
   const tty = !ctx.json && Boolean(ctx.out.isTTY);
   const width = () => Math.max(40, ctx.out.columns ?? 80);
   let view: TaskView = await ctx.client.get(taskId);
+  // Requested and not yet decided, by approval id: the stream replays from the first event, so a
+  // decided one is removed again before it is ever drawn.
+  const waiting = new Map<string, ApprovalRequested>();
   let drawn = 0;
   const draw = () => {
-    const frame = renderTask(view, { style: ctx.style, width: width() });
+    const frame = renderTask(view, { style: ctx.style, width: width(), approvals: [...waiting.values()] });
     ctx.out.write(redraw(drawn, frame));
     drawn = frame.length;
   };
   if (tty) draw();
   else if (!ctx.json) print(ctx, `task      ${taskId}`);
-  // The stream replays from the task's first event, so nothing between submit and here is missed,
-  // and it ends after the terminal event.
-  for await (const event of ctx.client.events(taskId)) {
-    if (!tty && !ctx.json) print(ctx, eventLine(event));
-    if (tty) {
-      view = await ctx.client.get(taskId);
-      draw();
+  // While someone is waited for, the deadline counts down on screen between events too.
+  const ticker = tty ? setInterval(() => waiting.size > 0 && draw(), 1000) : undefined;
+  try {
+    // The stream replays from the task's first event, so nothing between submit and here is missed,
+    // and it ends after the terminal event.
+    for await (const event of ctx.client.events(taskId)) {
+      if (event.type === 'approval_requested') waiting.set(event.approvalId, event);
+      if (event.type === 'approval_decided') waiting.delete(event.approvalId);
+      if (!tty && !ctx.json) print(ctx, eventLine(event));
+      if (tty) {
+        view = await ctx.client.get(taskId);
+        draw();
+      }
+      if (event.type === 'completed' || event.type === 'failed' || event.type === 'cancelled') break;
     }
-    if (event.type === 'completed' || event.type === 'failed' || event.type === 'cancelled') break;
+  } finally {
+    clearInterval(ticker);
   }
   view = await ctx.client.get(taskId);
+  // An ended task waits for nobody (a cancel leaves its requests undecided).
+  waiting.clear();
   const code = exitCodeFor(view);
   // A stream cut short (the orchestrator restarting) leaves the task running: say so rather than
   // print an outcome it has not reached.

@@ -1,8 +1,8 @@
-import { SubtaskEnvelope } from '@flotilla/contracts';
+import { type PlannedSubtask, SubtaskEnvelope } from '@flotilla/contracts';
 import { describe, expect, it } from 'vitest';
 import type { TaskRecord } from '../tasks/record.js';
 import { collectOutcomes } from './aggregate-job.js';
-import { buildFlow } from './dispatch.js';
+import { buildFlow, subtaskJob } from './dispatch.js';
 
 const now = 1_700_000_000_000;
 const record = {
@@ -75,5 +75,22 @@ describe('collectOutcomes', () => {
       ['s2', 'failed'],
       ['s3', 'missing'],
     ]);
+  });
+});
+
+describe('buildFlow with dependencies', () => {
+  it('starts only the subtasks that depend on none; the budget slice still counts every subtask', () => {
+    const withDeps: PlannedSubtask[] = plan.map((p) => (p.subtaskId === 's2' ? { ...p, dependsOn: ['s1'] } : p));
+    const flow = buildFlow(record, withDeps, { keepSeconds: 100, now });
+    expect(flow.children?.map((c) => c.opts?.jobId)).toEqual([`${record.taskId}.s1`, `${record.taskId}.s3`]);
+    expect(SubtaskEnvelope.parse(flow.children?.[0]?.data).budget.maxSteps).toBe(3);
+  });
+
+  it('hands a dependent its dependencies in the envelope', () => {
+    const dep = { subtaskId: 's1', role: 'researcher', output: { answer: 'pi r^2' } };
+    const dependent: PlannedSubtask = { subtaskId: 's3', role: 'coder', input: { task: 'c' }, dependsOn: ['s1'] };
+    const job = subtaskJob(record, plan, dependent, { keepSeconds: 100, now }, [dep]);
+    expect(SubtaskEnvelope.parse(job.data).dependencies).toEqual([dep]);
+    expect(job.opts?.jobId).toBe(`${record.taskId}.s3`);
   });
 });

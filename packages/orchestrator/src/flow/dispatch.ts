@@ -1,4 +1,11 @@
-import { type PlannedSubtask, queueNames, type SubtaskEnvelope, subtaskJobId, Traceparent } from '@flotilla/contracts';
+import {
+  type PlannedSubtask,
+  queueNames,
+  type SubtaskDependency,
+  type SubtaskEnvelope,
+  subtaskJobId,
+  Traceparent,
+} from '@flotilla/contracts';
 import { context, propagation } from '@opentelemetry/api';
 import type { FlowJob } from 'bullmq';
 import { splitBudget } from '../tasks/budget.js';
@@ -23,45 +30,60 @@ export interface FlowOptions {
 }
 
 /**
- * The BullMQ flow for a plan: one child per subtask on its role's queue, the parent on the
- * aggregate queue, so fan-in runs once every child has ended. A child that fails for good is
- * recorded on the parent instead of blocking it (ignoreDependencyOnFailure), so aggregation
- * runs on what succeeded. Job ids are derived from the task and subtask ids, so adding the same
- * flow twice (a retried planning job) adds nothing new.
+ * The job for one subtask on its role's queue, as a child of the task's aggregation job. Its id is
+ * derived from the task and subtask ids, so adding it twice (a retried planning or aggregation job)
+ * adds nothing new. A child that fails for good is recorded on the parent instead of blocking it
+ * (ignoreDependencyOnFailure), so aggregation runs on what succeeded.
+ */
+export function subtaskJob(
+  record: TaskRecord,
+  plan: readonly PlannedSubtask[],
+  subtask: PlannedSubtask,
+  options: FlowOptions,
+  dependencies?: SubtaskDependency[],
+): FlowJob {
+  const now = options.now ?? Date.now();
+  const envelope: SubtaskEnvelope = {
+    v: 1,
+    taskId: record.taskId,
+    subtaskId: subtask.subtaskId,
+    role: subtask.role,
+    tenant: record.owner,
+    input: subtask.input,
+    budget: splitBudget(record.limits, plan.length, record.deadline, now),
+    deadline: record.deadline,
+    attempt: 1,
+    ...(dependencies?.length ? { dependencies } : {}),
+    ...options.trace,
+  };
+  return {
+    name: subtask.role,
+    queueName: queueNames.role(subtask.role),
+    data: envelope,
+    opts: {
+      jobId: subtaskJobId(record.taskId, subtask.subtaskId),
+      ...RETRY_OPTS,
+      ...keepFor(options.keepSeconds),
+      ignoreDependencyOnFailure: true,
+    },
+  };
+}
+
+function keepFor(seconds: number) {
+  return { removeOnComplete: { age: seconds }, removeOnFail: { age: seconds } };
+}
+
+/**
+ * The BullMQ flow for a plan: the parent on the aggregate queue, so fan-in runs once every child
+ * has ended, and one child per subtask that depends on no other. The aggregation job dispatches
+ * the subtasks that depend on others once their dependencies have ended (dispatchDependents).
  */
 export function buildFlow(record: TaskRecord, plan: readonly PlannedSubtask[], options: FlowOptions): FlowJob {
-  const now = options.now ?? Date.now();
-  const budget = splitBudget(record.limits, plan.length, record.deadline, now);
-  const keep = { removeOnComplete: { age: options.keepSeconds }, removeOnFail: { age: options.keepSeconds } };
   return {
     name: 'aggregate',
     queueName: queueNames.aggregate,
     data: { taskId: record.taskId } satisfies TaskJobData,
-    opts: { jobId: record.taskId, ...AGGREGATE_RETRY_OPTS, ...keep },
-    children: plan.map((s) => {
-      const envelope: SubtaskEnvelope = {
-        v: 1,
-        taskId: record.taskId,
-        subtaskId: s.subtaskId,
-        role: s.role,
-        tenant: record.owner,
-        input: s.input,
-        budget,
-        deadline: record.deadline,
-        attempt: 1,
-        ...options.trace,
-      };
-      return {
-        name: s.role,
-        queueName: queueNames.role(s.role),
-        data: envelope,
-        opts: {
-          jobId: subtaskJobId(record.taskId, s.subtaskId),
-          ...RETRY_OPTS,
-          ...keep,
-          ignoreDependencyOnFailure: true,
-        },
-      };
-    }),
+    opts: { jobId: record.taskId, ...AGGREGATE_RETRY_OPTS, ...keepFor(options.keepSeconds) },
+    children: plan.filter((s) => !s.dependsOn?.length).map((s) => subtaskJob(record, plan, s, options)),
   };
 }

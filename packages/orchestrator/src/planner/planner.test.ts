@@ -150,3 +150,57 @@ describe('planner', () => {
     expect(offered).not.toContain('"broken"');
   });
 });
+
+describe('plans with dependencies', () => {
+  const plan = (...subtasks: unknown[]) => JSON.stringify({ subtasks });
+
+  it('keeps dependsOn, once per id, and offers it in the response schema', async () => {
+    const llm = scripted(
+      plan(
+        { role: 'researcher', input: { question: 'the formula' } },
+        { role: 'coder', input: { task: 'compute with it' }, dependsOn: ['s1', 's1'] },
+      ),
+    );
+    const out = await createPlanner({ llm }).plan('goal', [researcher, coder]);
+    expect(out).toMatchObject({
+      ok: true,
+      subtasks: [
+        { subtaskId: 's1', role: 'researcher' },
+        { subtaskId: 's2', role: 'coder', dependsOn: ['s1'] },
+      ],
+    });
+    if (out.ok) expect(out.subtasks[0]).not.toHaveProperty('dependsOn');
+    expect(JSON.stringify(llm.requests[0]?.responseFormat?.schema)).toContain('"dependsOn"');
+  });
+
+  it('names the field of a dependency on an unknown subtask, on itself, or of the wrong shape', async () => {
+    const bad = plan(
+      { role: 'researcher', input: { question: 'a' }, dependsOn: ['s9'] },
+      { role: 'researcher', input: { question: 'b' }, dependsOn: ['s2'] },
+      { role: 'researcher', input: { question: 'c' }, dependsOn: 's1' },
+    );
+    const out = await createPlanner({ llm: scripted(bad, bad) }).plan('goal', [researcher]);
+    expect(out.ok).toBe(false);
+    if (!out.ok) {
+      expect(out.reason).toContain('subtasks.0.dependsOn.0: "s9" is not a subtask of this plan (s1, s2, s3)');
+      expect(out.reason).toContain('subtasks.1.dependsOn.0: a subtask cannot depend on itself');
+      expect(out.reason).toContain('subtasks.2.dependsOn: must be an array of subtask ids');
+    }
+  });
+
+  it('rejects a cycle, spelling it out, and repairs it once', async () => {
+    const cyclic = plan(
+      { role: 'researcher', input: { question: 'a' } },
+      { role: 'researcher', input: { question: 'b' }, dependsOn: ['s3'] },
+      { role: 'researcher', input: { question: 'c' }, dependsOn: ['s2'] },
+    );
+    const fixed = plan(
+      { role: 'researcher', input: { question: 'a' } },
+      { role: 'researcher', input: { question: 'b' }, dependsOn: ['s1'] },
+    );
+    const llm = scripted(cyclic, fixed);
+    const out = await createPlanner({ llm }).plan('goal', [researcher]);
+    expect(out).toMatchObject({ ok: true, repaired: true });
+    expect(llm.requests[1]?.messages[0]?.content).toContain('dependsOn forms a cycle (s2 -> s3 -> s2)');
+  });
+});

@@ -12,7 +12,8 @@ export function embeddableSchema(schema: Record<string, unknown>): Record<string
 /**
  * The JSON Schema the planner asks the model to fill: a list of subtasks, each one branch of an
  * anyOf per live role, so a schema-following model can only name a role that can run and must
- * give that role's input. The offline model generates from exactly this shape.
+ * give that role's input. `dependsOn` names earlier subtasks (s1, s2, ... in plan order) whose
+ * outputs a subtask needs. The offline model generates from exactly this shape.
  */
 export function planResponseSchema(
   roles: readonly RoleInfo[],
@@ -28,7 +29,16 @@ export function planResponseSchema(
         items: {
           anyOf: roles.map((r) => ({
             type: 'object',
-            properties: { role: { const: r.role }, input: embeddableSchema(r.inputSchema) },
+            properties: {
+              role: { const: r.role },
+              input: embeddableSchema(r.inputSchema),
+              dependsOn: {
+                type: 'array',
+                items: { type: 'string', pattern: '^s[1-9][0-9]*$' },
+                uniqueItems: true,
+                maxItems: maxSubtasks - 1,
+              },
+            },
             required: ['role', 'input'],
             additionalProperties: false,
           })),

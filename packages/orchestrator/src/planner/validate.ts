@@ -2,6 +2,7 @@ import type { PlannedSubtask, RoleInfo } from '@flotilla/contracts';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
+import { findCycle } from './graph.js';
 import { embeddableSchema } from './schema.js';
 
 // ajv-formats is CommonJS with `exports.default`; under nodenext the default import is the module object.
@@ -53,7 +54,16 @@ export class PlanValidator {
     return roles.filter((r) => !(this.validatorFor(r.inputSchema) instanceof Error));
   }
 
-  check(plan: unknown, roles: readonly RoleInfo[], maxSubtasks: number): PlanCheck {
+  /**
+   * `after`, for a re-plan: the subtasks already in the plan (new ones are numbered after them) and
+   * those of them that ended ok, which new subtasks may depend on.
+   */
+  check(
+    plan: unknown,
+    roles: readonly RoleInfo[],
+    maxSubtasks: number,
+    after: { count: number; ok: readonly string[] } = { count: 0, ok: [] },
+  ): PlanCheck {
     const errors: string[] = [];
     if (typeof plan !== 'object' || plan === null || Array.isArray(plan))
       return { ok: false, errors: ['plan: must be an object'] };
@@ -65,13 +75,17 @@ export class PlanValidator {
 
     const byRole = new Map(roles.map((r) => [r.role, r]));
     const subtasks: PlannedSubtask[] = [];
-    list.slice(0, maxSubtasks).forEach((item: unknown, i) => {
+    const items = list.slice(0, maxSubtasks);
+    const ids = items.map((_, i) => `s${after.count + i + 1}`);
+    const known = [...after.ok, ...ids];
+    items.forEach((item: unknown, i) => {
       const at = `subtasks.${i}`;
       if (typeof item !== 'object' || item === null || Array.isArray(item)) {
         errors.push(`${at}: must be an object with role and input`);
         return;
       }
-      const { role, input } = item as { role?: unknown; input?: unknown };
+      const { role, input, dependsOn: rawDeps } = item as { role?: unknown; input?: unknown; dependsOn?: unknown };
+      const dependsOn = checkDependsOn(rawDeps, ids[i] as string, known, `${at}.dependsOn`, errors);
       const info = typeof role === 'string' ? byRole.get(role) : undefined;
       if (!info) {
         const live = [...byRole.keys()].join(', ');
@@ -91,10 +105,48 @@ export class PlanValidator {
         for (const e of validate.errors ?? []) errors.push(`${at}.input${pointerToPath(e)}: ${describe(e)}`);
         return;
       }
-      subtasks.push({ subtaskId: `s${i + 1}`, role: info.role, input });
+      subtasks.push({
+        subtaskId: ids[i] as string,
+        role: info.role,
+        input,
+        ...(dependsOn?.length ? { dependsOn } : {}),
+      });
     });
+    if (errors.length === 0) {
+      const cycle = findCycle(subtasks);
+      if (cycle)
+        errors.push(
+          `subtasks: dependsOn forms a cycle (${cycle.join(' -> ')}); a subtask can only wait for others that do not wait for it`,
+        );
+    }
     return errors.length ? { ok: false, errors } : { ok: true, subtasks };
   }
+}
+
+/** A subtask's `dependsOn`: other subtasks of the plan, by id, each once; errors go to `errors`. */
+function checkDependsOn(
+  raw: unknown,
+  self: string,
+  ids: readonly string[],
+  at: string,
+  errors: string[],
+): string[] | undefined {
+  if (raw === undefined) return undefined;
+  if (!Array.isArray(raw)) {
+    errors.push(`${at}: must be an array of subtask ids such as ["s1"]`);
+    return undefined;
+  }
+  const out: string[] = [];
+  raw.forEach((ref: unknown, j) => {
+    if (typeof ref !== 'string' || !ids.includes(ref)) {
+      errors.push(`${at}.${j}: ${JSON.stringify(ref)} is not a subtask of this plan (${ids.join(', ')})`);
+    } else if (ref === self) {
+      errors.push(`${at}.${j}: a subtask cannot depend on itself`);
+    } else if (!out.includes(ref)) {
+      out.push(ref);
+    }
+  });
+  return out;
 }
 
 function pointerToPath(e: ErrorObject): string {

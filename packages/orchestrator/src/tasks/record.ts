@@ -26,6 +26,8 @@ export interface TaskRecord {
   subtaskErrors: Record<string, string>;
   /** The answer and notes are in memory (written after completion, so the answer never waits on them). */
   remembered: boolean;
+  /** The one re-plan after failed subtasks has been made (see extendPlan); its subtasks are in `plan`. */
+  replanned: boolean;
   orchestratorTokens: number;
   traceId: string | undefined;
   createdAt: string;
@@ -62,6 +64,7 @@ const RecordHash = z.object({
   error: z.string().optional(),
   subtaskErrors: json(z.record(z.string(), z.string())).optional(),
   remembered: z.literal('1').optional(),
+  replanned: z.literal('1').optional(),
   orchestratorTokens: z.coerce.number().optional(),
   traceId: z.string().optional(),
   createdAt: z.string(),
@@ -92,6 +95,7 @@ export function parseTaskRecord(hash: Record<string, string>): TaskRecord | unde
     error: h.error,
     subtaskErrors: h.subtaskErrors ?? {},
     remembered: h.remembered === '1',
+    replanned: h.replanned === '1',
     orchestratorTokens: h.orchestratorTokens ?? 0,
     traceId: h.traceId,
     createdAt: h.createdAt,

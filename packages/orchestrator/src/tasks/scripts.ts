@@ -91,3 +91,18 @@ end
 return {1, status}
 `,
 );
+
+/**
+ * The one re-plan: sets the plan and marks the task replanned, unless it is marked already (the
+ * first writer wins; a retried aggregation reads the stored plan back). A task hash that expired
+ * is not brought back.
+ * KEYS: task. ARGV: planJson. Returns the plan now stored, or nil when the task is gone.
+ */
+export const extendPlanScript = luaScript<string | null>(
+  'flotillaExtendPlan',
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
+if redis.call('HSETNX', KEYS[1], 'replanned', '1') == 1 then redis.call('HSET', KEYS[1], 'plan', ARGV[1]) end
+return redis.call('HGET', KEYS[1], 'plan')
+`,
+);

@@ -18,7 +18,7 @@ import type { Redis } from 'ioredis';
 import { TenantBusyError } from '../errors.js';
 import { DEFAULT_OWNER } from './owner.js';
 import { parseTaskRecord, type TaskRecord } from './record.js';
-import { createTaskScript, transitionScript } from './scripts.js';
+import { createTaskScript, extendPlanScript, transitionScript } from './scripts.js';
 import { buildTaskView } from './view.js';
 
 /** Task state outlives the task by a day unless TASK_TTL_SECONDS says otherwise. */
@@ -234,6 +234,16 @@ export class TaskStore {
       .hsetnx(key, 'plan', JSON.stringify(plan))
       .hget(key, 'plan')
       .exec()) as [[Error | null, number], [Error | null, string | null]];
+    return stored ? (JSON.parse(stored) as PlannedSubtask[]) : plan;
+  }
+
+  /**
+   * Replaces the plan with `plan` (the old one plus the re-plan's subtasks) and marks the task
+   * replanned, unless it has been already: the first re-plan wins, and a retried aggregation reuses
+   * it. Returns the plan now stored.
+   */
+  async extendPlan(taskId: string, plan: PlannedSubtask[]): Promise<PlannedSubtask[]> {
+    const stored = await extendPlanScript(this.redis, [this.keys.task(taskId)], [JSON.stringify(plan)]);
     return stored ? (JSON.parse(stored) as PlannedSubtask[]) : plan;
   }
 

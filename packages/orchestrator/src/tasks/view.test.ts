@@ -23,6 +23,7 @@ const record = (over: Partial<TaskRecord> = {}): TaskRecord => ({
   partial: undefined,
   error: undefined,
   subtaskErrors: {},
+  replanned: false,
   remembered: false,
   orchestratorTokens: 7,
   traceId: undefined,

@@ -95,6 +95,8 @@ export interface HarnessOptions {
   prefix?: string;
   /** Delete every key under the prefix on close. Default true; false when another harness takes over the prefix. */
   cleanup?: boolean;
+  /** PLAN_REPLAN. Default true, as in production. */
+  replan?: boolean;
   /** The sweep, on top of TEST_SWEEP (fast, so tests wait milliseconds rather than the defaults' seconds). */
   sweep?: SweepOptions;
 }
@@ -150,6 +152,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     redis,
     prefix,
     llm: options.llm,
+    replan: options.replan,
     memory:
       options.memory && killSwitch
         ? {

@@ -10,4 +10,4 @@ export type {
   LlmToolCall,
   LlmToolSpec,
 } from './types.js';
-export { renderUntrusted, UNTRUSTED_DATA_RULE } from './untrusted.js';
+export { renderSubtaskOutput, renderUntrusted, UNTRUSTED_DATA_RULE } from './untrusted.js';

@@ -7,6 +7,7 @@ export {
   type ToolDeps,
   type WorkerDefinition,
 } from './define.js';
+export { dependencyContext } from './dependencies.js';
 export { appendTaskEvent, readTaskEvents, STREAM_MAX_LEN } from './events.js';
 export { InjectedFaultError, withFaultInjection } from './fault-injection.js';
 export { type Observation, runToolLoop, type ToolLoopOptions } from './loop.js';

@@ -53,3 +53,29 @@ describe('runToolLoop', () => {
     expect(JSON.parse(inner)).toEqual({ hits: [{ text: PLANTED }] });
   });
 });
+
+describe('runToolLoop with dependencies', () => {
+  it('puts the outputs of the subtasks the run depends on after the user message, as untrusted data', async () => {
+    const seen: ChatRequest[] = [];
+    ctx = testAgentContext({ llm: scriptedModel(seen) });
+    ctx.envelope.dependencies = [
+      { subtaskId: 's1', role: 'researcher', output: { answer: `area = pi r^2. ${PLANTED}` } },
+      { subtaskId: 's2', role: 'researcher', output: 'r = 3 m' },
+    ];
+    await runToolLoop(ctx, { system: 'Compute.', user: 'the area of the pond', finish: (a) => a });
+
+    const user = seen[0]?.messages[1]?.content ?? '';
+    expect(user.startsWith('the area of the pond\n\n')).toBe(true);
+    expect(user).toContain('<untrusted-data source="subtask:s1:researcher">');
+    expect(user).toContain('<untrusted-data source="subtask:s2:researcher">\n"r = 3 m"\n</untrusted-data>');
+    // Two blocks, two ends: the planted marker in s1's output does not close its block.
+    expect(user.match(/<\/untrusted-data>/g)).toHaveLength(2);
+  });
+
+  it('leaves the user message alone when the run depends on nothing', async () => {
+    const seen: ChatRequest[] = [];
+    ctx = testAgentContext({ llm: scriptedModel(seen) });
+    await runToolLoop(ctx, { system: 'Compute.', user: 'q', finish: (a) => a });
+    expect(seen[0]?.messages[1]?.content).toBe('q');
+  });
+});

@@ -3,6 +3,7 @@ import type { ChatMessage, LlmToolCall } from '../llm/index.js';
 import { renderUntrusted, UNTRUSTED_DATA_RULE } from '../llm/untrusted.js';
 import type { ToolOutcome } from '../tools/index.js';
 import type { AgentContext, AgentResult } from './define.js';
+import { dependencyContext } from './dependencies.js';
 
 /** One tool call and what came of it, in call order. */
 export interface Observation {
@@ -28,14 +29,15 @@ const MAX_OBSERVATION_CHARS = 4_000;
 /**
  * The model -> tool call -> observation loop every agent role shares, bounded by the run's budget:
  * each model turn is a step, each tool call goes through the gateway (and its budget check), and
- * the first limit hit ends the run with that limit's stop reason.
+ * the first limit hit ends the run with that limit's stop reason. The outputs of the subtasks the
+ * run depends on follow the user message, as untrusted data.
  */
 export async function runToolLoop<O>(ctx: AgentContext, opts: ToolLoopOptions<O>): Promise<AgentResult<O>> {
   const fatal = new Set<StopReason>(opts.fatal ?? ['kill_switch']);
   const messages: ChatMessage[] = [
     // Every role gets the rule, so no agent can be written that reads tool text as instructions.
     { role: 'system', content: `${opts.system}\n\n${UNTRUSTED_DATA_RULE}` },
-    { role: 'user', content: opts.user },
+    { role: 'user', content: `${opts.user}${dependencyContext(ctx.envelope)}` },
   ];
   const observations: Observation[] = [];
   const tools = ctx.tools.specs();
