@@ -104,8 +104,11 @@ RUN apt-get update \
     /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack
 COPY --from=build /out /app
 WORKDIR /app
+# SERVICE_VERSION: a replica's results and registry entry carry its image's version, which is how a
+# canary rollout tells the new image's figures from the stable one's.
 ENV NODE_ENV=production \
     SERVICE_NAME=${PACKAGE} \
+    SERVICE_VERSION=${VERSION} \
     HEALTH_PORT=8080 \
     SANDBOX_NODE=/usr/bin/node
 USER 65532:65532
@@ -135,8 +138,11 @@ LABEL org.opencontainers.image.title="flotilla-${PACKAGE}" \
 # Owned by root, world-readable: the app user can read its code but never rewrite it.
 COPY --from=build /out /app
 WORKDIR /app
+# SERVICE_VERSION: a replica's results and registry entry carry its image's version, which is how a
+# canary rollout tells the new image's figures from the stable one's.
 ENV NODE_ENV=production \
     SERVICE_NAME=${PACKAGE} \
+    SERVICE_VERSION=${VERSION} \
     HEALTH_PORT=8080
 USER 65532:65532
 EXPOSE 8080

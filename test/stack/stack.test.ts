@@ -16,6 +16,7 @@ import {
   serviceOf,
   waitFor,
 } from './docker.js';
+import { rolloutTests } from './rollout.js';
 import { sandboxEscapeTests } from './sandbox-escapes.js';
 import { CREDENTIALS, OUTSIDE_PORT, OUTSIDE_SERVICE, RESEARCHERS, SITE_SERVICE, SITE_URL } from './setup.js';
 
@@ -608,6 +609,9 @@ describe('the flotilla stack', () => {
       1000,
     );
   });
+
+  // After every test that needs the stable researchers: a promotion leaves them on another image.
+  rolloutTests();
 
   describe('no secret leaks', () => {
     const images = () => FLOTILLA.map((s) => `flotilla/${s}:${process.env.FLOTILLA_VERSION}`);

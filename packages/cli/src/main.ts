@@ -14,6 +14,7 @@ import {
   setKillSwitch,
   showKillSwitch,
 } from './commands/operator.js';
+import { rolloutCommand } from './commands/rollout-args.js';
 import { submit } from './commands/submit.js';
 import { cancelTask, listTasks, showTask } from './commands/tasks.js';
 import { demo, dev } from './demo.js';
@@ -50,6 +51,13 @@ operator (an admin key):
   kill-switch on|off [--tool T]... [--writes] --reason R [--json]
                          stop (on) or restore (off) every tool, every --tool T (name or glob), or
                          with --writes every tool that writes; --reason is required and audited
+  rollout SERVICE --image IMAGE [--canary 10%|N] [--window 60s] [--max-error-rate 0.05]
+          [--max-p95-ratio 1.5] [--min-jobs 20] [--role ROLE] [--kill-switch-on-fail TOOL] [--json]
+                         canary replicas of IMAGE beside the stable ones (Docker Compose v2), compared
+                         over the window, then promoted or rolled back by itself; exits 0 promoted,
+                         3 rolled back, 4 too few jobs to decide (rolled back), 130 interrupted
+  rollout SERVICE --abort
+                         remove canary replicas an interrupted rollout left; stable keeps serving
 
 approvals (an admin key):
   approvals [--status pending|approved|denied|timed_out|cancelled] [--limit N] [--json]
@@ -208,6 +216,9 @@ try {
       process.exitCode = command === 'status' ? await showTask(ctx, id) : await cancelTask(ctx, id);
       break;
     }
+    case 'rollout':
+      process.exitCode = await rolloutCommand(rest, resolveConfig());
+      break;
     case 'roles':
     case 'queues': {
       const { values } = parseArgs({ args: rest, options: json });

@@ -50,6 +50,8 @@ describe('new-worker', () => {
     expect(compose.indexOf('  summarizer:')).toBeGreaterThan(compose.indexOf('researcher'));
     expect(compose.indexOf('  summarizer:')).toBeLessThan(compose.indexOf(COMPOSE_MARKER));
     expect(compose).toContain('PACKAGE: summarizer');
+    // Overridable, as flotilla rollout records a promoted image.
+    expect(compose).toContain(`    image: \${SUMMARIZER_IMAGE:-flotilla/summarizer:\${FLOTILLA_VERSION:-dev}}\n`);
     // Its own Redis user: the password mounted into redis (which builds the ACL file) and declared.
     expect(compose).toContain('REDIS_USERNAME: worker-summarizer');
     expect(compose).toContain(`      - redis_worker_summarizer\n      ${REDIS_USERS_MARKER}`);

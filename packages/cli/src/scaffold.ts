@@ -128,9 +128,11 @@ describe('${name} agent', () => {
 }
 
 function composeBlock(name: string): string {
+  const imageVar = `${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_IMAGE`;
   return `  ${name}:
     <<: *flotilla-service
-    image: flotilla/${name}:\${FLOTILLA_VERSION:-dev}
+    # ${imageVar}: set by \`flotilla rollout\` when it promotes an image (packages/cli/README.md).
+    image: \${${imageVar}:-flotilla/${name}:\${FLOTILLA_VERSION:-dev}}
     build:
       context: ..
       dockerfile: Dockerfile

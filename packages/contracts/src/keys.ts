@@ -45,6 +45,11 @@ export const redisKeys = (prefix: string = DEFAULT_PREFIX) => ({
   roleReplicas: (role: string) => `${prefix}:role:${role}:replicas`,
   /** Hash: replica -> version it runs, so a canary's replicas can be counted. */
   roleReplicaVersions: (role: string) => `${prefix}:role:${role}:versions`,
+  /**
+   * Stream, capped by length: how each job attempt of the role ended, with the version and replica
+   * that ran it (fields v, r, end, ms); the entry id's time is when. What a canary rollout compares.
+   */
+  roleOutcomes: (role: string) => `${prefix}:role:${role}:outcomes`,
   /** String (JSON): role description, input JSON Schema, versions. */
   roleMeta: (role: string) => `${prefix}:role:${role}:meta`,
   /** Hash: the kill switch state. */

@@ -15,6 +15,7 @@ describe('routeDrift', () => {
     { method: 'GET', url: '/v1/admin/replicas', scope: 'admin' },
     { method: 'GET', url: '/v1/admin/queues', scope: 'admin' },
     { method: 'GET', url: '/v1/admin/queues/:role/failed', scope: 'admin' },
+    { method: 'GET', url: '/v1/admin/queues/:role/versions', scope: 'admin' },
     { method: 'POST', url: '/v1/admin/queues/:role/jobs/:jobId/retry', scope: 'admin' },
     { method: 'GET', url: '/v1/admin/tasks', scope: 'admin' },
     { method: 'GET', url: '/v1/admin/tasks/:id', scope: 'admin' },

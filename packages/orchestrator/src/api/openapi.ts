@@ -1,4 +1,12 @@
-import { Approval, RoleInfo, TaskEvent, TaskPage, TaskRequest, TaskView } from '@flotilla/contracts';
+import {
+  Approval,
+  RoleInfo,
+  TaskEvent,
+  TaskPage,
+  TaskRequest,
+  TaskView,
+  VersionFiguresList,
+} from '@flotilla/contracts';
 import { LivezBody, ReadyzBody, StartupzBody } from '@flotilla/runtime';
 import { z } from 'zod';
 import {
@@ -17,6 +25,7 @@ import {
   QueueList,
   ReplicaList,
   RoleParam,
+  VersionsQuery,
 } from './operator-schemas.js';
 import {
   IdempotencyKeyHeader,
@@ -189,6 +198,24 @@ const OPERATOR_PATHS = {
       },
     }),
   },
+  '/v1/admin/queues/{role}/versions': {
+    parameters: [param('Role')],
+    get: v1('admin', {
+      operationId: 'listVersionFigures',
+      summary: 'Per image version, how a role’s job attempts ended over a window: the canary’s figures (admin)',
+      description:
+        'From the attempts workers record as they end (each with its SERVICE_VERSION and replica). An error is an ' +
+        'attempt that threw (the job failed; BullMQ may retry it) or a run that completed with a fault stop reason ' +
+        '(runtime_error, tool_error). Budget stops, policy_denied, kill_switch, cancelled and invalid_input are not ' +
+        'the image’s fault and are not errors. p50/p95 are attempt times in ms. Up to the newest 10,000 attempts per role.',
+      parameters: [param('Since')],
+      responses: {
+        '200': { description: 'One entry per version seen in the window', content: json(ref('VersionFiguresList')) },
+        '400': problem('The role or since is malformed; errors[] names it'),
+        '404': problem('No such role has registered'),
+      },
+    }),
+  },
   '/v1/admin/queues/{role}/jobs/{jobId}/retry': {
     parameters: [param('Role'), param('JobId')],
     post: v1('admin', {
@@ -330,6 +357,7 @@ export function openApiDocument(version: string, { probes = true }: { probes?: b
         ReplicaList: schema(ReplicaList),
         QueueList: schema(QueueList),
         FailedJobPage: schema(FailedJobPage),
+        VersionFiguresList: schema(VersionFiguresList),
         JobRetried: schema(JobRetried),
         AdminTaskView: schema(AdminTaskView),
         Approval: schema(Approval),
@@ -364,6 +392,7 @@ export function openApiDocument(version: string, { probes = true }: { probes?: b
         ApprovalStatus: { name: 'status', in: 'query', required: false, schema: schema(ApprovalListQuery.status) },
         ApprovalOffset: { name: 'offset', in: 'query', required: false, schema: schema(ApprovalListQuery.offset) },
         ApprovalLimit: { name: 'limit', in: 'query', required: false, schema: schema(ApprovalListQuery.limit) },
+        Since: { name: 'since', in: 'query', required: false, schema: schema(VersionsQuery.since) },
         Owner: { name: 'owner', in: 'query', required: true, schema: schema(AdminTaskListQuery.owner) },
         Limit: { name: 'limit', in: 'query', required: false, schema: schema(TaskListQuery.limit) },
         Cursor: { name: 'cursor', in: 'query', required: false, schema: schema(TaskListQuery.cursor) },

@@ -112,6 +112,25 @@ export const FailedJobQuery = {
     .meta({ description: `Jobs per page, at most ${MAX_PAGE_SIZE}`, default: 20 }),
 };
 
+/** How far back GET /v1/admin/queues/{role}/versions looks by default: a rollout window and then some. */
+export const DEFAULT_VERSIONS_WINDOW_MS = 15 * 60_000;
+
+export const VersionsQuery = {
+  since: z
+    .union([
+      z.string().regex(/^[0-9]{1,15}$/, 'must be epoch milliseconds or an ISO 8601 time'),
+      z.iso.datetime({ offset: true }),
+    ])
+    .optional()
+    .meta({
+      description: `Start of the window: epoch milliseconds or an ISO 8601 time. Default: ${DEFAULT_VERSIONS_WINDOW_MS / 60_000} minutes ago.`,
+    }),
+};
+
+/** `since` as epoch ms (validated by VersionsQuery), or the default window's start. */
+export const sinceMs = (since: string | undefined, now = Date.now()): number =>
+  since === undefined ? now - DEFAULT_VERSIONS_WINDOW_MS : /^[0-9]+$/.test(since) ? Number(since) : Date.parse(since);
+
 export const AdminTaskListQuery = {
   owner: TenantId.meta({ description: 'The tenant whose tasks to list (an API key’s name)' }),
   ...TaskListQuery,

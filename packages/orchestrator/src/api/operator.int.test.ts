@@ -1,7 +1,7 @@
 // Needs a real Redis, real HTTP and real role workers: the kill switch an operator sets through the
 // API is a Redis hash that a worker's own tool gateway reads, the queue figures are BullMQ's, and a
 // retried job must run again in a real worker. What is under test is the whole path, not a mock of it.
-import { type RoleReplicas, redisKeys, type TaskPage } from '@flotilla/contracts';
+import { type RoleReplicas, redisKeys, type TaskPage, type VersionFiguresList } from '@flotilla/contracts';
 import { defineTool, initTelemetry, type KillSwitchRecord, type ToolOutcome } from '@flotilla/runtime';
 import { waitFor } from '@flotilla/test-utils';
 import type { FastifyBaseLogger } from 'fastify';
@@ -321,6 +321,56 @@ describe('queues, failed jobs and retries', () => {
     expect(actions.map(([, f]) => f.join(' '))).toEqual([
       expect.stringMatching(/action retry_job by ops role researcher jobId /),
     ]);
+  });
+});
+
+describe('figures per image version', () => {
+  it("tells a failing canary's attempts from the stable version's, over the window asked for", {
+    timeout: 60_000,
+  }, async () => {
+    const hh = await api();
+    const since = Date.now();
+    await startRole(hh, { role: 'researcher', replicas: ['stable-1'], concurrency: 2 });
+    // A canary whose every attempt throws (the rollout drill's image): BullMQ retries its jobs,
+    // which the stable replica then runs, so no task is lost to it.
+    await startRole(hh, {
+      role: 'researcher',
+      replicas: ['canary-1'],
+      concurrency: 2,
+      env: { SERVICE_VERSION: 'canary', FAULT_INJECT_FAIL_RATIO: '1' },
+    });
+    const ops = client(hh, 'ops');
+    const alice = client(hh, 'alice');
+    const figures = await waitFor(
+      async () => {
+        await taskEnded(hh, await alice.submit('one more'));
+        const { body } = await ops.call<VersionFiguresList>(
+          'GET',
+          `/v1/admin/queues/researcher/versions?since=${since}`,
+        );
+        const canary = body.versions?.find((v) => v.version === 'canary');
+        return canary && canary.jobs > 0 ? body : undefined;
+      },
+      { what: 'the canary to take a job', timeoutMs: 45_000 },
+    );
+    const stable = figures.versions.find((v) => v.version === 'test');
+    const canary = figures.versions.find((v) => v.version === 'canary');
+    expect(canary).toMatchObject({ errorRate: 1, replicas: ['canary-1'] });
+    expect(canary?.errors).toBe(canary?.jobs);
+    expect(stable).toMatchObject({ errors: 0, errorRate: 0, replicas: ['stable-1'] });
+    expect(stable?.p95).toBeGreaterThanOrEqual(stable?.p50 ?? Number.POSITIVE_INFINITY);
+    expect(figures.since).toBe(new Date(since).toISOString());
+
+    // A window that starts later sees none of it; an ISO time is read as one.
+    const later = await ops.call<VersionFiguresList>(
+      'GET',
+      `/v1/admin/queues/researcher/versions?since=${new Date(Date.now() + 60_000).toISOString()}`,
+    );
+    expect(later.body.versions).toEqual([]);
+    const bad = await ops.call('GET', '/v1/admin/queues/researcher/versions?since=yesterday');
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors?.[0]?.field).toBe('query.since');
+    expect((await ops.call('GET', '/v1/admin/queues/nobody/versions')).status).toBe(404);
   });
 });
 

@@ -10,6 +10,8 @@ import {
   JobIdParam,
   KillSwitchPatch,
   RoleParam,
+  sinceMs,
+  VersionsQuery,
 } from './operator-schemas.js';
 import { fieldErrors, parseBody, parsePart, parseQuery } from './problem.js';
 import { DEFAULT_PAGE_SIZE, TaskIdParam } from './schemas.js';
@@ -43,6 +45,12 @@ export function registerOperatorRoutes(
     const role = parsePart(RoleParam, params(request).role, 'path.role');
     const query = parseQuery(FailedJobQuery, request.query);
     return operator.failedJobs(role, { offset: query.offset ?? 0, limit: query.limit ?? DEFAULT_PAGE_SIZE });
+  });
+
+  v1.get('/admin/queues/:role/versions', admin, async (request) => {
+    const role = parsePart(RoleParam, params(request).role, 'path.role');
+    const query = parseQuery(VersionsQuery, request.query);
+    return operator.versionFigures(role, sinceMs(query.since));
   });
 
   // 202: the job is back in its queue, not yet run.

@@ -1,4 +1,11 @@
-import { queueNames, type RoleReplicas, redisKeys, type TaskPage, type TaskView } from '@flotilla/contracts';
+import {
+  queueNames,
+  type RoleReplicas,
+  redisKeys,
+  type TaskPage,
+  type TaskView,
+  type VersionFiguresList,
+} from '@flotilla/contracts';
 import {
   type KillSwitchChange,
   type KillSwitchRecord,
@@ -7,7 +14,7 @@ import {
   readKillSwitchRecord,
   setKillSwitch,
 } from '@flotilla/runtime';
-import { listReplicas } from '@flotilla/runtime/worker';
+import { listReplicas, readVersionFigures } from '@flotilla/runtime/worker';
 import { metrics, type ObservableGauge, type ObservableResult } from '@opentelemetry/api';
 import { Job, Queue } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
@@ -169,6 +176,17 @@ export class OperatorService {
         };
       }),
     );
+  }
+
+  /**
+   * Per image version, how the role's job attempts ended since `since` (epoch ms): attempts, errors
+   * (a thrown attempt or a runtime_error/tool_error stop), error rate, p50/p95 ms, replicas. What a
+   * canary rollout compares; workers write it (the role's outcomes stream), this only reads.
+   */
+  async versionFigures(role: string, since: number): Promise<VersionFiguresList> {
+    await this.knownQueue(role);
+    const versions = await readVersionFigures(this.options.redis, this.options.prefix, role, since);
+    return { role, since: new Date(since).toISOString(), versions };
   }
 
   /** A role's failed jobs, newest first, with the reason each failed. */

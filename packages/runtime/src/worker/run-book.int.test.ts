@@ -6,6 +6,7 @@ import { testServices, uniquePrefix } from '@flotilla/test-utils';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { appendTaskEvent, readRunLedger, readTaskEvents } from './events.js';
+import { readVersionFigures } from './outcomes.js';
 import { RunBook } from './run-book.js';
 
 const { redisUrl } = testServices();
@@ -67,6 +68,47 @@ describe('RunBook', () => {
     // Issued after the event was sent and before any reply was awaited: as BullMQ's completion of
     // the job is. Redis runs one connection's commands in order, so this read already sees it.
     expect(await redis.xlen(keys.taskEvents('t3'))).toBe(1);
+  });
+});
+
+describe('attempt outcomes per version', () => {
+  const stopped = (stopReason: 'finish' | 'runtime_error' | 'max_steps' | 'kill_switch', ms: number) => ({
+    ok: stopReason === 'finish',
+    stopReason,
+    usage: { ...end.usage, ms },
+  });
+
+  it('records each run end and thrown attempt with its version, and counts only faults as errors', async () => {
+    const stable = new RunBook(redis, prefix, { ...who, version: '1.0.0' });
+    const canary = new RunBook(redis, prefix, { role: 'noop', replica: 'c-1', version: '1.1.0' });
+    await Promise.all([
+      stable.finish('t1', 's1', stopped('finish', 100)).recorded,
+      stable.finish('t1', 's2', stopped('max_steps', 300)).recorded,
+      stable.finish('t1', 's3', stopped('kill_switch', 200)).recorded,
+      stable.attemptFailed(50, 'invalid_input'),
+      canary.finish('t2', 's1', stopped('finish', 400)).recorded,
+      canary.finish('t2', 's2', stopped('runtime_error', 500)).recorded,
+      canary.attemptFailed(10),
+    ]);
+    // A thrown attempt writes no task event: only the runs' ends are in the task's stream.
+    expect(await redis.xlen(keys.taskEvents('t2'))).toBe(2);
+
+    const figures = await readVersionFigures(redis, prefix, 'noop', 0);
+    expect(figures).toEqual([
+      // Budget stops, the kill switch and invalid input are not the image's fault.
+      { version: '1.0.0', jobs: 4, errors: 0, errorRate: 0, p50: 100, p95: 300, replicas: ['r-1'] },
+      { version: '1.1.0', jobs: 3, errors: 2, errorRate: 2 / 3, p50: 400, p95: 500, replicas: ['c-1'] },
+    ]);
+  });
+
+  it('reads only the window asked for', async () => {
+    const book = new RunBook(redis, prefix, { ...who, version: '1.0.0' });
+    await book.finish('t1', 's1', stopped('finish', 100)).recorded;
+    const [last] = await redis.xrevrange(keys.roleOutcomes('noop'), '+', '-', 'COUNT', 1);
+    const after = Number(last?.[0].split('-')[0]) + 1;
+    expect(await readVersionFigures(redis, prefix, 'noop', after)).toEqual([]);
+    // The control: the same read from before the entry finds it.
+    expect(await readVersionFigures(redis, prefix, 'noop', after - 1)).toHaveLength(1);
   });
 });
 

@@ -1,4 +1,5 @@
 import {
+  type AttemptEnd,
   encodeTaskEvent,
   redisKeys,
   type StopReason,
@@ -12,30 +13,49 @@ import { luaScript } from './scripts.js';
 
 /**
  * One batch of run events, appended in order as one stream entry each (as appendTaskEvent does),
- * with each start told whether its task had been cancelled.
- * KEYS: per op, its task's event stream, then its task's cancelled key.
- * ARGV: field, ttlSeconds, maxLen, then per op: '1' for a start (read the cancelled key) else '0', event JSON.
+ * with each start told whether its task had been cancelled, and each attempt's end appended to the
+ * role's outcomes stream with the version and replica that ran it.
+ * KEYS: the role's outcomes stream, then per op: its task's event stream, then its task's cancelled key.
+ * ARGV: field, ttlSeconds, maxLen, outcomesMaxLen, version, replica, then per op: its kind
+ * ('start', 'finish' or 'attempt': an outcome alone), event JSON ('' for none), how the attempt
+ * ended ('' for none), its ms.
  * Returns per op: 1 when a start found its task cancelled, else 0.
  */
 const bookScript = luaScript<number[]>(
   'flotillaRunBook',
   `
-local field, ttl, maxlen = ARGV[1], ARGV[2], ARGV[3]
+local field, ttl, maxlen, outmax, version, replica = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local outcomes = KEYS[1]
 local out = {}
-for i = 1, #KEYS / 2 do
-  local events = KEYS[2 * i - 1]
-  redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', field, ARGV[2 * i + 3])
-  redis.call('EXPIRE', events, ttl)
-  out[i] = ARGV[2 * i + 2] == '1' and redis.call('EXISTS', KEYS[2 * i]) or 0
+for i = 1, (#KEYS - 1) / 2 do
+  local kind, event, ended, ms = ARGV[4 * i + 3], ARGV[4 * i + 4], ARGV[4 * i + 5], ARGV[4 * i + 6]
+  if kind ~= 'attempt' then
+    local events = KEYS[2 * i]
+    redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', field, event)
+    redis.call('EXPIRE', events, ttl)
+  end
+  out[i] = kind == 'start' and redis.call('EXISTS', KEYS[2 * i + 1]) or 0
+  if ended ~= '' then
+    redis.call('XADD', outcomes, 'MAXLEN', '~', outmax, '*', 'v', version, 'r', replica, 'end', ended, 'ms', ms)
+  end
 end
 return out`,
 );
 
+/**
+ * Attempts kept per role in its outcomes stream: a rollout window's worth on a busy fleet (the
+ * rollout reads the window, not the whole stream), a few hundred KiB of Redis.
+ */
+export const OUTCOMES_MAX_LEN = 10_000;
+
 /** One queued write: a start hears back whether its task was cancelled; every op hears of a failure. */
 interface Op {
+  kind: 'start' | 'finish' | 'attempt';
   taskId: string;
-  start: boolean;
   event: string;
+  /** How the attempt ended, for the outcomes stream; undefined for a start. */
+  ended?: AttemptEnd;
+  ms?: number;
   done: (cancelled: boolean) => void;
   failed: (err: Error) => void;
 }
@@ -73,7 +93,7 @@ export class RunBook {
   constructor(
     private readonly redis: Redis,
     prefix: string,
-    private readonly who: Pick<WorkerIdentity, 'role' | 'replica'>,
+    private readonly who: Pick<WorkerIdentity, 'role' | 'replica'> & { version?: string },
     private readonly ttlSeconds = TASK_EVENTS_TTL_SECONDS,
   ) {
     this.#keys = redisKeys(prefix);
@@ -89,8 +109,8 @@ export class RunBook {
     const type = resumed ? 'subtask_resumed' : 'subtask_started';
     return new Promise((resolve, reject) => {
       this.#enqueue({
+        kind: 'start',
         taskId,
-        start: true,
         event: encodeTaskEvent({ type, taskId, subtaskId, role, replica }),
         done: (cancelled) => resolve(cancelled ? 'cancelled' : 'running'),
         failed: reject,
@@ -106,14 +126,26 @@ export class RunBook {
     const { role, replica } = this.who;
     const recorded = new Promise<void>((resolve, reject) => {
       this.#enqueue({
+        kind: 'finish',
         taskId,
-        start: false,
         event: encodeTaskEvent({ type: 'subtask_finished', taskId, subtaskId, role, replica, ...end }),
+        ended: end.stopReason,
+        ms: end.usage.ms,
         done: () => resolve(),
         failed: reject,
       });
     });
     return { sent: this.#sent as Promise<void>, recorded };
+  }
+
+  /**
+   * Records an attempt that threw (the job failed; BullMQ may retry it) in the role's outcomes
+   * stream, with the next batch. Its task's events are not touched: the retry or the fan-in speaks.
+   */
+  attemptFailed(ms: number, ended: AttemptEnd = 'failed'): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#enqueue({ kind: 'attempt', taskId: '', event: '', ended, ms, done: () => resolve(), failed: reject });
+    });
   }
 
   #enqueue(op: Op): void {
@@ -130,11 +162,21 @@ export class RunBook {
     const ops = this.#ops;
     this.#ops = [];
     this.#sent = undefined;
-    const keys: string[] = [];
-    const args: string[] = [TASK_EVENT_FIELD, String(this.ttlSeconds), String(STREAM_MAX_LEN)];
+    const outcomes = this.#keys.roleOutcomes(this.who.role);
+    const keys: string[] = [outcomes];
+    const args: string[] = [
+      TASK_EVENT_FIELD,
+      String(this.ttlSeconds),
+      String(STREAM_MAX_LEN),
+      String(OUTCOMES_MAX_LEN),
+      this.who.version ?? 'unknown',
+      this.who.replica,
+    ];
     for (const op of ops) {
-      keys.push(this.#keys.taskEvents(op.taskId), this.#keys.cancelled(op.taskId));
-      args.push(op.start ? '1' : '0', op.event);
+      // An outcome alone names no task: its key slots repeat the outcomes stream, which it writes.
+      if (op.kind === 'attempt') keys.push(outcomes, outcomes);
+      else keys.push(this.#keys.taskEvents(op.taskId), this.#keys.cancelled(op.taskId));
+      args.push(op.kind, op.event, op.ended ?? '', String(Math.max(0, Math.round(op.ms ?? 0))));
     }
     bookScript(this.redis, keys, args).then(
       (cancelled) => {

@@ -3,7 +3,7 @@ import { queueNames, type WorkerIdentity } from '@flotilla/contracts';
 import { MetricsTime, Worker } from 'bullmq';
 import { z } from 'zod';
 import { ApprovalStore } from '../approvals/index.js';
-import { baseConfigSchema } from '../config/index.js';
+import { baseConfigSchema, envField } from '../config/index.js';
 import { chromaCheck, createHealthServer, redisCheck, workerRunningCheck } from '../health/index.js';
 import type { Lifecycle, ShutdownReport } from '../lifecycle/index.js';
 import { createLlm, llmConfigProblems, llmConfigSchema } from '../llm/index.js';
@@ -13,8 +13,10 @@ import { bullmqTelemetry, isTracing } from '../telemetry/index.js';
 import { createKillSwitch, createToolGateway } from '../tools/index.js';
 import { CancellationRegistry } from './cancellation.js';
 import type { WorkerDefinition } from './define.js';
+import { withFaultInjection } from './fault-injection.js';
 import { createProcessor } from './processor.js';
 import { deregister, heartbeat, type RoleRegistration } from './registry.js';
+import { RunBook } from './run-book.js';
 
 /** One data point a minute for a day: 1,440 small list entries per role queue. */
 const METRICS_DATA_POINTS = 24 * MetricsTime.ONE_HOUR;
@@ -37,6 +39,11 @@ export const workerConfigSchema = baseConfigSchema.extend({
   WORKER_HEARTBEAT_MS: int(5_000),
   /** Overrides the replica id (default: hostname-pid, which is the container id under Compose). */
   REPLICA_ID: z.string().min(1).optional(),
+  /**
+   * Share of job attempts failed on purpose before they run, 0..1 (default 0: none). For rollout
+   * drills and chaos tests only: an image with it set is a canary that must be rolled back.
+   */
+  FAULT_INJECT_FAIL_RATIO: envField.fraction().default(0),
 });
 export type WorkerConfig = z.output<typeof workerConfigSchema>;
 
@@ -105,6 +112,11 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
   const cancellations = new CancellationRegistry();
   await cancellations.listen(subscriber, prefix);
 
+  if (config.FAULT_INJECT_FAIL_RATIO > 0)
+    log.warn(
+      { faultInjectFailRatio: config.FAULT_INJECT_FAIL_RATIO },
+      'FAULT_INJECT_FAIL_RATIO is set: this replica fails that share of its job attempts on purpose (drills only)',
+    );
   const processor = createProcessor({
     def,
     // Where BullMQ completes jobs: the run book's writes are ordered before each completion (see RunBook).
@@ -136,7 +148,7 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     },
   });
 
-  const worker = new Worker(queueNames.role(def.role), processor, {
+  const worker = new Worker(queueNames.role(def.role), withFaultInjection(processor, config.FAULT_INJECT_FAIL_RATIO), {
     connection: workerConnection,
     prefix,
     // Shows in CLIENT LIST and lets the orchestrator name the replica of a job that failed for good.
@@ -155,7 +167,19 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     telemetry: isTracing() ? bullmqTelemetry() : undefined,
   });
   worker.on('error', (err) => log.error({ err }, 'worker error'));
-  worker.on('failed', (job, err) => log.warn({ jobId: job?.id, reason: err.message }, 'job failed'));
+  // Thrown attempts count against this version in the role's outcomes (a rollout's figures); the
+  // processor's book records completed runs. Same connection, batched per event-loop turn.
+  const outcomes = new RunBook(workerConnection, prefix, identity);
+  worker.on('failed', (job, err) => {
+    log.warn({ jobId: job?.id, reason: err.message }, 'job failed');
+    outcomes
+      // Input the processor refused (UnrecoverableError 'invalid_input: ...') is the caller's fault.
+      .attemptFailed(
+        job?.processedOn ? Date.now() - job.processedOn : 0,
+        err.message.startsWith('invalid_input:') ? 'invalid_input' : 'failed',
+      )
+      .catch((e: Error) => log.warn({ err: { message: e.message } }, 'could not record a failed attempt'));
+  });
 
   const registration: RoleRegistration = {
     role: def.role,
