@@ -40,6 +40,7 @@ const server = startProcess(
   {
     env: {
       MODEL_PATH: MODEL_FILE,
+      MODEL_ALIAS: 'qwen2.5-coder-0.5b',
       MODEL_HOST: '127.0.0.1',
       MODEL_PORT: String(port),
       MODEL_THREADS: '2',
