@@ -18,6 +18,8 @@ export interface GoalResult {
   taskId?: string;
   /** The first 500 characters of the answer, for reading a failure. */
   answer?: string;
+  /** The task's error and each failed subtask's, first 300 characters each: why it failed, in full. */
+  errors?: string[];
 }
 
 /** A whole run: what ran it and every goal's result. The file `pnpm eval` writes, and --compare reads. */
@@ -90,6 +92,9 @@ async function runGoal(opts: RunGoalsOptions, g: EvalGoal): Promise<GoalResult> 
         seconds: seconds(),
         taskId,
         ...(v.answer !== undefined && { answer: v.answer.slice(0, 500) }),
+        errors: [v.error, ...v.subtasks.map((st) => st.error && `${st.subtaskId}: ${st.error}`)]
+          .filter((e): e is string => Boolean(e))
+          .map((e) => e.slice(0, 300)),
       };
     }
     if (Date.now() - started > opts.timeoutMs) {
