@@ -11,22 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { queueNames, type RoleReplicas, type TaskView } from '@flotilla/contracts';
-import {
-  freePort,
-  type RunningProcess,
-  startProcess,
-  stopAll,
-  testServices,
-  uniquePrefix,
-  waitFor,
-} from '@flotilla/test-utils';
+import { freePort, waitFor } from '@flotilla/test-utils';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Mesh, startMesh } from './mesh.js';
-import { COLOUR, cliRunner, STACK_TRACE, screen } from './terminal.test.helpers.js';
+import { COLOUR, cliRunner, STACK_TRACE, screen, startKeyedOrchestrator } from './terminal.test.helpers.js';
 
-const orchestratorDir = fileURLToPath(new URL('../../orchestrator', import.meta.url));
+const _orchestratorDir = fileURLToPath(new URL('../../orchestrator', import.meta.url));
 
 let cwd: string;
 const cli = cliRunner(() => cwd);
@@ -254,47 +245,22 @@ describe('flotilla operator commands against a running mesh', () => {
 });
 
 describe('flotilla operator commands need an admin key', () => {
-  let prefix: string;
   let url: string;
-  let orchestrator: RunningProcess;
+  let orchestrator: Awaited<ReturnType<typeof startKeyedOrchestrator>> | undefined;
   let tasksKey: string;
   let adminKey: string;
 
   beforeAll(async () => {
     cwd = mkdtempSync(join(tmpdir(), 'flotilla-cli-ops-auth-'));
-    prefix = uniquePrefix('cli-ops-auth');
     const keysFile = join(cwd, 'api_keys');
     tasksKey = (await cli.exec(['keys', 'add', 'me', '--file', keysFile])).stdout.trim();
     adminKey = (await cli.exec(['keys', 'add', 'ops', '--admin', '--file', keysFile])).stdout.trim();
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    orchestrator = startProcess(process.execPath, ['--import', '@flotilla/runtime/register', 'dist/main.js'], {
-      cwd: orchestratorDir,
-      env: {
-        LLM_PROVIDER: 'offline',
-        API_KEYS_FILE: keysFile,
-        AUTH: undefined,
-        HEALTH_HOST: '127.0.0.1',
-        PORT: String(port),
-        HEALTH_PORT: String(port),
-        REDIS_URL: testServices().redisUrl,
-        QUEUE_PREFIX: prefix,
-        CHROMA_URL: undefined,
-        OTEL_EXPORTER_OTLP_ENDPOINT: undefined,
-      },
-    });
-    await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.ok, {
-      what: 'orchestrator ready',
-      timeoutMs: 30_000,
-    });
+    orchestrator = await startKeyedOrchestrator(keysFile);
+    url = orchestrator.url;
   }, 60_000);
 
   afterAll(async () => {
-    await stopAll([orchestrator]);
-    const redis = new Redis(testServices().redisUrl);
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
+    await orchestrator?.stop();
     rmSync(cwd, { recursive: true, force: true });
   });
 

@@ -5,7 +5,16 @@
 // (Named *.test.helpers.ts: vitest does not run it, and the package's files leave it out of dist.)
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type RunningProcess, startProcess, stopAll } from '@flotilla/test-utils';
+import {
+  freePort,
+  type RunningProcess,
+  startProcess,
+  stopAll,
+  testServices,
+  uniquePrefix,
+  waitFor,
+} from '@flotilla/test-utils';
+import { Redis } from 'ioredis';
 
 export const cliDir = fileURLToPath(new URL('..', import.meta.url));
 export const main = join(cliDir, 'dist', 'main.js');
@@ -115,3 +124,48 @@ export const COLOUR = /\x1b\[[0-9;]*m/;
 export const CURSOR_UP = /\x1b\[\d+A/;
 /** A stack trace line: what a user must never see. */
 export const STACK_TRACE = /^\s+at /m;
+
+/**
+ * An orchestrator process with auth on (the keys in `keysFile`), the offline model and no Chroma, on
+ * a private queue prefix of the test Redis: for the key and scope errors a user meets. `stop` also
+ * deletes the prefix's keys.
+ */
+export async function startKeyedOrchestrator(keysFile: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const prefix = uniquePrefix('cli-auth');
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const orchestrator = startProcess(process.execPath, ['--import', '@flotilla/runtime/register', 'dist/main.js'], {
+    cwd: fileURLToPath(new URL('../../orchestrator', import.meta.url)),
+    env: {
+      LLM_PROVIDER: 'offline',
+      API_KEYS_FILE: keysFile,
+      AUTH: undefined,
+      HEALTH_HOST: '127.0.0.1',
+      PORT: String(port),
+      HEALTH_PORT: String(port),
+      REDIS_URL: testServices().redisUrl,
+      QUEUE_PREFIX: prefix,
+      CHROMA_URL: undefined,
+      OTEL_EXPORTER_OTLP_ENDPOINT: undefined,
+    },
+  });
+  try {
+    await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.ok, {
+      what: 'orchestrator ready',
+      timeoutMs: 30_000,
+    });
+  } catch (err) {
+    await stopAll([orchestrator]);
+    throw err;
+  }
+  return {
+    url,
+    stop: async () => {
+      await stopAll([orchestrator]);
+      const redis = new Redis(testServices().redisUrl);
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+    },
+  };
+}

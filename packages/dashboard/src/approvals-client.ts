@@ -1,24 +1,12 @@
+import type { Approval } from '@flotilla/contracts';
+
 // The orchestrator's approvals API as the dashboard calls it (admin scope, its own key). The API is
 // the one place a decision is made: it audits who decided, resumes the subtask exactly once and
 // answers 409 to the second of two decisions, so the dashboard never writes approval records itself.
 //   GET  /v1/admin/approvals?status=pending -> { approvals, total, nextOffset }
 //   POST /v1/admin/approvals/{id}/decision { decision, reason } -> Approval | 409 | 404 | 400
 
-export interface Approval {
-  id: string;
-  status: 'pending' | 'approved' | 'denied' | 'timed_out' | 'cancelled';
-  taskId: string;
-  subtaskId: string;
-  role: string;
-  tool: string;
-  summary: string;
-  owner: string;
-  requestedAt: string;
-  deadline: string;
-  decidedAt: string | null;
-  decidedBy: string | null;
-  reason: string | null;
-}
+export type { Approval };
 
 /** Why a call did not give what was asked: data the page shows, not an exception. */
 export type ApiFailure = {

@@ -1,3 +1,4 @@
+import { type Approval, ApprovalStatus } from '@flotilla/contracts';
 import { UsageError } from './errors.js';
 import { duration, fit, table, when } from './format.js';
 import { type CommandContext, print, printJson } from './io.js';
@@ -7,25 +8,8 @@ import { type CommandContext, print, printJson } from './io.js';
 //   POST /v1/admin/approvals/{id}/decision { decision: approve|deny, reason } -> Approval | 409
 // (FLOTILLA_APPROVAL_DECIDED when someone decided first; its detail says who and what).
 
-export const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'timed_out', 'cancelled'] as const;
-export type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
-
-export interface Approval {
-  id: string;
-  status: ApprovalStatus;
-  taskId: string;
-  subtaskId: string;
-  role: string;
-  tool: string;
-  summary: string;
-  owner: string;
-  requestedAt: string;
-  deadline: string;
-  decidedAt: string | null;
-  decidedBy: string | null;
-  reason: string | null;
-  approvers: string;
-}
+export const APPROVAL_STATUSES = ApprovalStatus.options;
+export type { Approval };
 
 interface ApprovalPage {
   approvals: Approval[];
