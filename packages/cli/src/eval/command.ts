@@ -44,7 +44,14 @@ export async function evalCommand(options: EvalOptions = {}): Promise<{ run: Eva
   const site = await startEvalSite();
   try {
     const mesh = await startMesh({
-      env: { TASK_MAX_SECONDS: String(taskSeconds), MEMORY_COLLECTION_PREFIX: memoryPrefix, LOG_LEVEL: 'warn' },
+      env: {
+        // A local model on a few cores needs minutes where a vendor needs seconds: the task's and each
+        // agent's time limits are the eval's, so a slow model is judged on its answers, not its speed.
+        TASK_MAX_SECONDS: String(taskSeconds),
+        AGENT_MAX_SECONDS: String(taskSeconds),
+        MEMORY_COLLECTION_PREFIX: memoryPrefix,
+        LOG_LEVEL: 'warn',
+      },
       roleEnv: { researcher: { HTTP_ALLOWLIST: site.allowlistEntry } },
     });
     try {
