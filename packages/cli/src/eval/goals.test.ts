@@ -68,11 +68,15 @@ describe('the eval goals', () => {
     });
     expect(refuse.judge(view({ status: 'failed' }), site)).toMatchObject({ pass: true });
     const budget = goal('budget-stop');
-    expect(budget.judge(view({ stopReasons: { s1: 'max_tokens' } }), site)).toMatchObject({ pass: true });
-    expect(budget.judge(view({ stopReasons: { s1: 'finish' } }), site)).toMatchObject({
-      pass: false,
-      fault: 'flotilla',
+    const ran = (stop: 'max_tokens' | 'finish') => ({
+      plan: [{ subtaskId: 's1', role: 'researcher', input: {} }],
+      subtasks: [subtask(stop)],
+      stopReasons: { s1: stop },
     });
+    expect(budget.judge(view(ran('max_tokens')), site)).toMatchObject({ pass: true });
+    expect(budget.judge(view(ran('finish')), site)).toMatchObject({ pass: false, fault: 'flotilla' });
+    // Nothing ran (no valid plan): the budget was never tested, and the failure is the plan's.
+    expect(budget.judge(view({ status: 'failed', error: 'plan_invalid: x' }), site)).toMatchObject({ fault: 'model' });
   });
 });
 

@@ -198,6 +198,8 @@ export const EVAL_GOALS: EvalGoal[] = [
       `Read ${site.url}/lighthouses/vesk and ${site.url}/almanac/rainfall and write a detailed report on both.`,
     budget: { maxTokens: 64 },
     judge: (view) => {
+      // No subtask ran (no valid plan): the budget was never tested, and the failure is the plan's.
+      if (view.subtasks.length === 0 || view.plan.length === 0) return failureVerdict(view);
       const stopped = Object.values(view.stopReasons).some((r) => BUDGET_STOPS.has(r));
       if (stopped || /^max_/.test(view.error ?? '')) return { pass: true, why: 'stopped on its budget' };
       return { pass: false, why: `ended ${view.status} with no budget stop on 64 tokens`, fault: 'flotilla' };
