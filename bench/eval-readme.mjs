@@ -9,11 +9,10 @@ const passed = run.results.filter((r) => r.pass).length;
 const faults = (who) => run.results.filter((r) => !r.pass && r.fault === who).length;
 const seconds = Math.round(run.results.reduce((s, r) => s + r.seconds, 0));
 const failed = run.results.filter((r) => !r.pass).map((r) => `${r.id} (${r.fault})`);
-const line = [
-  `${run.label}: passed ${passed}/${total} (${Math.round((100 * passed) / total)}%),`,
-  `${faults('model')} model and ${faults('flotilla')} flotilla failures, ${seconds} s, ${run.startedAt.slice(0, 10)}`,
-  failed.length ? `\n  failed: ${failed.join(', ')}` : '',
-].join(' ');
+const line =
+  `${run.label}: passed ${passed}/${total} (${Math.round((100 * passed) / total)}%), ` +
+  `${faults('model')} model and ${faults('flotilla')} flotilla failures, ${seconds} s, ${run.startedAt.slice(0, 10)}` +
+  (failed.length ? `\n  failed: ${failed.join(', ')}` : '');
 const slot = (text) => text.split(':')[0];
 writeReadmeBlock(
   'eval',
