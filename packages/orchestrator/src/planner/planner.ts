@@ -51,7 +51,9 @@ function systemPrompt(roles: readonly RoleInfo[], maxSubtasks: number): string {
   return [
     'You are the planner of a team of agents. Split the user goal into subtasks, as few as the goal needs and',
     `at most ${maxSubtasks}, each assigned to one of these roles, and give each subtask the input its role expects.`,
-    'Give a role only a subtask the goal needs from it; the input is the concrete work, never the role description.',
+    'Most goals need one subtask: use more only when the goal asks for separate things, and never add a subtask',
+    'that explains, checks or repeats another. Give a role only a subtask the goal needs from it; the input is the',
+    'concrete work, never the role description.',
     'Subtasks are numbered s1, s2, ... in the order you list them. They run in parallel unless one needs the result',
     'of another: then list the ids it needs in its dependsOn (for example, research a formula in s1, then have s2',
     'compute with it, dependsOn ["s1"]); it runs after them and receives their outputs.',
