@@ -9,6 +9,12 @@ export const coder = defineWorker({
   role: 'coder',
   description: 'Writes a small program for a task and runs it in the isolated sandbox; returns code and output.',
   input: CoderInput,
+  examples: [
+    {
+      goal: 'How many days are there from 1 March 2024 to 1 March 2025?',
+      input: { task: 'Print the number of days from 2024-03-01 to 2025-03-01.', language: 'javascript' },
+    },
+  ],
   output: CoderOutput,
   concurrency: 1,
   tools: ({ env }) => {

@@ -10,7 +10,7 @@ export {
 } from './events.js';
 export { DEFAULT_PREFIX, queueNames, type RedisKeys, redisKeys, subtaskJobId } from './keys.js';
 export { type AttemptEnd, FAULT_STOP_REASONS, isFaultEnd, VersionFigures, VersionFiguresList } from './outcomes.js';
-export { ReplicaInfo, RoleInfo, RoleReplicas } from './roles.js';
+export { PlanExample, ReplicaInfo, RoleInfo, RoleReplicas } from './roles.js';
 export {
   SandboxFileName,
   SandboxLanguage,

@@ -4,9 +4,14 @@ import type { StopReason } from './stop-reason.js';
 /**
  * Stop reasons that are the image's fault. Budget stops, policy denials, the kill switch, invalid
  * input and cancellation are the caller's or the operator's doing: a canary must not be rolled back
- * because a task asked too much or an operator stopped a tool.
+ * because a task asked too much or an operator stopped a tool. `model_error` counts: an image's
+ * prompts and model settings are what decide whether the model's replies can be used.
  */
-export const FAULT_STOP_REASONS = ['runtime_error', 'tool_error'] as const satisfies readonly StopReason[];
+export const FAULT_STOP_REASONS = [
+  'runtime_error',
+  'tool_error',
+  'model_error',
+] as const satisfies readonly StopReason[];
 
 /**
  * How one job attempt ended, as a worker records it per role (the rollout's figures): a run that

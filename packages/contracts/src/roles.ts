@@ -1,12 +1,18 @@
 import { z } from 'zod';
 
 /** A live role as the orchestrator sees it: what GET /v1/roles returns per role. */
+/** A goal and the input a role should get for it: the planner's few-shot examples. */
+export const PlanExample = z.object({ goal: z.string(), input: z.unknown() });
+export type PlanExample = z.infer<typeof PlanExample>;
+
 export const RoleInfo = z.object({
   role: z.string(),
   description: z.string(),
   replicas: z.number().int().nonnegative(),
   versions: z.array(z.string()),
   inputSchema: z.record(z.string(), z.unknown()),
+  /** Examples the role publishes for the planner; absent when it publishes none. */
+  examples: z.array(PlanExample).optional(),
 });
 export type RoleInfo = z.infer<typeof RoleInfo>;
 

@@ -19,6 +19,11 @@ export const StopReason = z.enum([
   'approval_denied',
   /** Nobody decided on a tool call that needed approval within APPROVAL_TIMEOUT_S: denied. */
   'approval_timeout',
+  /**
+   * The model's replies stayed unusable after the loop's repair turn: tool calls nobody could parse,
+   * an empty answer, a conversation past its context window. The model's failing, not the mesh's.
+   */
+  'model_error',
 ]);
 export type StopReason = z.infer<typeof StopReason>;
 

@@ -75,6 +75,9 @@ describe('the eval goals', () => {
     });
     expect(budget.judge(view(ran('max_tokens')), site)).toMatchObject({ pass: true });
     expect(budget.judge(view(ran('finish')), site)).toMatchObject({ pass: false, fault: 'flotilla' });
+    // A subtask that failed before the budget applied (the model server refused its output) is the model's.
+    const refused = { ...ran('finish'), subtasks: [subtask('model_error', 'HTTP 500: does not match')] };
+    expect(budget.judge(view(refused), site)).toMatchObject({ pass: false, fault: 'model' });
     // Nothing ran (no valid plan): the budget was never tested, and the failure is the plan's.
     expect(budget.judge(view({ status: 'failed', error: 'plan_invalid: x' }), site)).toMatchObject({ fault: 'model' });
   });
@@ -91,6 +94,7 @@ describe('failureVerdict', () => {
       [{ subtasks: [subtask('runtime_error', 'connect ECONNREFUSED sandbox')] }, 'flotilla'],
       [{ subtasks: [subtask('kill_switch')] }, 'flotilla'],
       [{ subtasks: [subtask('max_steps')] }, 'model'],
+      [{ subtasks: [subtask('model_error', 'the model gave an empty answer')] }, 'model'],
       [{ status: 'cancelled' }, 'flotilla'],
     ];
     for (const [over, fault] of cases) expect([over, failureVerdict(view(over)).fault]).toEqual([over, fault]);

@@ -202,6 +202,9 @@ export const EVAL_GOALS: EvalGoal[] = [
       if (view.subtasks.length === 0 || view.plan.length === 0) return failureVerdict(view);
       const stopped = Object.values(view.stopReasons).some((r) => BUDGET_STOPS.has(r));
       if (stopped || /^max_/.test(view.error ?? '')) return { pass: true, why: 'stopped on its budget' };
+      // Only a subtask that finished on 64 tokens shows the budget was not enforced (every prompt is
+      // longer); one that failed first (the model server refused its output) is judged like any failure.
+      if (!view.subtasks.some((s) => s.stopReason === 'finish')) return failureVerdict(view);
       return { pass: false, why: `ended ${view.status} with no budget stop on 64 tokens`, fault: 'flotilla' };
     },
   },

@@ -47,6 +47,32 @@ function scripted(...answers: string[]): LlmClient & { requests: ChatRequest[] }
   };
 }
 
+describe('the planner prompt', () => {
+  it('shows the examples the live roles publish, as one-subtask plans, and leaves oversized ones out', async () => {
+    const withExamples: RoleInfo = {
+      ...coder,
+      examples: [
+        { goal: 'What is 17!?', input: { task: 'Print 17 factorial.' } },
+        { goal: 'Too big', input: { task: 'x'.repeat(700) } },
+      ],
+    };
+    const llm = scripted(JSON.stringify({ subtasks: [{ role: 'coder', input: { task: 'Print 2+2.' } }] }));
+    const outcome = await createPlanner({ llm }).plan('What is 2+2?', [researcher, withExamples]);
+    expect(outcome.ok).toBe(true);
+    const system = llm.requests[0]?.messages[0]?.content ?? '';
+    expect(system).toContain(
+      'Examples:\nGoal: "What is 17!?"\nPlan: {"subtasks":[{"role":"coder","input":{"task":"Print 17 factorial."}}]}',
+    );
+    expect(system).not.toContain('Too big');
+  });
+
+  it('has no examples section when no role publishes any', async () => {
+    const llm = scripted(JSON.stringify({ subtasks: [{ role: 'coder', input: { task: 'Print 2+2.' } }] }));
+    await createPlanner({ llm }).plan('What is 2+2?', [researcher, coder]);
+    expect(llm.requests[0]?.messages[0]?.content).not.toContain('Examples:');
+  });
+});
+
 describe('planResponseSchema', () => {
   it('offers one anyOf branch per live role, pinned by const, with the role input schema embedded', () => {
     const schema = planResponseSchema([researcher, coder], 8) as {

@@ -46,8 +46,27 @@ const MAX_RAN_CHARS = 1_500;
 /** Errors listed back to the model (and in the failure reason) are capped so one bad plan can't bloat a prompt. */
 const MAX_REPORTED_ERRORS = 20;
 
+/** Few-shot examples shown per role, and the longest one rendered: the prompt must stay small for small models. */
+const MAX_EXAMPLES_PER_ROLE = 2;
+const MAX_EXAMPLE_CHARS = 600;
+
+/**
+ * The examples the live roles publish, each as a goal and the one-subtask plan for it. Small models
+ * copy an example's shape far more reliably than they read a schema; one that would only bloat the
+ * prompt is left out.
+ */
+function examples(roles: readonly RoleInfo[]): string[] {
+  return roles.flatMap((r) =>
+    (r.examples ?? []).slice(0, MAX_EXAMPLES_PER_ROLE).flatMap((e) => {
+      const text = `Goal: ${JSON.stringify(e.goal)}\nPlan: ${JSON.stringify({ subtasks: [{ role: r.role, input: e.input }] })}`;
+      return text.length <= MAX_EXAMPLE_CHARS ? [text] : [];
+    }),
+  );
+}
+
 function systemPrompt(roles: readonly RoleInfo[], maxSubtasks: number): string {
   const lines = roles.map((r) => `- ${r.role}: ${r.description || '(no description)'}`);
+  const shots = examples(roles);
   return [
     'You are the planner of a team of agents. Split the user goal into subtasks, as few as the goal needs and',
     `at most ${maxSubtasks}, each assigned to one of these roles, and give each subtask the input its role expects.`,
@@ -60,6 +79,7 @@ function systemPrompt(roles: readonly RoleInfo[], maxSubtasks: number): string {
     'Answer only with JSON matching the response schema.',
     'Roles:',
     ...lines,
+    ...(shots.length ? ['', 'Examples:', ...shots] : []),
   ].join('\n');
 }
 

@@ -129,6 +129,8 @@ export function anthropicChat(settings: AnthropicSettings): ProviderChat {
         input_schema: root.schema,
       });
       body.tool_choice = { type: 'tool', name: formatTool };
+    } else if (request.toolChoice === 'none' && tools.length) {
+      body.tool_choice = { type: 'none' };
     }
     if (tools.length) body.tools = tools;
 

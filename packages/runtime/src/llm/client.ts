@@ -1,6 +1,6 @@
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { getMetrics } from '../telemetry/metrics.js';
-import { LlmAbortError, LlmBadResponseError } from './errors.js';
+import { LlmAbortError, LlmBadResponseError, LlmUnusableOutputError } from './errors.js';
 import type { ProviderChat } from './provider.js';
 import type { ChatOptions, ChatResponse, LlmClient } from './types.js';
 
@@ -59,7 +59,8 @@ export function createClient(provider: LlmClient['provider'], model: string, cha
             });
             return res;
           } catch (err) {
-            if (err instanceof LlmBadResponseError && err.usage) account(err.usage, options);
+            if ((err instanceof LlmBadResponseError || err instanceof LlmUnusableOutputError) && err.usage)
+              account(err.usage, options);
             const error =
               signal?.aborted && !(err instanceof LlmAbortError) ? new LlmAbortError(provider, signal.reason) : err;
             span.recordException(error instanceof Error ? error : String(error));

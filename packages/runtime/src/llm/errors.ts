@@ -47,12 +47,56 @@ export class LlmBadResponseError extends LlmError {
 }
 
 /**
+ * The model wrote something its server or we cannot use: a tool call in no format the server
+ * parses (llama.cpp answers HTTP 500 "The model produced output that does not match the expected
+ * ... format"), or tool arguments that are not JSON. Not a transport fault, so sending the same
+ * request again is not tried; the agent loop gives the model one turn to repair it instead
+ * (`hint` says what to fix), then stops with `model_error`.
+ */
+export class LlmUnusableOutputError extends LlmError {
+  /** What the model is told went wrong with its reply, in words it can act on. */
+  readonly hint: string;
+  readonly usage: { promptTokens: number; completionTokens: number } | undefined;
+
+  constructor(
+    provider: Provider,
+    message: string,
+    options: {
+      hint: string;
+      status?: number;
+      cause?: unknown;
+      usage?: { promptTokens: number; completionTokens: number };
+    },
+  ) {
+    super('FLOTILLA_LLM_UNUSABLE_OUTPUT', message, {
+      provider,
+      retryable: false,
+      status: options.status,
+      cause: options.cause,
+    });
+    this.hint = options.hint;
+    this.usage = options.usage;
+  }
+}
+
+/**
  * The vendor refused the request (4xx other than 429: bad key, unknown model, invalid schema).
  * Sending it again cannot help. The message is the vendor's, with any key scrubbed out.
  */
 export class LlmRequestRejectedError extends LlmError {
+  constructor(provider: Provider, status: number, message: string, code = 'FLOTILLA_LLM_REQUEST_REJECTED') {
+    super(code, message, { provider, retryable: false, status });
+  }
+}
+
+/**
+ * The conversation no longer fits the model's context window (llama.cpp's exceed_context_size_error,
+ * OpenAI's context_length_exceeded, Anthropic's "prompt is too long"). The agent loop can shorten
+ * what it sends once; past that the run stops with `model_error`.
+ */
+export class LlmContextOverflowError extends LlmRequestRejectedError {
   constructor(provider: Provider, status: number, message: string) {
-    super('FLOTILLA_LLM_REQUEST_REJECTED', message, { provider, retryable: false, status });
+    super(provider, status, message, 'FLOTILLA_LLM_CONTEXT_OVERFLOW');
   }
 }
 

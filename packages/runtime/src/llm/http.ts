@@ -1,4 +1,11 @@
-import { LlmAbortError, LlmBadResponseError, LlmRequestRejectedError, LlmUnavailableError } from './errors.js';
+import {
+  LlmAbortError,
+  LlmBadResponseError,
+  LlmContextOverflowError,
+  LlmRequestRejectedError,
+  LlmUnavailableError,
+  LlmUnusableOutputError,
+} from './errors.js';
 import type { LlmClient } from './types.js';
 
 /** How failed attempts are retried. Every field has a production default; tests inject `sleep`/`random`. */
@@ -48,6 +55,17 @@ export interface PostJsonResult {
   json: unknown;
   attempts: number;
 }
+
+/**
+ * A request refused because the conversation is longer than the model's window, as llama.cpp
+ * ("exceeds the available context size", type exceed_context_size_error), OpenAI
+ * (context_length_exceeded) and Anthropic ("prompt is too long") say it. Matched on the raw body.
+ */
+const CONTEXT_OVERFLOW =
+  /exceed_context_size|exceeds the available context size|context_length_exceeded|maximum context length|prompt is too long/i;
+
+/** A server error caused by what the model wrote, not by the server: llama.cpp's tool-call parser. */
+const UNPARSABLE_MODEL_OUTPUT = /model produced output that does not match|failed to parse tool call/i;
 
 const defaults = { maxRetries: 3, baseDelayMs: 500, maxDelayMs: 60_000, timeoutMs: 120_000 };
 
@@ -143,11 +161,27 @@ export async function postJson(req: PostJsonRequest): Promise<PostJsonResult> {
       }
       const vendorMessage = vendorError(text, req.errorMessage) ?? res.statusText;
       const message = scrub(`${req.provider} HTTP ${res.status}: ${vendorMessage}`, req.secrets);
-      if (res.status !== 429 && res.status < 500) throw new LlmRequestRejectedError(req.provider, res.status, message);
+      if (res.status !== 429 && res.status < 500) {
+        if (CONTEXT_OVERFLOW.test(text)) throw new LlmContextOverflowError(req.provider, res.status, message);
+        throw new LlmRequestRejectedError(req.provider, res.status, message);
+      }
+      // The same prompt would most likely make the model write the same thing: the agent loop asks
+      // for a repair instead of spending retries (and the budget's seconds) on it.
+      if (res.status >= 500 && UNPARSABLE_MODEL_OUTPUT.test(vendorMessage)) {
+        throw new LlmUnusableOutputError(req.provider, message, {
+          status: res.status,
+          hint: 'Your last reply could not be read as a tool call or an answer.',
+        });
+      }
       failure = new AttemptFailure(message, res.status, parseRetryAfter(res.headers));
     } catch (err) {
       if (caller.aborted) throw new LlmAbortError(req.provider, caller.reason);
-      if (err instanceof LlmBadResponseError || err instanceof LlmRequestRejectedError) throw err;
+      if (
+        err instanceof LlmBadResponseError ||
+        err instanceof LlmRequestRejectedError ||
+        err instanceof LlmUnusableOutputError
+      )
+        throw err;
       const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : scrub(errorText(err), req.secrets);
       failure = new AttemptFailure(`${req.provider} request failed: ${why}`, undefined, undefined, err);
     }

@@ -132,7 +132,7 @@ function respond(request: ChatRequest): Omit<ChatResponse, 'usage' | 'attempts'>
     return { content: JSON.stringify(value === MISSING ? null : value), toolCalls: [], finishReason: 'stop' };
   }
   if (request.tools?.length) {
-    const call = nextToolCall(request.tools, request.messages, text);
+    const call = request.toolChoice === 'none' ? undefined : nextToolCall(request.tools, request.messages, text);
     if (call) return { content: '', toolCalls: [call], finishReason: 'tool_calls' };
     return { content: summariseObservations(text, request.messages), toolCalls: [], finishReason: 'stop' };
   }

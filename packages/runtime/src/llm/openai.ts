@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LlmBadResponseError } from './errors.js';
+import { LlmBadResponseError, LlmUnusableOutputError } from './errors.js';
 import { postJson, type RetryOptions } from './http.js';
 import type { ProviderCall, ProviderChat } from './provider.js';
 import { isStrictCompatible, objectRoot } from './schema.js';
@@ -103,6 +103,7 @@ export function openAiChat(settings: OpenAiSettings): ProviderChat {
           parameters: objectRoot(t.parameters).schema,
         },
       }));
+      if (request.toolChoice === 'none') body.tool_choice = 'none';
     }
     const format = request.responseFormat && objectRoot(request.responseFormat.schema);
     if (request.responseFormat && format) {
@@ -147,12 +148,13 @@ export function openAiChat(settings: OpenAiSettings): ProviderChat {
       try {
         return { id: c.id, name: names.decode(c.function.name), arguments: JSON.parse(c.function.arguments || '{}') };
       } catch (err) {
-        throw new LlmBadResponseError(
+        throw new LlmUnusableOutputError(
           provider,
           `${provider} tool call ${c.function.name} has arguments that are not JSON`,
           {
             cause: err,
             usage,
+            hint: `The arguments of your call to ${names.decode(c.function.name)} were not a JSON object.`,
           },
         );
       }

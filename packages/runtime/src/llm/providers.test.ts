@@ -3,7 +3,14 @@ import { type FakeVendor, fakeReply, startFakeAnthropic, startFakeOpenAI } from 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBudget, stopReasonOf } from '../budget/index.js';
 import { createLlm } from './create.js';
-import { LlmAbortError, LlmBadResponseError, LlmRequestRejectedError, LlmUnavailableError } from './errors.js';
+import {
+  LlmAbortError,
+  LlmBadResponseError,
+  LlmContextOverflowError,
+  LlmRequestRejectedError,
+  LlmUnavailableError,
+  LlmUnusableOutputError,
+} from './errors.js';
 import type { RetryInfo } from './http.js';
 import type { ChatMessage, LlmClient, LlmToolSpec } from './types.js';
 
@@ -209,6 +216,34 @@ describe.each(cases)('$kind provider', ({ kind, start, path }) => {
     expect(retries[1]?.delayMs).toBeLessThanOrEqual(1000);
   });
 
+  it('does not retry a 500 that says the model wrote an unparsable tool call', async () => {
+    // llama.cpp's words when the model's tool call is in no format its parser knows.
+    fake.script(
+      fakeReply.forever(
+        fakeReply.serverError(500, 'The model produced output that does not match the expected peg-native format'),
+      ),
+    );
+    const err = await llm.chat({ messages: [{ role: 'user', content: 'Hi' }] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LlmUnusableOutputError);
+    expect(err).toMatchObject({ code: 'FLOTILLA_LLM_UNUSABLE_OUTPUT', retryable: false, status: 500 });
+    expect(fake.requests).toHaveLength(1);
+    expect(retries).toEqual([]);
+  });
+
+  it('names a request longer than the context window as such, without retrying', async () => {
+    fake.script(
+      fakeReply.serverError(
+        400,
+        'request (9001 tokens) exceeds the available context size (8192 tokens), try increasing it',
+      ),
+    );
+    const err = await llm.chat({ messages: [{ role: 'user', content: 'Hi' }] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LlmContextOverflowError);
+    expect(err).toBeInstanceOf(LlmRequestRejectedError);
+    expect(err).toMatchObject({ code: 'FLOTILLA_LLM_CONTEXT_OVERFLOW', retryable: false, status: 400 });
+    expect(fake.requests).toHaveLength(1);
+  });
+
   it('turns malformed JSON into a non-retryable LlmBadResponseError without retrying', async () => {
     fake.script(fakeReply.malformed());
     const err = await llm.chat({ messages: [{ role: 'user', content: 'Hi' }] }).catch((e: unknown) => e);
@@ -340,7 +375,9 @@ describe('openai wire details', () => {
         .chat({ messages: [{ role: 'user', content: 'x' }], tools: [searchTool] }, { budget })
         .catch((e: unknown) => e);
       budget.dispose();
-      expect(err).toBeInstanceOf(LlmBadResponseError);
+      expect(err).toBeInstanceOf(LlmUnusableOutputError);
+      expect(err).toMatchObject({ code: 'FLOTILLA_LLM_UNUSABLE_OUTPUT', retryable: false });
+      expect((err as LlmUnusableOutputError).hint).toContain('memory.search');
       expect(budget.usage().tokens).toBe(25);
     } finally {
       await fake.close();

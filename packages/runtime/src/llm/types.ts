@@ -24,6 +24,11 @@ export interface ChatRequest {
   messages: ChatMessage[];
   tools?: LlmToolSpec[];
   /**
+   * 'none': the tools stay described (the conversation refers to them) but the model must answer in
+   * text. The agent loop uses it to end a model's loop of repeated calls. Default: the model chooses.
+   */
+  toolChoice?: 'auto' | 'none';
+  /**
    * Ask for JSON matching `schema` (OpenAI json_schema / Anthropic forced tool). `name` says what the JSON is
    * for (the planner uses 'plan'); the offline model keys its behaviour on it.
    */

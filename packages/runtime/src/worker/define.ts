@@ -61,6 +61,11 @@ export interface WorkerDefinition<I extends z.ZodType = z.ZodType, O extends z.Z
   description: string;
   /** Validates each job's input; its JSON Schema is published for the planner. */
   input: I;
+  /**
+   * Goals and the input this role should get for each: the planner shows them to the model as
+   * examples, which small models follow far better than a schema. Checked against `input` here.
+   */
+  examples?: { goal: string; input: z.input<I> }[];
   /** Validates a finished run's output. */
   output: O;
   /** Jobs one replica runs at once. Default: WORKER_CONCURRENCY, else 2. */
@@ -80,5 +85,10 @@ export function defineWorker<I extends z.ZodType, O extends z.ZodType>(
   if (!/^[a-z][a-z0-9-]{0,62}$/.test(def.role)) {
     throw new TypeError(`worker role "${def.role}" must be lowercase letters, digits and dashes`);
   }
+  def.examples?.forEach((example, i) => {
+    const checked = def.input.safeParse(example.input);
+    if (!checked.success)
+      throw new TypeError(`worker role "${def.role}": examples[${i}].input does not match its input schema`);
+  });
   return def;
 }

@@ -1,4 +1,4 @@
-import { type RoleInfo, type RoleReplicas, redisKeys } from '@flotilla/contracts';
+import { type PlanExample, type RoleInfo, type RoleReplicas, redisKeys } from '@flotilla/contracts';
 import type { ChainableCommander, Redis } from 'ioredis';
 
 /** How a replica announces itself; the orchestrator plans only for roles with live replicas. */
@@ -7,6 +7,8 @@ export interface RoleRegistration {
   description: string;
   /** JSON Schema of the role's input, which the planner must satisfy. */
   inputSchema: Record<string, unknown>;
+  /** Goals with the input the role should get for them, for the planner's prompt. */
+  examples?: PlanExample[];
   replica: string;
   version: string;
 }
@@ -16,7 +18,7 @@ export const DEFAULT_STALE_AFTER_MS = 15_000;
 
 export async function heartbeat(redis: Redis, prefix: string, reg: RoleRegistration, now = Date.now()): Promise<void> {
   const keys = redisKeys(prefix);
-  const meta = JSON.stringify({ description: reg.description, inputSchema: reg.inputSchema });
+  const meta = JSON.stringify({ description: reg.description, inputSchema: reg.inputSchema, examples: reg.examples });
   await redis
     .multi()
     .sadd(keys.roles, reg.role)
@@ -60,7 +62,11 @@ export async function listRoles(
     const metaJson = details[2 * i] as string | null;
     const versionsByReplica = details[2 * i + 1] as (string | null)[];
     const meta = metaJson
-      ? (JSON.parse(metaJson) as { description?: string; inputSchema?: Record<string, unknown> })
+      ? (JSON.parse(metaJson) as {
+          description?: string;
+          inputSchema?: Record<string, unknown>;
+          examples?: PlanExample[];
+        })
       : {};
     out.push({
       role,
@@ -68,6 +74,7 @@ export async function listRoles(
       replicas: live.length,
       versions: [...new Set(versionsByReplica.filter((v): v is string => typeof v === 'string'))].sort(),
       inputSchema: meta.inputSchema ?? {},
+      ...(meta.examples?.length ? { examples: meta.examples } : {}),
     });
   });
   return out;

@@ -185,6 +185,7 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     role: def.role,
     description: def.description,
     inputSchema: z.toJSONSchema(def.input) as Record<string, unknown>,
+    ...(def.examples?.length ? { examples: def.examples } : {}),
     replica: identity.replica,
     version: identity.version,
   };
