@@ -106,12 +106,74 @@ describe('the coder', () => {
     ['text that is not JSON', fakeReply.text('Sure! Here is some code: console.log(1)')],
     ['JSON in a language it cannot run', fakeReply.json({ language: 'cobol', code: 'DISPLAY 1.' })],
     ['JSON without code', fakeReply.json({ language: 'javascript', code: '' })],
-  ])('ends with runtime_error and runs nothing when the model replies with %s', async (_, step) => {
+  ])('asks once more, then ends with model_error and runs nothing when the model replies with %s', async (_, step) => {
     const { tools, calls } = gatewayAnswering(denied);
     ctx = testAgentContext({ role: 'coder', tools, llm: await modelAnswering(step) });
     const result = await code(CoderInput.parse({ task: 'compute 2+2' }), ctx);
-    expect(result).toMatchObject({ stopReason: 'runtime_error', error: expect.stringMatching(/no usable code/) });
+    expect(result).toMatchObject({ stopReason: 'model_error', error: expect.stringMatching(/no usable code/) });
     expect(calls).toHaveLength(0);
+    expect(vendor?.requests).toHaveLength(2);
+  });
+
+  it('runs the repaired draft when the second reply is usable code', async () => {
+    const { tools, calls } = gatewayAnswering({ ok: true, output: ran, attempts: 1, cached: false });
+    vendor = await startFakeOpenAI();
+    vendor.script(
+      fakeReply.text('Sure! console.log(1)'),
+      fakeReply.json({ language: 'javascript', code: 'console.log(1)' }),
+    );
+    ctx = testAgentContext({
+      role: 'coder',
+      tools,
+      llm: createLlm({ LLM_PROVIDER: 'openai-compatible', LLM_BASE_URL: vendor.url, LLM_MODEL: 'm' }),
+    });
+    const result = await code(CoderInput.parse({ task: 'compute 2+2' }), ctx);
+    expect(result).toMatchObject({ stopReason: 'finish', output: { code: 'console.log(1)', run: ran } });
+    expect(calls).toHaveLength(1);
+  });
+
+  it('shows a failing program its stderr once, as data, and returns the fixed run', async () => {
+    const failed: RunResult = { ...ran, exitCode: 1, stdout: '', stderr: 'ReferenceError: x is not defined' };
+    const outcomes = [failed, ran];
+    const calls: unknown[] = [];
+    const tools: RunTools = {
+      specs: () => [],
+      call: async (_name, input) => {
+        calls.push(input);
+        return { ok: true, output: outcomes.shift(), attempts: 1, cached: false };
+      },
+    };
+    vendor = await startFakeOpenAI();
+    vendor.script(
+      fakeReply.json({ language: 'javascript', code: 'console.log(x)' }),
+      fakeReply.json({ language: 'javascript', code: 'console.log(1)' }),
+    );
+    ctx = testAgentContext({
+      role: 'coder',
+      tools,
+      llm: createLlm({ LLM_PROVIDER: 'openai-compatible', LLM_BASE_URL: vendor.url, LLM_MODEL: 'm' }),
+    });
+    const result = await code(CoderInput.parse({ task: 'compute 2+2' }), ctx);
+    expect(result).toMatchObject({ stopReason: 'finish', output: { code: 'console.log(1)', run: ran } });
+    expect(calls).toHaveLength(2);
+    const fix = (vendor.requests[1]?.body as { messages: { content: string }[] }).messages.at(-1)?.content ?? '';
+    expect(fix).toContain('exited with code 1');
+    expect(fix).toContain('<untrusted-data source="tool:code.run">');
+    expect(fix).toContain('ReferenceError: x is not defined');
+  });
+
+  it('returns a program that still fails after its one fix as it ran, without a third draft', async () => {
+    const failed: RunResult = { ...ran, exitCode: 2, stdout: '', stderr: 'boom' };
+    const { tools, calls } = gatewayAnswering({ ok: true, output: failed, attempts: 1, cached: false });
+    ctx = testAgentContext({
+      role: 'coder',
+      tools,
+      llm: await modelAnswering(fakeReply.json({ language: 'javascript', code: 'process.exit(2)' })),
+    });
+    const result = await code(CoderInput.parse({ task: 'compute 2+2' }), ctx);
+    expect(result).toMatchObject({ stopReason: 'finish', output: { run: failed } });
+    expect(calls).toHaveLength(2);
+    expect(vendor?.requests).toHaveLength(2);
   });
 
   it('asks the model nothing once no step is left', async () => {
