@@ -74,7 +74,7 @@ try {
   for (const l of lines) console.log(l);
   if (process.argv.includes('--write-readme')) {
     if (QUICK || ONLY) console.log('README.md not updated: quick and partial runs are for checking the harness');
-    else writeReadmeBlock('bench-flow', lines);
+    else writeReadmeBlock('bench-flow', lines, () => 0, new URL('../docs/bench.md', import.meta.url));
   }
   failed = false;
 } finally {

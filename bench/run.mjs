@@ -213,5 +213,11 @@ async function report(bareRates, flotillaRates) {
   if (QUICK) console.log('README.md not updated: quick runs are for checking the harness');
   // One fenced run per Node major: the host's Node and the images' Node 24 differ (scripts/bench runs
   // both), and a run replaces only the last one of its own major.
-  else writeReadmeBlock('bench', lines, (run) => Number(/Node (\d+)\./.exec(run)?.[1] ?? 0));
+  else
+    writeReadmeBlock(
+      'bench',
+      lines,
+      (run) => Number(/Node (\d+)\./.exec(run)?.[1] ?? 0),
+      new URL('../docs/bench.md', import.meta.url),
+    );
 }
