@@ -1,4 +1,4 @@
-import type { RoleReplicas } from '@flotilla/contracts';
+import type { QueueStats, RoleReplicas } from '@flotilla/contracts';
 import { UsageError } from './errors.js';
 import { cut, duration, fit, table, when } from './format.js';
 import { type CommandContext, print, printJson } from './io.js';
@@ -6,17 +6,6 @@ import { type CommandContext, print, printJson } from './io.js';
 // The operator's commands (admin key): replicas, queues, failed jobs and their retry, the kill
 // switch. The wire shapes are the orchestrator's (packages/orchestrator/src/api/operator-schemas.ts);
 // the CLI reads only the fields it shows, so a field added there breaks nothing here.
-
-interface QueueStats {
-  role: string;
-  waiting: number;
-  active: number;
-  delayed: number;
-  failed: number;
-  completed: number;
-  throughput: { completedTotal: number; failedTotal: number; completedPerMinute: number[]; failedPerMinute: number[] };
-  jobMs: { p50: number; p95: number; sample: number } | null;
-}
 
 interface FailedJobPage {
   jobs: {

@@ -1,4 +1,13 @@
-import { Approval, ApprovalStatus, NON_BLANK, RoleReplicas, TaskView, TenantId, text } from '@flotilla/contracts';
+import {
+  Approval,
+  ApprovalStatus,
+  NON_BLANK,
+  QueueStats,
+  RoleReplicas,
+  TaskView,
+  TenantId,
+  text,
+} from '@flotilla/contracts';
 import { z } from 'zod';
 import { MAX_PAGE_SIZE, TaskListQuery } from './schemas.js';
 
@@ -46,24 +55,7 @@ export const KillSwitchView = z.object({
 
 export const ReplicaList = z.object({ roles: z.array(RoleReplicas) });
 
-export const QueueStatsSchema = z.object({
-  role: z.string(),
-  waiting: z.number().int().nonnegative(),
-  active: z.number().int().nonnegative(),
-  delayed: z.number().int().nonnegative(),
-  failed: z.number().int().nonnegative(),
-  completed: z.number().int().nonnegative(),
-  throughput: z.object({
-    completedTotal: z.number().int().nonnegative(),
-    failedTotal: z.number().int().nonnegative(),
-    completedPerMinute: z.array(z.number().int().nonnegative()),
-    failedPerMinute: z.array(z.number().int().nonnegative()),
-  }),
-  jobMs: z
-    .object({ p50: z.number().nonnegative(), p95: z.number().nonnegative(), sample: z.number().int().positive() })
-    .nullable(),
-});
-export const QueueList = z.object({ queues: z.array(QueueStatsSchema) });
+export const QueueList = z.object({ queues: z.array(QueueStats) });
 
 export const FailedJobPage = z.object({
   jobs: z.array(

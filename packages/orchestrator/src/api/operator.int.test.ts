@@ -1,13 +1,15 @@
 // Needs a real Redis, real HTTP and real role workers: the kill switch an operator sets through the
 // API is a Redis hash that a worker's own tool gateway reads, the queue figures are BullMQ's, and a
 // retried job must run again in a real worker. What is under test is the whole path, not a mock of it.
+
+import type { QueueStats } from '@flotilla/contracts';
 import { type RoleReplicas, redisKeys, type TaskPage, type VersionFiguresList } from '@flotilla/contracts';
 import { defineTool, initTelemetry, type KillSwitchRecord, type ToolOutcome } from '@flotilla/runtime';
 import { waitFor } from '@flotilla/test-utils';
 import type { FastifyBaseLogger } from 'fastify';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { FailedJobPage, QueueStats } from '../operator/service.js';
+import type { FailedJobPage } from '../operator/service.js';
 import {
   type Harness,
   silentLog,

@@ -1,4 +1,5 @@
 import {
+  type QueueStats,
   queueNames,
   type RoleReplicas,
   redisKeys,
@@ -22,26 +23,6 @@ import type { Redis } from 'ioredis';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { TaskListOptions, TaskStore } from '../tasks/store.js';
 import { ApprovalDesk } from './approvals.js';
-
-/** A role's queue as the operator sees it (GET /v1/admin/queues). */
-export interface QueueStats {
-  role: string;
-  waiting: number;
-  active: number;
-  delayed: number;
-  failed: number;
-  completed: number;
-  throughput: {
-    /** Completed jobs since BullMQ's metrics began for this queue. */
-    completedTotal: number;
-    failedTotal: number;
-    /** BullMQ's per-minute completed counts, newest first, at most RECENT_MINUTES. */
-    completedPerMinute: number[];
-    failedPerMinute: number[];
-  };
-  /** Processing time (processedOn to finishedOn) of the latest completed jobs; null without any. */
-  jobMs: { p50: number; p95: number; sample: number } | null;
-}
 
 export interface FailedJob {
   jobId: string;
