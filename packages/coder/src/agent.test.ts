@@ -50,11 +50,16 @@ afterEach(async () => {
   ctx = vendor = undefined;
 });
 
-/** A model that answers every request with `step`, through the real OpenAI-compatible client. */
-async function modelAnswering(step: Parameters<FakeVendor['script']>[0]) {
+/** A model that answers its requests with `steps` in turn, through the real OpenAI-compatible client. */
+async function modelScripted(...steps: Parameters<FakeVendor['script']>) {
   vendor = await startFakeOpenAI();
-  vendor.script(fakeReply.forever(step));
+  vendor.script(...steps);
   return createLlm({ LLM_PROVIDER: 'openai-compatible', LLM_BASE_URL: vendor.url, LLM_MODEL: 'coder-test' });
+}
+
+/** A model that answers every request with `step`, through the real OpenAI-compatible client. */
+function modelAnswering(step: Parameters<FakeVendor['script']>[0]) {
+  return modelScripted(fakeReply.forever(step));
 }
 
 describe('the coder', () => {
@@ -117,16 +122,11 @@ describe('the coder', () => {
 
   it('runs the repaired draft when the second reply is usable code', async () => {
     const { tools, calls } = gatewayAnswering({ ok: true, output: ran, attempts: 1, cached: false });
-    vendor = await startFakeOpenAI();
-    vendor.script(
+    const llm = await modelScripted(
       fakeReply.text('Sure! console.log(1)'),
       fakeReply.json({ language: 'javascript', code: 'console.log(1)' }),
     );
-    ctx = testAgentContext({
-      role: 'coder',
-      tools,
-      llm: createLlm({ LLM_PROVIDER: 'openai-compatible', LLM_BASE_URL: vendor.url, LLM_MODEL: 'm' }),
-    });
+    ctx = testAgentContext({ role: 'coder', tools, llm });
     const result = await code(CoderInput.parse({ task: 'compute 2+2' }), ctx);
     expect(result).toMatchObject({ stopReason: 'finish', output: { code: 'console.log(1)', run: ran } });
     expect(calls).toHaveLength(1);
@@ -143,20 +143,15 @@ describe('the coder', () => {
         return { ok: true, output: outcomes.shift(), attempts: 1, cached: false };
       },
     };
-    vendor = await startFakeOpenAI();
-    vendor.script(
+    const llm = await modelScripted(
       fakeReply.json({ language: 'javascript', code: 'console.log(x)' }),
       fakeReply.json({ language: 'javascript', code: 'console.log(1)' }),
     );
-    ctx = testAgentContext({
-      role: 'coder',
-      tools,
-      llm: createLlm({ LLM_PROVIDER: 'openai-compatible', LLM_BASE_URL: vendor.url, LLM_MODEL: 'm' }),
-    });
+    ctx = testAgentContext({ role: 'coder', tools, llm });
     const result = await code(CoderInput.parse({ task: 'compute 2+2' }), ctx);
     expect(result).toMatchObject({ stopReason: 'finish', output: { code: 'console.log(1)', run: ran } });
     expect(calls).toHaveLength(2);
-    const fix = (vendor.requests[1]?.body as { messages: { content: string }[] }).messages.at(-1)?.content ?? '';
+    const fix = (vendor?.requests[1]?.body as { messages: { content: string }[] }).messages.at(-1)?.content ?? '';
     expect(fix).toContain('exited with code 1');
     expect(fix).toContain('<untrusted-data source="tool:code.run">');
     expect(fix).toContain('ReferenceError: x is not defined');
