@@ -229,6 +229,35 @@ describe('fan-out and fan-in', () => {
     expect(planCalls).toBe(0);
   });
 
+  it.each([
+    ['asks once more when the answer is empty, and completes with the second', 1, 'completed'],
+    ['fails saying the model gave an empty answer when it does so twice', 2, 'failed'],
+  ] as const)('%s', async (_, emptyAnswers, status) => {
+    const offline = offlineLlm();
+    let answers = 0;
+    const llm: LlmClient = {
+      provider: offline.provider,
+      model: offline.model,
+      chat: async (request, options) => {
+        const res = await offline.chat(request, options);
+        // The aggregator's calls are the ones with neither a response format (the planner) nor tools.
+        if (request.responseFormat || request.tools?.length) return res;
+        answers++;
+        return answers <= emptyAnswers ? { ...res, content: '  ' } : res;
+      },
+    };
+    h = await startHarness({ llm });
+    await startRole(h, {
+      role: 'researcher',
+      handler: async ({ question }) => ({ stopReason: 'finish', output: question }),
+    });
+    const done = await taskEnded(h, await submit(h, 'one question'));
+    expect(done.status).toBe(status);
+    expect(answers).toBe(2);
+    if (status === 'completed') expect(done.answer?.trim()).not.toBe('');
+    else expect(done.error).toBe('aggregation_error: model_error: the model gave an empty answer twice');
+  });
+
   it('fails clearly when no role is live', async () => {
     h = await startHarness({ llm: offlineLlm() });
     const done = await taskEnded(h, await submit(h, 'anything'));
