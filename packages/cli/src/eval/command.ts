@@ -2,12 +2,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DEFAULT_TENANT } from '@flotilla/contracts';
 import { createMemory } from '@flotilla/runtime';
-import { defaultLlmProvider, startMesh } from '../mesh.js';
+import { defaultLlmProvider, type Mesh, startMesh } from '../mesh.js';
 import { repoRoot } from '../scaffold.js';
 import { EVAL_GOALS, MEMORY_SEED } from './goals.js';
 import { compareRuns, formatRun } from './report.js';
 import { type EvalRun, runGoals } from './run.js';
-import { startEvalSite } from './site.js';
+import { type EvalSite, startEvalSite } from './site.js';
 
 export interface EvalOptions {
   /** Goal ids to run; default all. */
@@ -41,9 +41,27 @@ export async function evalCommand(options: EvalOptions = {}): Promise<{ run: Eva
   const memoryPrefix = `eval-${Date.now().toString(36)}`;
   const startedAt = new Date().toISOString();
 
-  const site = await startEvalSite();
+  // An eval runs for half an hour: Ctrl-C or a SIGTERM must still stop the mesh it started, as the
+  // demo's does, rather than leave its services, Redis and Chroma running.
+  let mesh: Mesh | undefined;
+  let site: EvalSite | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      await mesh?.stop();
+      await site?.close();
+    })();
+    return stopping;
+  };
+  const onSignal = () => {
+    print('stopping…');
+    void stop().then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
-    const mesh = await startMesh({
+    site = await startEvalSite();
+    mesh = await startMesh({
       env: {
         // A local model on a few cores needs minutes where a vendor needs seconds: the task's and each
         // agent's time limits are the eval's, so a slow model is judged on its answers, not its speed.
@@ -54,41 +72,39 @@ export async function evalCommand(options: EvalOptions = {}): Promise<{ run: Eva
       },
       roleEnv: { researcher: { HTTP_ALLOWLIST: site.allowlistEntry } },
     });
-    try {
-      await createMemory({ url: mesh.chromaUrl, collectionPrefix: memoryPrefix })
-        .forTenant(DEFAULT_TENANT)
-        .add(
-          'notes',
-          MEMORY_SEED.map((text, i) => ({
-            id: `eval-seed-${i}`,
-            text,
-            provenance: { taskId: 'eval-seed', subtaskId: 'seed', role: 'operator', tool: 'eval' },
-          })),
-        );
-      print(`eval ${label}: ${goals.length} goals against ${mesh.url}`);
-      const results = await runGoals({
-        url: mesh.url,
-        site,
-        goals,
-        timeoutMs: (taskSeconds + 60) * 1000,
-        onResult: (r) =>
-          print(`  ${r.pass ? 'pass' : `FAIL (${r.fault})`}  ${r.id}  ${r.seconds.toFixed(1)} s  ${r.why}`),
-      });
-      const run: EvalRun = { label, provider, model, startedAt, results };
-      const file =
-        options.out ??
-        join(repoRoot, 'eval-results', `${label.replace(/[^\w.-]+/g, '_')}-${startedAt.replace(/[:.]/g, '')}.json`);
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, `${JSON.stringify(run, null, 2)}\n`);
-      print('');
-      for (const line of formatRun(run)) print(line);
-      print(`written to ${file}`);
-      return { run, file };
-    } finally {
-      await mesh.stop();
-    }
+    await createMemory({ url: mesh.chromaUrl, collectionPrefix: memoryPrefix })
+      .forTenant(DEFAULT_TENANT)
+      .add(
+        'notes',
+        MEMORY_SEED.map((text, i) => ({
+          id: `eval-seed-${i}`,
+          text,
+          provenance: { taskId: 'eval-seed', subtaskId: 'seed', role: 'operator', tool: 'eval' },
+        })),
+      );
+    print(`eval ${label}: ${goals.length} goals against ${mesh.url}`);
+    const results = await runGoals({
+      url: mesh.url,
+      site,
+      goals,
+      timeoutMs: (taskSeconds + 60) * 1000,
+      onResult: (r) =>
+        print(`  ${r.pass ? 'pass' : `FAIL (${r.fault})`}  ${r.id}  ${r.seconds.toFixed(1)} s  ${r.why}`),
+    });
+    const run: EvalRun = { label, provider, model, startedAt, results };
+    const file =
+      options.out ??
+      join(repoRoot, 'eval-results', `${label.replace(/[^\w.-]+/g, '_')}-${startedAt.replace(/[:.]/g, '')}.json`);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, `${JSON.stringify(run, null, 2)}\n`);
+    print('');
+    for (const line of formatRun(run)) print(line);
+    print(`written to ${file}`);
+    return { run, file };
   } finally {
-    await site.close();
+    await stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

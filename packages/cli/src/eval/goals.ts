@@ -47,7 +47,8 @@ function failedSubtasks(view: TaskView): { id: string; stop: StopReason | undefi
 }
 
 /** Errors that come from what a model wrote (unparseable code or tool calls, a server refusing its output). */
-const MODEL_ERRORS = /no usable code|failed validation|does not match|tool call|json|http 5\d\d|context|too long|model_error|empty answer/i;
+const MODEL_ERRORS =
+  /no usable code|failed validation|does not match|tool call|json|http 5\d\d|context|too long|model_error|empty answer/i;
 
 /** Whose fault a subtask's stop is, when it did not finish ok. */
 function subtaskFault(stop: StopReason | undefined, error: string): Fault {

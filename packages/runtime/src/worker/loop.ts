@@ -121,6 +121,9 @@ export async function runToolLoop<O>(ctx: AgentContext, opts: ToolLoopOptions<O>
       const earlier = seen.get(key);
       if (earlier !== undefined) {
         // Running it again would give the model what it already has, and small models loop here.
+        // It still counts as a call the model made, so a loop of repeats meets max_tool_calls.
+        const stop = ctx.budget.chargeToolCall();
+        if (stop) return { stopReason: stop, output: opts.finish('', observations) };
         if (repeated) answerNow = true;
         repeated = true;
         messages.push({

@@ -178,11 +178,14 @@ describe('the agent loop against a misbehaving model', () => {
     expect(body(3).tool_choice).toBe('none');
   });
 
-  it('ends a model that calls tools forever on the step budget, with the tool run once', async () => {
+  it('ends a model that calls tools forever on its budget, with the tool run once', async () => {
     fake.script(fakeReply.alwaysToolCall('lookup', { word: 'flotilla' }));
-    const result = await run({ maxSteps: 6 });
-    expect(result).toMatchObject({ stopReason: 'max_steps' });
+    expect(await run({ maxSteps: 6, maxToolCalls: 20 })).toMatchObject({ stopReason: 'max_steps' });
     expect(calls).toHaveLength(1);
     expect(fake.requests).toHaveLength(6);
+    // The repeats it is not given still count as calls it made.
+    expect(await run({ maxSteps: 20, maxToolCalls: 3 })).toMatchObject({ stopReason: 'max_tool_calls' });
+    expect(ctx?.budget.usage().toolCalls).toBe(3);
+    expect(calls).toHaveLength(2);
   });
 });
