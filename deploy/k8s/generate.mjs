@@ -564,7 +564,7 @@ function hpa(services) {
 }
 
 const yamlDocs = (docs) =>
-  HEADER + docs.map((d) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
+  HEADER + docs.map((d) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false, version: '1.1' })).join('---\n');
 
 /** Every generated file, path -> text, from compose.yaml's text and a reader for the files it mounts. */
 export function generate(composeText, readRepoFile = (p) => readFileSync(join(root, p), 'utf8')) {
