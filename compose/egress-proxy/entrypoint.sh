@@ -7,11 +7,20 @@
 # 80 and 443 only. compose/README.md ("Egress") explains the whole scheme.
 set -eu
 
-conf=/tmp/squid.conf
+conf="${EGRESS_SQUID_CONF:-/tmp/squid.conf}"
 services="${EGRESS_SERVICES:-}"
-# The callers' compose container names, as Docker's DNS answers for their addresses:
+# The callers' names, as the DNS answers for their addresses. Compose (the default): container names,
 # <project>-<service>-<n>.<network> (Compose v2) or <project>_<service>_<n>.<network> (v1).
-name_regex() { printf '^[^.]*[-_]%s[-_][0-9]+\\.' "$1"; }
+# EGRESS_CALLER_NAMES=kubernetes: the endpoints of each caller's headless Service `<service>-caller`,
+# <a-b-c-d>.<service>-caller.<namespace>.svc.<zone> (deploy/k8s, docs/kubernetes.md).
+case "${EGRESS_CALLER_NAMES:-compose}" in
+  compose) name_regex() { printf '^[^.]*[-_]%s[-_][0-9]+\\.' "$1"; } ;;
+  kubernetes) name_regex() { printf '^[^.]+\\.%s-caller\\.' "$1"; } ;;
+  *)
+    echo "EGRESS_CALLER_NAMES: expected compose or kubernetes, got '${EGRESS_CALLER_NAMES}'" >&2
+    exit 78
+    ;;
+esac
 # A host glob (picomatch semantics for names: `*` is any run of characters) as an anchored regex.
 glob_regex() { printf '^%s$' "$(printf '%s' "$1" | sed -e 's/[].[^$\\+(){}|]/\\&/g' -e 's/\*/.*/g' -e 's/?/./g')"; }
 is_ipv4() { printf '%s' "$1" | grep -Eq '^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$'; }

@@ -22,9 +22,11 @@ fail() {
   exit 78
 }
 
-# The prefix becomes part of glob patterns: a '*' or '?' in it would widen every user's keys.
+# The prefix becomes part of glob patterns: a '*' or '?' in it would widen every user's keys. Braces
+# are plain characters to Redis's glob and make a Redis Cluster hash tag: `{flotilla}` puts every key
+# in one slot (docs/redis-cluster.md).
 case "$p" in
-  '' | *[!A-Za-z0-9._-]*) fail "QUEUE_PREFIX: expected letters, digits, '.', '_' or '-' (it is part of ACL key patterns)" ;;
+  '' | *[!A-Za-z0-9._{}-]*) fail "QUEUE_PREFIX: expected letters, digits, '.', '_', '-', '{' or '}' (it is part of ACL key patterns)" ;;
 esac
 
 # "#<sha256>" of a password file's content. Passwords are token characters only, so the shell reads

@@ -59,7 +59,9 @@ function as(username?: string, secret?: string): Redis {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'flotilla-acl-'));
-  prefix = uniquePrefix('acl');
+  // A hash-tagged prefix, as Redis Cluster needs (docs/redis-cluster.md): the braces go into every
+  // ACL key pattern, which must still match the keys the services and BullMQ write.
+  prefix = `{${uniquePrefix('acl')}}`;
   for (const name of SECRETS) writeFileSync(join(dir, name), randomBytes(24).toString('hex'), { mode: 0o600 });
   const file = join(dir, 'users.acl');
   execFileSync('sh', [script], {

@@ -8,7 +8,7 @@ export {
   type TaskEventBody,
   type TaskEventType,
 } from './events.js';
-export { DEFAULT_PREFIX, queueNames, type RedisKeys, redisKeys, subtaskJobId } from './keys.js';
+export { clusterHashTag, DEFAULT_PREFIX, queueNames, type RedisKeys, redisKeys, subtaskJobId } from './keys.js';
 export { QueueStats } from './operator.js';
 export { type AttemptEnd, FAULT_STOP_REASONS, isFaultEnd, VersionFigures, VersionFiguresList } from './outcomes.js';
 export { PlanExample, ReplicaInfo, RoleInfo, RoleReplicas } from './roles.js';

@@ -5,6 +5,20 @@
  */
 export const DEFAULT_PREFIX = 'flotilla';
 
+/**
+ * What Redis Cluster hashes a key by: the text between the first `{` and the next `}` when that is
+ * not empty, else the whole key (the cluster specification's hash tag rule). Every key flotilla and
+ * BullMQ write starts with the prefix, so a prefix that carries a tag (`{flotilla}`) puts every key of
+ * a deployment in one slot, which BullMQ's flows (parent and children in different queues) and our
+ * multi-key scripts need. Returns the tag, or undefined when the prefix carries none.
+ */
+export function clusterHashTag(prefix: string): string | undefined {
+  const open = prefix.indexOf('{');
+  if (open === -1) return undefined;
+  const close = prefix.indexOf('}', open + 1);
+  return close > open + 1 ? prefix.slice(open + 1, close) : undefined;
+}
+
 export const queueNames = {
   /** One queue per worker role. */
   role: (role: string) => `role.${role}`,
