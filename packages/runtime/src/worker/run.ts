@@ -6,11 +6,11 @@ import { ApprovalStore } from '../approvals/index.js';
 import { baseConfigSchema, envField } from '../config/index.js';
 import { chromaCheck, createHealthServer, redisCheck, workerRunningCheck } from '../health/index.js';
 import type { Lifecycle, ShutdownReport } from '../lifecycle/index.js';
-import { createLlm, llmConfigProblems, llmConfigSchema } from '../llm/index.js';
+import { createLlm, type LlmToolSpec, llmConfigProblems, llmConfigSchema } from '../llm/index.js';
 import { createMemory, type MemoryStore, memoryConfigSchema } from '../memory/index.js';
 import { startService } from '../service/index.js';
 import { bullmqTelemetry, isTracing } from '../telemetry/index.js';
-import { createKillSwitch, createToolGateway } from '../tools/index.js';
+import { type AnyTool, createKillSwitch, createToolGateway } from '../tools/index.js';
 import { CancellationRegistry } from './cancellation.js';
 import type { WorkerDefinition } from './define.js';
 import { withFaultInjection } from './fault-injection.js';
@@ -22,6 +22,21 @@ import { RunBook } from './run-book.js';
 const METRICS_DATA_POINTS = 24 * MetricsTime.ONE_HOUR;
 
 const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+// Asked once per run; a tool's spec is computed once per tool object (a source's refresh makes new ones).
+const specs = new WeakMap<AnyTool, LlmToolSpec>();
+function toolSpec(tool: AnyTool): LlmToolSpec {
+  let spec = specs.get(tool);
+  if (!spec) {
+    spec = {
+      name: tool.name,
+      description: tool.description,
+      parameters: tool.parameters ?? (z.toJSONSchema(tool.input) as Record<string, unknown>),
+    };
+    specs.set(tool, spec);
+  }
+  return spec;
+}
 
 /** What runWorker reads from the environment, on top of the shared service settings. */
 export const workerConfigSchema = baseConfigSchema.extend({
@@ -131,11 +146,7 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     },
     gateway,
     // Only what the gateway would allow is offered, so the model never plans around a denied tool.
-    toolSpecs: gateway.allowedTools().map((t) => ({
-      name: t.name,
-      description: t.description,
-      parameters: z.toJSONSchema(t.input) as Record<string, unknown>,
-    })),
+    toolSpecs: () => gateway.allowedTools().map(toolSpec),
     llm,
     memory,
     log,
