@@ -7,6 +7,7 @@ import { baseConfigSchema, envField } from '../config/index.js';
 import { chromaCheck, createHealthServer, redisCheck, workerRunningCheck } from '../health/index.js';
 import type { Lifecycle, ShutdownReport } from '../lifecycle/index.js';
 import { createLlm, type LlmToolSpec, llmConfigProblems, llmConfigSchema } from '../llm/index.js';
+import { createMcpToolSource, mcpServersField } from '../mcp/index.js';
 import { createMemory, type MemoryStore, memoryConfigSchema } from '../memory/index.js';
 import { startService } from '../service/index.js';
 import { bullmqTelemetry, isTracing } from '../telemetry/index.js';
@@ -59,6 +60,12 @@ export const workerConfigSchema = baseConfigSchema.extend({
    * drills and chaos tests only: an image with it set is a canary that must be rolled back.
    */
   FAULT_INJECT_FAIL_RATIO: envField.fraction().default(0),
+  /**
+   * MCP servers whose tools this worker offers, as a JSON array (or MCP_SERVERS_FILE): each
+   * `{"name","url","tokenFile"}` (streamable HTTP) or `{"name","command","args"}` (stdio, a program
+   * in this image). Their tools pass the gateway as `<name>.<tool>` (docs/mcp.md). Default none.
+   */
+  MCP_SERVERS: mcpServersField().optional(),
 });
 export type WorkerConfig = z.output<typeof workerConfigSchema>;
 
@@ -114,8 +121,21 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     : undefined;
   const tools =
     typeof def.tools === 'function' ? def.tools({ memory, env: options.env ?? process.env, log }) : (def.tools ?? []);
+  const mcp = config.MCP_SERVERS?.length
+    ? createMcpToolSource({ servers: config.MCP_SERVERS, log, clientName: `flotilla-${def.role}` })
+    : undefined;
+  if (mcp) {
+    lifecycle.onShutdown('mcp clients', () => mcp.close(), 'close');
+    // Declaring a server is the explicit opening: say so, with what it may reach.
+    log.info(
+      { mcpServers: config.MCP_SERVERS?.map((s) => ('url' in s ? `${s.name} ${s.url}` : `${s.name} (stdio)`)) },
+      'MCP servers declared: their tools pass the gateway under TOOLS_ALLOWLIST',
+    );
+    await mcp.start();
+  }
   const gateway = createToolGateway({
     tools,
+    sources: mcp ? [mcp] : [],
     redis: commands,
     prefix,
     allowlist: config.TOOLS_ALLOWLIST,
