@@ -60,6 +60,16 @@ export {
 export type { Lifecycle, ShutdownPhase, ShutdownReport } from './lifecycle/index.js';
 export { createLogger, type Logger, type LoggerOptions, type LogLevel } from './logger/index.js';
 export {
+  createMcpToolSource,
+  IDEMPOTENCY_META_KEY,
+  type McpServer,
+  type McpServerStatus,
+  type McpToolOutput,
+  type McpToolSource,
+  type McpToolSourceOptions,
+  mcpServersField,
+} from './mcp/index.js';
+export {
   type CreateMemoryOptions,
   createMemory,
   DEFAULT_MEMORY_TTL_DAYS,
@@ -104,5 +114,6 @@ export {
   type ToolGateway,
   type ToolLog,
   type ToolOutcome,
+  type ToolSource,
   type ToolSpec,
 } from './tools/index.js';

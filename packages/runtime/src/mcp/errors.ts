@@ -30,7 +30,16 @@ export function isTransientMcpError(err: unknown): boolean {
   if (err instanceof McpError) return err.code === ErrorCode.RequestTimeout || err.code === ErrorCode.ConnectionClosed;
   if (err instanceof StreamableHTTPError) {
     const status = err.code;
-    return status === undefined || status === 404 || status === 408 || status === 429 || status >= 500;
+    return status === undefined || status === 408 || status === 429 || status >= 500 || isLostSession(err);
   }
   return isTransientError(err);
+}
+
+/**
+ * The server no longer knows our session (it restarted). The spec answers 404; some servers (the
+ * reference server-everything among them) answer 400 "No valid session ID". Either way the cure
+ * is a new connection, not giving up.
+ */
+export function isLostSession(err: unknown): boolean {
+  return err instanceof StreamableHTTPError && (err.code === 404 || (err.code === 400 && /session/i.test(err.message)));
 }

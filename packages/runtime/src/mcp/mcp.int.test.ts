@@ -2,6 +2,7 @@
 // project, not us) as a real process on loopback, and a real Redis for the kill switch and write
 // idempotency: each gateway rule must hold for tools that come from a server we did not write.
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import {
   freePort,
   type RunningProcess,
@@ -21,7 +22,7 @@ import {
   type ToolGatewayOptions,
   type ToolLog,
 } from '../tools/index.js';
-import { createMcpToolSource, type McpServer, type McpToolSource } from './index.js';
+import { createMcpToolSource, IDEMPOTENCY_META_KEY, type McpServer, type McpToolSource } from './index.js';
 
 const { redisUrl } = testServices();
 const everythingMain = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
@@ -44,8 +45,8 @@ function recordingLog(records: LogRecord[], bindings: Record<string, unknown> = 
 }
 
 /** server-everything over streamable HTTP on a free port; resolves once it answers. */
-async function startEverything(): Promise<{ proc: RunningProcess; url: string }> {
-  const port = await freePort();
+async function startEverything(port?: number): Promise<{ proc: RunningProcess; url: string }> {
+  port ??= await freePort();
   const proc = startProcess(process.execPath, [everythingMain, 'streamableHttp'], { env: { PORT: String(port) } });
   const url = `http://127.0.0.1:${port}/mcp`;
   await waitFor(async () => (await fetch(url, { method: 'GET' }).catch(() => undefined)) !== undefined, {
@@ -228,5 +229,67 @@ describe('an MCP server as a tool source', () => {
     const down = await gw.call('everything.echo', { message: 'down' }, run());
     expect(down).toMatchObject({ ok: false, code: 'tool_failed', stopReason: 'tool_error', attempts: 2 });
     expect(records.some((r) => r.msg === 'tool attempt failed; retrying')).toBe(true);
+
+    // Back on the same address, with no memory of our session: the source connects afresh.
+    const again = await startEverything(Number(new URL(own.url).port));
+    procs.push(again.proc);
+    const back = await waitFor(
+      async () => {
+        const outcome = await gw.call('everything.echo', { message: 'back' }, run());
+        return outcome.ok && outcome;
+      },
+      { what: 'the restarted server to answer through the gateway', intervalMs: 300 },
+    );
+    expect((back.output as { text: string }).text).toContain('back');
+  });
+});
+
+describe('a stdio MCP server in the worker image', () => {
+  // Spawned processes run built code: `pnpm test` builds dist/ first.
+  const fixture = fileURLToPath(new URL('../../dist/mcp/fixtures/tool-server.js', import.meta.url));
+  const stdio = async () => {
+    const src = createMcpToolSource({
+      servers: [
+        {
+          name: 'fixture',
+          command: process.execPath,
+          args: [fixture],
+          env: {},
+          timeoutMs: 5000,
+          retries: 1,
+          maxResultChars: 16_000,
+        },
+      ],
+      log: recordingLog(records),
+    });
+    sources.push(src);
+    await src.start();
+    return src;
+  };
+
+  it("sends a write's idempotency key in the request's _meta", async () => {
+    const gw = gateway(await stdio());
+    const out = await gw.call('fixture.record', { value: 'v' }, { ...run(), idempotencyKey: 'task-1:sub-1:k' });
+    expect(out).toMatchObject({ ok: true });
+    const seen = JSON.parse((out.ok && (out.output as { text: string }).text) || '{}');
+    expect(seen).toEqual({ value: 'v', meta: { [IDEMPOTENCY_META_KEY]: 'task-1:sub-1:k' } });
+  });
+
+  it("reports a tool's own error as a failure it does not retry", async () => {
+    const gw = gateway(await stdio());
+    const out = await gw.call('fixture.refuse', {}, run());
+    expect(out).toMatchObject({ ok: false, code: 'tool_failed', attempts: 1 });
+    expect(!out.ok && out.message).toContain('refused on purpose');
+  });
+
+  it('picks up tools the server adds later (notifications/tools/list_changed)', async () => {
+    const src = await stdio();
+    const gw = gateway(src);
+    expect(src.tools().map((t) => t.name)).not.toContain('fixture.late');
+    expect(await gw.call('fixture.late', {}, run())).toMatchObject({ ok: false, code: 'unknown_tool' });
+    expect(await gw.call('fixture.add-tool', {}, run())).toMatchObject({ ok: true });
+    await waitFor(() => gw.allowedTools().some((t) => t.name === 'fixture.late'), { what: 'the new tool' });
+    const late = await gw.call('fixture.late', {}, run());
+    expect(late.ok && (late.output as { text: string }).text).toBe('late tool ran');
   });
 });

@@ -1,12 +1,12 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult, Tool as McpTool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { describeError } from '../tools/errors.js';
 import { type AnyTool, defineTool, type ToolContext, type ToolLog, type ToolSource } from '../tools/index.js';
 import type { McpServer } from './config.js';
-import { isTransientMcpError, McpToolError, McpUnavailableError } from './errors.js';
+import { isLostSession, isTransientMcpError, McpToolError, McpUnavailableError } from './errors.js';
 import { errorText, toToolOutput } from './result.js';
 
 /**
@@ -228,7 +228,7 @@ class Connection {
       return toToolOutput(result, this.server.maxResultChars);
     } catch (err) {
       // The server forgot our session (it restarted): connect afresh on the next attempt.
-      if (err instanceof StreamableHTTPError && err.code === 404) this.#drop(client);
+      if (isLostSession(err)) this.#drop(client);
       throw err;
     }
   }
