@@ -7,7 +7,8 @@ import { baseConfigSchema, envField } from '../config/index.js';
 import { chromaCheck, createHealthServer, redisCheck, workerRunningCheck } from '../health/index.js';
 import type { Lifecycle, ShutdownReport } from '../lifecycle/index.js';
 import { createLlm, type LlmToolSpec, llmConfigProblems, llmConfigSchema } from '../llm/index.js';
-import { createMcpToolSource, mcpServersField } from '../mcp/index.js';
+import { mcpServersField } from '../mcp/config.js';
+import type { McpToolSource } from '../mcp/source.js';
 import { createMemory, type MemoryStore, memoryConfigSchema } from '../memory/index.js';
 import { startService } from '../service/index.js';
 import { bullmqTelemetry, isTracing } from '../telemetry/index.js';
@@ -121,17 +122,19 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     : undefined;
   const tools =
     typeof def.tools === 'function' ? def.tools({ memory, env: options.env ?? process.env, log }) : (def.tools ?? []);
-  const mcp = config.MCP_SERVERS?.length
-    ? createMcpToolSource({ servers: config.MCP_SERVERS, log, clientName: `flotilla-${def.role}` })
-    : undefined;
-  if (mcp) {
-    lifecycle.onShutdown('mcp clients', () => mcp.close(), 'close');
+  let mcp: McpToolSource | undefined;
+  if (config.MCP_SERVERS?.length) {
+    // Loaded only when a server is declared: a worker without one never loads the MCP SDK.
+    const { createMcpToolSource } = await import('../mcp/source.js');
+    const source = createMcpToolSource({ servers: config.MCP_SERVERS, log, clientName: `flotilla-${def.role}` });
+    mcp = source;
+    lifecycle.onShutdown('mcp clients', () => source.close(), 'close');
     // Declaring a server is the explicit opening: say so, with what it may reach.
     log.info(
       { mcpServers: config.MCP_SERVERS?.map((s) => ('url' in s ? `${s.name} ${s.url}` : `${s.name} (stdio)`)) },
       'MCP servers declared: their tools pass the gateway under TOOLS_ALLOWLIST',
     );
-    await mcp.start();
+    await source.start();
   }
   const gateway = createToolGateway({
     tools,
