@@ -190,6 +190,12 @@ describe('an MCP server as a tool source', () => {
     expect(await gw.call('everything.echo', { message: 'x' }, run())).toMatchObject({ ok: true });
   });
 
+  it('asks for approval where TOOLS_REQUIRE_APPROVAL names a server tool, and only there', async () => {
+    const gw = gateway(await source(), { requireApproval: ['everything.get-*'], allowlist: ['everything.*'] });
+    expect(gw.requiresApproval('everything.get-sum')).toBe(true);
+    expect(gw.requiresApproval('everything.echo')).toBe(false);
+  });
+
   it("rejects arguments that fail the server's own schema before calling it", async () => {
     const gw = gateway(await source());
     const bad = await gw.call('everything.get-sum', { a: 'two', b: 3 }, run());
