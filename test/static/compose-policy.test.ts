@@ -20,7 +20,15 @@ describe('compose/compose.yaml hardening policy', () => {
 
   it('finds the flotilla services', () => {
     expect(flotillaServices(compose)).toEqual(
-      expect.arrayContaining(['orchestrator', 'researcher', 'coder', 'sandbox', 'egress-proxy', 'model-server']),
+      expect.arrayContaining([
+        'orchestrator',
+        'researcher',
+        'coder',
+        'sandbox',
+        'egress-proxy',
+        'model-server',
+        'mcp-everything',
+      ]),
     );
   });
 
@@ -181,6 +189,24 @@ describe('compose/compose.yaml hardening policy', () => {
         expect.stringMatching(/coder: deploy.resources.limits.pids/),
       ]),
     );
+  });
+
+  it('fails when an MCP server reaches beyond its own network, or a non-agent service joins it', () => {
+    const broken = clone(compose);
+    (broken.services['mcp-everything'] as Record<string, unknown>).networks = ['mcp-everything', 'backend'];
+    (broken.services.redis as Record<string, unknown>).networks = ['backend', 'mcp-everything'];
+    (broken.networks as Record<string, { internal?: boolean }>)['mcp-everything'] = {};
+    expect(composeViolations(broken)).toEqual(
+      expect.arrayContaining([
+        'mcp-everything: must join only its own mcp-everything network',
+        'redis: only agent services share the mcp-everything network',
+        'networks.mcp-everything: must be internal',
+      ]),
+    );
+    // An agent service may: the override for the mcp profile adds the researcher.
+    const ok = clone(compose);
+    (ok.services.researcher as Record<string, unknown>).networks = ['backend', 'outbound', 'models', 'mcp-everything'];
+    expect(composeViolations(ok)).toEqual([]);
   });
 
   it('flags a flotilla service that stops merging the anchor', () => {

@@ -27,6 +27,11 @@ export const SANDBOX_SERVICES = ['sandbox'];
  * `models` network, which only the agent services share with it (no Redis user, no backend).
  */
 export const MODEL_SERVICES = ['model-server'];
+/**
+ * MCP servers that are tool sources (profile mcp, docs/mcp.md): each calls nothing, joins only its own
+ * internal `mcp-<service>` network, and shares it with the agent services that use it alone.
+ */
+export const MCP_SERVICES = ['mcp-everything'];
 /** Backing services that must sit only on internal networks. */
 export const BACKEND_ONLY = ['redis', 'chroma', 'chroma-gate', 'otel-collector'];
 /** Chroma checks no credentials itself: it shares the internal `memory` network with its token gate alone. */
@@ -125,9 +130,11 @@ export function composeViolations(compose: Compose): string[] {
     }
     const sandboxed = SANDBOX_SERVICES.includes(name);
     const modelServer = MODEL_SERVICES.includes(name);
+    const mcpServer = MCP_SERVICES.includes(name);
     // The proxy needs no Redis, Chroma or collector and joins only outbound and egress; the model
-    // server and the sandbox call nothing at all.
-    const standalone = sandboxed || modelServer || name === EGRESS_PROXY;
+    // server, MCP servers and the sandbox call nothing at all.
+    const standalone = sandboxed || modelServer || mcpServer || name === EGRESS_PROXY;
+    if (mcpServer && networksOf(s).join() !== name) fail(name, `must join only its own ${name} network`);
     if (modelServer && networksOf(s).join() !== 'models') fail(name, 'must join only the models network');
     if (sandboxed) {
       const nets = networksOf(s);
@@ -200,6 +207,12 @@ export function composeViolations(compose: Compose): string[] {
     if (networksOf(s).includes('memory') && !MEMORY_SERVICES.includes(name)) {
       fail(name, 'only chroma and its gate share the memory network');
     }
+    for (const net of networksOf(s).filter((n) => MCP_SERVICES.includes(n))) {
+      if (net !== name && !AGENT_SERVICES.includes(name)) fail(name, `only agent services share the ${net} network`);
+    }
+  }
+  for (const net of MCP_SERVICES) {
+    if (compose.services[net] && networks[net]?.internal !== true) v.push(`networks.${net}: must be internal`);
   }
   if (networks.memory?.internal !== true) v.push('networks.memory: must be internal');
   const chroma = compose.services.chroma;

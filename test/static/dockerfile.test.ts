@@ -145,6 +145,40 @@ describe('compose/model-server/Dockerfile', () => {
   });
 });
 
+describe('compose/mcp-everything/Dockerfile', () => {
+  const path = join(repoRoot, 'compose', 'mcp-everything', 'Dockerfile');
+  const lines = readFileSync(path, 'utf8')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+
+  it.skipIf(hadolint === undefined && !process.env.CI)('passes hadolint at warning level', () => {
+    const out = spawnSync(hadolint as string, ['--failure-threshold', 'warning', path], { encoding: 'utf8' });
+    expect(out.stdout + out.stderr).toBe('');
+    expect(out.status).toBe(0);
+  });
+
+  it('pins the server the tests run, on the stand-in bases, non-root with exec-form CMD and a healthcheck', () => {
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>;
+    };
+    const tested = pkg.devDependencies['@modelcontextprotocol/server-everything'];
+    expect(lines).toContain(`ARG SERVER_VERSION=${tested}`);
+    expect(lines.filter((l) => l.startsWith('ARG NODE_'))).toEqual([
+      expect.stringMatching(/^ARG NODE_BUILD_IMAGE=node:24\./),
+      expect.stringMatching(/^ARG NODE_RUNTIME_IMAGE=gcr\.io\/distroless\/nodejs24-/),
+    ]);
+    expect(lines).toContain('USER 65532:65532');
+    expect(lines.find((l) => l.startsWith('HEALTHCHECK '))).toMatch(/--start-period=.*CMD \["\/nodejs\/bin\/node"/);
+    expect(JSON.parse((lines.find((l) => l.startsWith('CMD ')) as string).slice(4))).toEqual([
+      '/nodejs/bin/node',
+      '/app/node_modules/@modelcontextprotocol/server-everything/dist/index.js',
+      'streamableHttp',
+    ]);
+  });
+});
+
 describe('.dockerignore', () => {
   const ignore = readFileSync(join(repoRoot, '.dockerignore'), 'utf8').split('\n');
   it.each(['.git', '**/node_modules', '.env', '.env.*', 'compose/secrets', 'test', '**/*.test.ts', 'models'])(

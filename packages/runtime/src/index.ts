@@ -1,7 +1,8 @@
 // The runtime's public API: the plumbing every flotilla service runs on, named one by one. Four
 // subpaths hold the rest: @flotilla/runtime/worker (defining and running workers, and the task
 // protocol around them), @flotilla/runtime/llm (model clients), @flotilla/runtime/auth (API keys
-// files, light enough for the CLI) and @flotilla/runtime/testing (helpers for tests). Anything none of these entries exports is internal.
+// files, light enough for the CLI), @flotilla/runtime/mcp (MCP servers as tool sources) and
+// @flotilla/runtime/testing (helpers for tests). Anything none of these entries exports is internal.
 export {
   APPROVAL_TTL_SECONDS,
   type ApprovalPage,
@@ -104,5 +105,6 @@ export {
   type ToolGateway,
   type ToolLog,
   type ToolOutcome,
+  type ToolSource,
   type ToolSpec,
 } from './tools/index.js';

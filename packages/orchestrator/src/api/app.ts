@@ -8,6 +8,7 @@ import type { OperatorService } from '../operator/service.js';
 import type { TaskService } from '../tasks/service.js';
 import { apiKeyAuth } from './auth.js';
 import { type EventStreamOptions, registerEventRoutes } from './events.js';
+import { MCP_PATH, registerMcpRoute } from './mcp.js';
 import { notFoundHandler } from './not-found.js';
 import { openApiDocument, routeDrift } from './openapi.js';
 import { registerOperatorRoutes } from './operator.js';
@@ -52,6 +53,8 @@ export interface AppDeps {
   trustProxy?: boolean;
   /** Asked before a new task is accepted; throws a 503 problem when the task store is too full. */
   admission?: { admit(): Promise<void> };
+  /** Serve MCP at POST /mcp (docs/mcp.md), with the same keys, scope and rate limit as /v1. Default true. */
+  mcp?: boolean;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -97,6 +100,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const routes: { method: string; url: string; scope: string | undefined }[] = [];
   app.addHook('onRoute', ({ method, url, config }) => {
     const scope = (config as { scope?: string } | undefined)?.scope;
+    // MCP's own specification is the contract of /mcp (docs/mcp.md): the OpenAPI document, and the
+    // contract test that reads it, cover the REST API only.
+    if (url === MCP_PATH) return;
     for (const m of [method].flat()) routes.push({ method: m, url, scope });
     // Fail closed: a /v1 route that forgot to say which scope it needs would be open to any key.
     if (url.startsWith('/v1/') && !scope)
@@ -127,29 +133,44 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const auth = apiKeyAuth(deps.keys);
   let streams: { closeAll(): void } | undefined;
   let closing = false;
+  const closed = new AbortController();
+  // What /v1 and /mcp share: one rate limit per tenant, the drain refusal, the keys and their scopes.
+  const guard = async (scope: FastifyInstance) => {
+    if (deps.rateLimit !== false) {
+      const { max, timeWindowMs } = deps.rateLimit ?? { max: 100, timeWindowMs: 60_000 };
+      // Registered inside the API's plugins so health probes are never limited; before auth, so guessing tokens is limited too.
+      await scope.register(rateLimit, {
+        max,
+        timeWindow: timeWindowMs,
+        redis: deps.redis,
+        nameSpace: `${deps.tasks.store.prefix}:ratelimit:`,
+        keyGenerator: auth.clientKey,
+        errorResponseBuilder: (_request, ctx) =>
+          new TooManyRequestsError(`rate limit of ${ctx.max} requests exceeded; retry in ${ctx.after}`, ctx.ttl / 1000),
+      });
+    }
+    scope.addHook('onRequest', async () => {
+      if (closing) throw new ServiceUnavailableError('this replica is shutting down; retry (another one will answer)');
+    });
+    scope.addHook('onRequest', auth.hook);
+  };
+  if (deps.mcp !== false) {
+    await app.register(async (mcp) => {
+      await guard(mcp);
+      registerMcpRoute(mcp, {
+        tasks: deps.tasks,
+        roles: deps.roles,
+        admission: deps.admission,
+        version: deps.version ?? 'unknown',
+        redis: deps.redis,
+        ownerOf: auth.ownerOf,
+        closing: closed.signal,
+      });
+    });
+  }
   await app.register(
     async (v1) => {
-      if (deps.rateLimit !== false) {
-        const { max, timeWindowMs } = deps.rateLimit ?? { max: 100, timeWindowMs: 60_000 };
-        // Registered inside /v1 so health probes are never limited; before auth, so guessing tokens is limited too.
-        await v1.register(rateLimit, {
-          max,
-          timeWindow: timeWindowMs,
-          redis: deps.redis,
-          nameSpace: `${deps.tasks.store.prefix}:ratelimit:`,
-          keyGenerator: auth.clientKey,
-          errorResponseBuilder: (_request, ctx) =>
-            new TooManyRequestsError(
-              `rate limit of ${ctx.max} requests exceeded; retry in ${ctx.after}`,
-              ctx.ttl / 1000,
-            ),
-        });
-      }
-      v1.addHook('onRequest', async () => {
-        if (closing)
-          throw new ServiceUnavailableError('this replica is shutting down; retry (another one will answer)');
-      });
-      v1.addHook('onRequest', auth.hook);
+      await guard(v1);
       registerTaskRoutes(v1, deps.tasks, deps.roles, auth.ownerOf, deps.admission);
       // An admin key's name is the operator the audit names (auth.ownerOf reads the same key).
       registerOperatorRoutes(v1, deps.operator, auth.ownerOf);
@@ -173,6 +194,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Open event streams would hold server.close() open forever; end them first.
   app.addHook('preClose', async () => {
     closing = true;
+    closed.abort();
     streams?.closeAll();
   });
   return app;

@@ -63,6 +63,16 @@ export interface ToolSpec<I extends z.ZodType, R> {
    * false; TOOLS_REQUIRE_APPROVAL can require it of a tool per deployment as well.
    */
   requiresApproval?: boolean;
+  /**
+   * The JSON Schema offered to the model for the arguments. Default: derived from `input`. A tool
+   * whose schema comes from elsewhere (an MCP server's inputSchema) passes it on as it came.
+   */
+  parameters?: Record<string, unknown>;
+  /**
+   * Tools with the same key share one circuit breaker: those that fail together, such as every
+   * tool of one MCP server. Default: the tool's own name.
+   */
+  breakerKey?: string;
   run(input: z.output<I>, ctx: ToolContext): Promise<R>;
 }
 
@@ -77,6 +87,8 @@ export interface Tool<I extends z.ZodType = z.ZodType, R = unknown> {
   readonly sideEffects: SideEffects;
   readonly retryable: ((err: unknown) => boolean) | undefined;
   readonly requiresApproval: boolean;
+  readonly parameters: Record<string, unknown> | undefined;
+  readonly breakerKey: string;
   // Method syntax on purpose: it keeps parameters bivariant, so every Tool<I, R> is an AnyTool.
   run(input: z.output<I>, ctx: ToolContext): Promise<R>;
 }
@@ -114,6 +126,8 @@ export function defineTool<I extends z.ZodType, R>(spec: ToolSpec<I, R>): Tool<I
     sideEffects: spec.sideEffects,
     retryable: spec.retryable,
     requiresApproval: spec.requiresApproval === true,
+    parameters: spec.parameters,
+    breakerKey: spec.breakerKey ?? spec.name,
     run: spec.run,
   });
 }

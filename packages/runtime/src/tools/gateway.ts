@@ -92,8 +92,19 @@ export interface BreakerOptions {
   halfOpenAfterMs?: number;
 }
 
+/**
+ * Tools that come and go while the process runs (an MCP server's list, refreshed on its change
+ * notifications). The gateway asks on every call, so a tool appears and disappears with its source.
+ */
+export interface ToolSource {
+  /** The tools offered now. Their names must not clash with the gateway's own tools (those win). */
+  tools(): readonly AnyTool[];
+}
+
 export interface ToolGatewayOptions {
   tools: readonly AnyTool[];
+  /** Further tools that may change at run time; they pass the same rules as `tools`. Default none. */
+  sources?: readonly ToolSource[];
   /** Command connection, for idempotency records. */
   redis: Redis;
   /** Key prefix (QUEUE_PREFIX). */
@@ -124,7 +135,7 @@ export interface ToolGateway {
    * Throws only IdempotencyUnavailableError (Redis down before a write), so the job is redelivered.
    */
   call(name: string, input: unknown, options: ToolCallOptions): Promise<ToolOutcome>;
-  /** The tools the allowlist lets through (what to offer the model). */
+  /** The tools the allowlist lets through now (what to offer the model), sources' tools included. */
   allowedTools(): AnyTool[];
   /**
    * Whether a call of `name` must wait for a person's approval: an allowlisted tool defined with
@@ -132,7 +143,7 @@ export interface ToolGateway {
    * the call fails on its own (policy_denied) without asking anyone.
    */
   requiresApproval(name: string): boolean;
-  /** A tool's breaker state; undefined for an unknown tool. */
+  /** A tool's breaker state (shared by tools with one breakerKey); undefined for an unknown tool. */
   circuit(name: string): CircuitStatus | undefined;
 }
 
@@ -185,17 +196,42 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
   const approvalGlobs = options.requireApproval?.length ? picomatch([...options.requireApproval]) : () => false;
   const tracer = trace.getTracer('flotilla');
 
-  const tools = new Map<string, { tool: AnyTool; breaker: CircuitBreakerPolicy }>();
+  const tools = new Map<string, AnyTool>();
   for (const tool of options.tools) {
     if (tools.has(tool.name)) throw new TypeError(`tool ${tool.name} is defined twice`);
-    // Per tool and per process: one failing dependency must not stop the others.
-    tools.set(tool.name, { tool, breaker: toolBreaker(tool, { threshold, halfOpenAfterMs }) });
+    tools.set(tool.name, tool);
   }
+  const sources = options.sources ?? [];
+  const lookup = (name: string): AnyTool | undefined => {
+    const own = tools.get(name);
+    if (own) return own;
+    for (const source of sources) {
+      const found = source.tools().find((t) => t.name === name);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  const everyTool = (): AnyTool[] => {
+    const all = [...tools.values()];
+    for (const source of sources) all.push(...source.tools().filter((t) => !tools.has(t.name)));
+    return all;
+  };
+  // Per breaker key (a tool's name unless it shares one) and per process: one failing dependency
+  // must not stop the others. Made on first use, since a source's tools arrive after start.
+  const breakers = new Map<string, CircuitBreakerPolicy>();
+  const breakerOf = (tool: AnyTool): CircuitBreakerPolicy => {
+    let breaker = breakers.get(tool.breakerKey);
+    if (!breaker) {
+      breaker = toolBreaker(tool, { threshold, halfOpenAfterMs });
+      breakers.set(tool.breakerKey, breaker);
+    }
+    return breaker;
+  };
 
   async function run(name: string, rawInput: unknown, opts: ToolCallOptions, span: Span): Promise<Result> {
-    const entry = tools.get(name);
-    if (!entry) return fail('policy_denied', 'policy_denied', 'unknown_tool', `no tool named "${name}"`);
-    const { tool, breaker } = entry;
+    const tool = lookup(name);
+    if (!tool) return fail('policy_denied', 'policy_denied', 'unknown_tool', `no tool named "${name}"`);
+    const breaker = breakerOf(tool);
     if (!allowed(name))
       return fail('policy_denied', 'policy_denied', 'not_allowlisted', `tool ${name} is not allowlisted`);
     if (killSwitch.blocks(name, tool.sideEffects)) {
@@ -353,7 +389,8 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
     async call(name, input, opts) {
       const started = performance.now();
       // A model can make up any tool name; metric labels must stay a bounded set.
-      const toolLabel = tools.has(name) ? name : 'unknown';
+      const known = lookup(name);
+      const toolLabel = known ? name : 'unknown';
       return tracer.startActiveSpan(
         `tool ${toolLabel}`,
         { attributes: { 'flotilla.tool': toolLabel } },
@@ -373,7 +410,7 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
               {
                 audit: {
                   tool: name,
-                  sideEffects: tools.get(name)?.tool.sideEffects,
+                  sideEffects: known?.sideEffects,
                   argsHash: argsHash(input),
                   outcome: label,
                   code: outcome && !outcome.ok ? outcome.code : undefined,
@@ -400,14 +437,14 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
         },
       );
     },
-    allowedTools: () => [...tools.values()].map((e) => e.tool).filter((t) => allowed(t.name)),
+    allowedTools: () => everyTool().filter((t) => allowed(t.name)),
     requiresApproval(name) {
-      const tool = tools.get(name)?.tool;
+      const tool = lookup(name);
       return tool !== undefined && allowed(name) && (tool.requiresApproval || approvalGlobs(name));
     },
     circuit(name) {
-      const entry = tools.get(name);
-      return entry && STATUS[entry.breaker.state];
+      const tool = lookup(name);
+      return tool && STATUS[breakerOf(tool).state];
     },
   };
 }

@@ -19,6 +19,7 @@ export {
   type ToolGateway,
   type ToolGatewayOptions,
   type ToolOutcome,
+  type ToolSource,
 } from './gateway.js';
 export {
   createKillSwitch,

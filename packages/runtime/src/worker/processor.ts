@@ -34,8 +34,8 @@ export interface ProcessorDeps {
   /** The container's limits; a subtask's slice can only tighten them. */
   limits: BudgetLimits;
   gateway: ToolGateway;
-  /** The role's tools that pass the allowlist, as offered to the model. */
-  toolSpecs: LlmToolSpec[];
+  /** The role's tools that pass the allowlist now, as offered to the model. */
+  toolSpecs: () => LlmToolSpec[];
   llm: LlmClient;
   memory: MemoryStore | undefined;
   log: Logger;

@@ -14,7 +14,8 @@ import type { StartOutcome } from './run-book.js';
 /** What every run of one worker shares. */
 export interface RunShared {
   gateway: ToolGateway;
-  toolSpecs: LlmToolSpec[];
+  /** The tools offered to the model now (a source's tools may change between runs). */
+  toolSpecs: () => LlmToolSpec[];
   llm: LlmClient;
   memory: MemoryStore | undefined;
   log: Logger;
@@ -126,7 +127,7 @@ export class RunContext implements AgentContext {
 
   get tools(): RunTools {
     this.#tools ??= {
-      specs: () => this.shared.toolSpecs,
+      specs: () => this.shared.toolSpecs(),
       call: async (name, input) => {
         const callIndex = this.#callIndex++;
         // No abort check as for the model: the gateway turns a stopped budget into an outcome.

@@ -6,11 +6,13 @@ import { ApprovalStore } from '../approvals/index.js';
 import { baseConfigSchema, envField } from '../config/index.js';
 import { chromaCheck, createHealthServer, redisCheck, workerRunningCheck } from '../health/index.js';
 import type { Lifecycle, ShutdownReport } from '../lifecycle/index.js';
-import { createLlm, llmConfigProblems, llmConfigSchema } from '../llm/index.js';
+import { createLlm, type LlmToolSpec, llmConfigProblems, llmConfigSchema } from '../llm/index.js';
+import { mcpServersField } from '../mcp/config.js';
+import type { McpToolSource } from '../mcp/source.js';
 import { createMemory, type MemoryStore, memoryConfigSchema } from '../memory/index.js';
 import { startService } from '../service/index.js';
 import { bullmqTelemetry, isTracing } from '../telemetry/index.js';
-import { createKillSwitch, createToolGateway } from '../tools/index.js';
+import { type AnyTool, createKillSwitch, createToolGateway } from '../tools/index.js';
 import { CancellationRegistry } from './cancellation.js';
 import type { WorkerDefinition } from './define.js';
 import { withFaultInjection } from './fault-injection.js';
@@ -22,6 +24,21 @@ import { RunBook } from './run-book.js';
 const METRICS_DATA_POINTS = 24 * MetricsTime.ONE_HOUR;
 
 const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+// Asked once per run; a tool's spec is computed once per tool object (a source's refresh makes new ones).
+const specs = new WeakMap<AnyTool, LlmToolSpec>();
+function toolSpec(tool: AnyTool): LlmToolSpec {
+  let spec = specs.get(tool);
+  if (!spec) {
+    spec = {
+      name: tool.name,
+      description: tool.description,
+      parameters: tool.parameters ?? (z.toJSONSchema(tool.input) as Record<string, unknown>),
+    };
+    specs.set(tool, spec);
+  }
+  return spec;
+}
 
 /** What runWorker reads from the environment, on top of the shared service settings. */
 export const workerConfigSchema = baseConfigSchema.extend({
@@ -44,6 +61,12 @@ export const workerConfigSchema = baseConfigSchema.extend({
    * drills and chaos tests only: an image with it set is a canary that must be rolled back.
    */
   FAULT_INJECT_FAIL_RATIO: envField.fraction().default(0),
+  /**
+   * MCP servers whose tools this worker offers, as a JSON array (or MCP_SERVERS_FILE): each
+   * `{"name","url","tokenFile"}` (streamable HTTP) or `{"name","command","args"}` (stdio, a program
+   * in this image). Their tools pass the gateway as `<name>.<tool>` (docs/mcp.md). Default none.
+   */
+  MCP_SERVERS: mcpServersField().optional(),
 });
 export type WorkerConfig = z.output<typeof workerConfigSchema>;
 
@@ -99,8 +122,23 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     : undefined;
   const tools =
     typeof def.tools === 'function' ? def.tools({ memory, env: options.env ?? process.env, log }) : (def.tools ?? []);
+  let mcp: McpToolSource | undefined;
+  if (config.MCP_SERVERS?.length) {
+    // Loaded only when a server is declared: a worker without one never loads the MCP SDK.
+    const { createMcpToolSource } = await import('../mcp/source.js');
+    const source = createMcpToolSource({ servers: config.MCP_SERVERS, log, clientName: `flotilla-${def.role}` });
+    mcp = source;
+    lifecycle.onShutdown('mcp clients', () => source.close(), 'close');
+    // Declaring a server is the explicit opening: say so, with what it may reach.
+    log.info(
+      { mcpServers: config.MCP_SERVERS?.map((s) => ('url' in s ? `${s.name} ${s.url}` : `${s.name} (stdio)`)) },
+      'MCP servers declared: their tools pass the gateway under TOOLS_ALLOWLIST',
+    );
+    await source.start();
+  }
   const gateway = createToolGateway({
     tools,
+    sources: mcp ? [mcp] : [],
     redis: commands,
     prefix,
     allowlist: config.TOOLS_ALLOWLIST,
@@ -131,11 +169,7 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     },
     gateway,
     // Only what the gateway would allow is offered, so the model never plans around a denied tool.
-    toolSpecs: gateway.allowedTools().map((t) => ({
-      name: t.name,
-      description: t.description,
-      parameters: z.toJSONSchema(t.input) as Record<string, unknown>,
-    })),
+    toolSpecs: () => gateway.allowedTools().map(toolSpec),
     llm,
     memory,
     log,
