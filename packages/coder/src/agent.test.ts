@@ -151,7 +151,8 @@ describe('the coder', () => {
     const result = await code(CoderInput.parse({ task: 'compute 2+2' }), ctx);
     expect(result).toMatchObject({ stopReason: 'finish', output: { code: 'console.log(1)', run: ran } });
     expect(calls).toHaveLength(2);
-    const fix = (vendor?.requests[1]?.body as { messages: { content: string }[] }).messages.at(-1)?.content ?? '';
+    const body = vendor?.requests[1]?.body as { messages: { content: string }[] } | undefined;
+    const fix = body?.messages.at(-1)?.content ?? '';
     expect(fix).toContain('exited with code 1');
     expect(fix).toContain('<untrusted-data source="tool:code.run">');
     expect(fix).toContain('ReferenceError: x is not defined');
