@@ -93,7 +93,7 @@ export default async function setup() {
     if (!variable) throw new Error(`secret ${name}: ${file} names no variable`);
     const path = join(secretsDir, `${secretPrefix}${name}`);
     const text =
-      name === 'api_keys' ? `swarm-test admin sha256:${sha256(apiKey)}\n` : `canary-${randomBytes(16).toString('hex')}`;
+      name === 'api_keys' ? `swarm-test tasks sha256:${sha256(apiKey)}\n` : `canary-${randomBytes(16).toString('hex')}`;
     writeFileSync(path, text, { mode: 0o600 });
     secretFiles.push(path);
     env[variable] = path;
@@ -123,7 +123,11 @@ export default async function setup() {
       join(repoRoot, 'compose', 'compose.swarm.yaml'),
       join(repoRoot, 'test', 'swarm', 'compose.test.yaml'),
     ];
-    await must(docker(['stack', 'deploy', ...files.flatMap((f) => ['-c', f]), stack], { timeoutMs: 300_000 }));
+    await must(
+      docker(['stack', 'deploy', '--resolve-image', 'never', ...files.flatMap((f) => ['-c', f]), stack], {
+        timeoutMs: 300_000,
+      }),
+    );
     await waitFor('every service running (and healthy)', allRunning, 420_000, 3000);
   } catch (err) {
     const ps = await docker(['stack', 'ps', stack, '--no-trunc', '--format', '{{.Name}} {{.CurrentState}} {{.Error}}']);

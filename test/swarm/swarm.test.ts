@@ -155,6 +155,7 @@ describe('the flotilla stack on Docker Swarm', () => {
         'service',
         'update',
         '--detach',
+        '--no-resolve-image',
         '--env-add',
         `HTTP_ALLOWLIST=${SITE_SERVICE}:8080,${siteIp}:8080`,
         researcherService,
@@ -214,7 +215,9 @@ describe('the flotilla stack on Docker Swarm', () => {
     })();
 
     try {
-      await must(docker(['service', 'update', '--detach', '--image', badImage(), researcherService]));
+      await must(
+        docker(['service', 'update', '--detach', '--no-resolve-image', '--image', badImage(), researcherService]),
+      );
       const rolledBack = await waitFor(
         'Swarm to roll the researcher back',
         async () => {
