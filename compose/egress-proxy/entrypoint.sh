@@ -9,9 +9,10 @@ set -eu
 
 conf=/tmp/squid.conf
 services="${EGRESS_SERVICES:-}"
-# The callers' compose container names, as Docker's DNS answers for their addresses:
-# <project>-<service>-<n>.<network> (Compose v2) or <project>_<service>_<n>.<network> (v1).
-name_regex() { printf '^[^.]*[-_]%s[-_][0-9]+\\.' "$1"; }
+# The callers' container names, as Docker's DNS answers for their addresses:
+# <project>-<service>-<n>.<network> (Compose v2), <project>_<service>_<n>.<network> (v1), or a Swarm
+# task's <stack>_<service>.<slot>.<task id>.<network> (docs/swarm.md).
+name_regex() { printf '^[^.]*[-_]%s([-_][0-9]+|\\.[0-9]+\\.[0-9a-z]+)\\.' "$1"; }
 # A host glob (picomatch semantics for names: `*` is any run of characters) as an anchored regex.
 glob_regex() { printf '^%s$' "$(printf '%s' "$1" | sed -e 's/[].[^$\\+(){}|]/\\&/g' -e 's/\*/.*/g' -e 's/?/./g')"; }
 is_ipv4() { printf '%s' "$1" | grep -Eq '^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$'; }
