@@ -16,6 +16,21 @@ const stableImage = () => `flotilla/researcher:${process.env.FLOTILLA_VERSION}`;
 const badImage = () => `flotilla/researcher:${process.env.FLOTILLA_VERSION}-unhealthy`;
 const researcherService = `${stack}_researcher`;
 const SITE_URL = `http://${SITE_SERVICE}:8080`;
+const OUTSIDE_SERVICE = 'swarm-outside';
+const OUTSIDE_PORT = 7777;
+/** The outside listener's address on the egress network (set once it runs). */
+let outsideIp = '';
+
+/** What a page server (test/stack/site.mjs) logged, one event per JSON line. */
+async function siteEvents(
+  service: string,
+): Promise<Array<{ event: string; path?: string; group?: string; from?: string | string[] }>> {
+  const out = await must(docker(['service', 'logs', '--raw', `${stack}_${service}`]));
+  return out
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
+}
 
 type Subtask = { role: string; state: string; replica?: string };
 type TaskView = { taskId: string; status: string; subtasks: Subtask[] };
@@ -151,21 +166,22 @@ describe('the flotilla stack on Docker Swarm', () => {
 
   it(`scales the researcher to ${RESEARCHERS} with docker service scale; one task fans out over all of them`, async () => {
     // http.get fetches a private address only when the address itself is listed: the site's, now
-    // that it runs (the researchers start at 0 replicas for this, test/swarm/compose.test.yaml).
+    // that it runs (the researchers start at 0 replicas for this, test/swarm/compose.test.yaml), and
+    // the outside listener's, which the egress proxy must allow the researchers too.
     const [site] = await containers(SITE_SERVICE);
     const siteIp = site?.NetworkSettings.Networks[`${stack}_backend`]?.IPAddress;
     expect(siteIp).toBeTruthy();
-    await must(
-      docker([
-        'service',
-        'update',
-        '--detach',
-        '--no-resolve-image',
-        '--env-add',
-        `HTTP_ALLOWLIST=${SITE_SERVICE}:8080,${siteIp}:8080`,
-        researcherService,
-      ]),
-    );
+    const [outside] = await containers(OUTSIDE_SERVICE);
+    outsideIp = outside?.NetworkSettings.Networks[`${stack}_egress`]?.IPAddress ?? '';
+    expect(outsideIp).toBeTruthy();
+    const update = (service: string, env: string) =>
+      must(
+        docker(['service', 'update', '--no-resolve-image', '--env-add', env, `${stack}_${service}`], {
+          timeoutMs: 240_000,
+        }),
+      );
+    await update('egress-proxy', `EGRESS_ALLOW_RESEARCHER=${outsideIp}:${OUTSIDE_PORT}`);
+    await update('researcher', `HTTP_ALLOWLIST=${SITE_SERVICE}:8080,${siteIp}:8080,${outsideIp}:${OUTSIDE_PORT}`);
     await must(docker(['service', 'scale', `${researcherService}=${RESEARCHERS}`], { timeoutMs: 300_000 }));
     const researchers = await waitFor(
       `${RESEARCHERS} researchers running and healthy`,
@@ -189,19 +205,43 @@ describe('the flotilla stack on Docker Swarm', () => {
     expect(v.status).toBe('completed');
     const subtasks = v.subtasks.filter((s) => s.role === 'researcher');
     expect(subtasks).toHaveLength(RESEARCHERS);
-    const siteLog = await must(docker(['service', 'logs', '--raw', `${stack}_${SITE_SERVICE}`]));
-    const events = siteLog
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { event: string; group?: string; from?: string[] })
-      .filter((e) => e.group === group);
+    const events = (await siteEvents(SITE_SERVICE)).filter((e) => e.group === group);
     expect(events.filter((e) => e.event === 'timeout')).toEqual([]);
     const release = events.find((e) => e.event === 'release');
-    expect(new Set(release?.from)).toEqual(
+    expect(new Set(release?.from as string[])).toEqual(
       new Set(researchers.map((c) => c.NetworkSettings.Networks[`${stack}_backend`]?.IPAddress)),
     );
     // The task view agrees: each subtask names the replica that ran it, one per container.
     expect(new Set(subtasks.map((s) => hostOf(s.replica)))).toEqual(new Set(researchers.map((c) => c.Config.Hostname)));
+  });
+
+  it('lets a researcher out only through the egress proxy, which knows it by its Swarm task name', async () => {
+    const marker = `outside-${randomUUID().slice(0, 8)}`;
+    const v = await finished(await submit(`fetch http://${outsideIp}:${OUTSIDE_PORT}/slow?ms=10&i=${marker}`));
+    expect(v.status).toBe('completed');
+    const [proxy] = await containers('egress-proxy');
+    const proxyIp = proxy?.NetworkSettings.Networks[`${stack}_egress`]?.IPAddress;
+    const answered = (await siteEvents(OUTSIDE_SERVICE)).filter(
+      (e) => e.event === 'answered' && e.path?.includes(marker),
+    );
+    // The listener saw the request come from the proxy, not from a researcher (which has no route there).
+    expect(answered.map((e) => e.from)).toEqual([proxyIp]);
+    // squid's allowlist for the researcher matched the Swarm task name its DNS gave the caller.
+    const line = await waitFor(
+      'the proxy to log the tunnel',
+      async () => {
+        const log = await must(docker(['service', 'logs', '--raw', `${stack}_egress-proxy`]));
+        return log
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as { service: string; client_name: string; host: string; result: string })
+          .find((l) => l.host === outsideIp && l.result === 'TCP_TUNNEL');
+      },
+      60_000,
+      1000,
+    );
+    expect(line.service).toBe('researcher');
+    expect(line.client_name).toMatch(new RegExp(`^${stack}_researcher\\.\\d+\\.[0-9a-z]+\\.`));
   });
 
   it('rolls back an image whose healthcheck fails by itself, and loses no task submitted meanwhile', async () => {
@@ -219,6 +259,8 @@ describe('the flotilla stack on Docker Swarm', () => {
       }
     })();
 
+    const started = Date.now();
+    let rollbackS = 0;
     try {
       await must(
         docker(['service', 'update', '--detach', '--no-resolve-image', '--image', badImage(), researcherService]),
@@ -232,6 +274,7 @@ describe('the flotilla stack on Docker Swarm', () => {
         420_000,
         3000,
       );
+      rollbackS = Math.round((Date.now() - started) / 1000);
       expect(rolledBack.UpdateStatus?.Message ?? '').toMatch(/rollback/i);
     } finally {
       streaming = false;
@@ -275,5 +318,10 @@ describe('the flotilla stack on Docker Swarm', () => {
     expect(submitted.length).toBeGreaterThan(5);
     const views = await Promise.all(submitted.map((id) => finished(id)));
     expect(views.filter((v) => v.status !== 'completed').map((v) => [v.taskId, v.status])).toEqual([]);
+    // The figures docs/swarm.md quotes.
+    console.info(
+      `swarm rollback: rollback_completed ${rollbackS} s after the update; ${submitted.length} tasks submitted ` +
+        `meanwhile, all completed; the bad task: ${badTasks[0]?.split('\t')[2]}`,
+    );
   });
 });
