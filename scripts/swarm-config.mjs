@@ -80,7 +80,9 @@ function bytes(size) {
  */
 export function swarmConfig(text, { profiles = [], env = {} } = {}) {
   const src = parse(text, { merge: true });
-  const out = { services: {}, networks: {}, volumes: src.volumes ?? {}, secrets: src.secrets ?? {} };
+  // Docker 20.10's CLI (Debian's docker.io) refuses a file without a version ("unsupported Compose
+  // file version: 1.0"); 3.9 is the newest it knows, and later CLIs still read it, pids limits included.
+  const out = { version: '3.9', services: {}, networks: {}, volumes: src.volumes ?? {}, secrets: src.secrets ?? {} };
   const usedNetworks = new Set();
   for (const [name, svc] of Object.entries(src.services)) {
     if (svc.profiles && !svc.profiles.some((p) => profiles.includes(p))) continue;
