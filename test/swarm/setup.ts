@@ -79,6 +79,8 @@ async function removeStack(): Promise<void> {
 export default async function setup() {
   mkdirSync(secretsDir, { recursive: true });
   const apiKey = `canary-api-key-${randomBytes(16).toString('hex')}`;
+  // The rollout's stream of tasks has its own tenant, so its own rate limit (RATE_LIMIT_MAX per minute).
+  const loadKey = `canary-api-key-load-${randomBytes(16).toString('hex')}`;
   const sha256 = (key: string) => createHash('sha256').update(key).digest('hex');
   const port = await freePort();
   const composeText = readFileSync(join(repoRoot, 'compose', 'compose.yaml'), 'utf8');
@@ -93,7 +95,9 @@ export default async function setup() {
     if (!variable) throw new Error(`secret ${name}: ${file} names no variable`);
     const path = join(secretsDir, `${secretPrefix}${name}`);
     const text =
-      name === 'api_keys' ? `swarm-test tasks sha256:${sha256(apiKey)}\n` : `canary-${randomBytes(16).toString('hex')}`;
+      name === 'api_keys'
+        ? `swarm-test tasks sha256:${sha256(apiKey)}\nswarm-load tasks sha256:${sha256(loadKey)}\n`
+        : `canary-${randomBytes(16).toString('hex')}`;
     writeFileSync(path, text, { mode: 0o600 });
     secretFiles.push(path);
     env[variable] = path;
@@ -106,6 +110,7 @@ export default async function setup() {
     // The site is on backend, which the researchers share and the proxy cannot reach: fetched directly.
     EXTRA_NO_PROXY: SITE_SERVICE,
     SWARM_API_KEY: apiKey,
+    SWARM_LOAD_API_KEY: loadKey,
     SWARM_BASE_URL: `http://127.0.0.1:${port}`,
   });
 

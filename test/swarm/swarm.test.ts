@@ -11,7 +11,8 @@ import { docker, must, waitFor } from '../stack/docker.js';
 import { RESEARCHERS, SITE_SERVICE, stack } from './setup.js';
 
 const baseUrl = () => process.env.SWARM_BASE_URL as string;
-const apiKey = () => process.env.SWARM_API_KEY as string;
+const testKey = () => process.env.SWARM_API_KEY as string;
+const loadKey = () => process.env.SWARM_LOAD_API_KEY as string;
 const stableImage = () => `flotilla/researcher:${process.env.FLOTILLA_VERSION}`;
 const badImage = () => `flotilla/researcher:${process.env.FLOTILLA_VERSION}-unhealthy`;
 const researcherService = `${stack}_researcher`;
@@ -20,6 +21,7 @@ const OUTSIDE_SERVICE = 'swarm-outside';
 const OUTSIDE_PORT = 7777;
 /** The outside listener's address on the egress network (set once it runs). */
 let outsideIp = '';
+const proxyAllow = () => `EGRESS_ALLOW_RESEARCHER=${outsideIp}:${OUTSIDE_PORT}`;
 
 /** What a page server (test/stack/site.mjs) logged, one event per JSON line. */
 async function siteEvents(
@@ -35,7 +37,7 @@ async function siteEvents(
 type Subtask = { role: string; state: string; replica?: string };
 type TaskView = { taskId: string; status: string; subtasks: Subtask[] };
 
-async function submit(goal: string): Promise<string> {
+async function submit(goal: string, apiKey = testKey): Promise<string> {
   const res = await fetch(`${baseUrl()}/v1/tasks`, {
     method: 'POST',
     headers: { authorization: `Bearer ${apiKey()}`, 'content-type': 'application/json' },
@@ -45,26 +47,26 @@ async function submit(goal: string): Promise<string> {
   return ((await res.json()) as { taskId: string }).taskId;
 }
 
-async function view(taskId: string): Promise<TaskView> {
+async function view(taskId: string, apiKey = testKey): Promise<TaskView> {
   const res = await fetch(`${baseUrl()}/v1/tasks/${taskId}`, { headers: { authorization: `Bearer ${apiKey()}` } });
   expect(res.status).toBe(200);
   return (await res.json()) as TaskView;
 }
 
-const finished = (taskId: string, timeoutMs = 180_000) =>
+const finished = (taskId: string, apiKey = testKey, timeoutMs = 180_000) =>
   waitFor(
     `task ${taskId} to finish`,
     async () => {
-      const v = await view(taskId);
+      const v = await view(taskId, apiKey);
       return ['completed', 'failed', 'cancelled'].includes(v.status) ? v : undefined;
     },
     timeoutMs,
-    500,
+    1000,
   );
 
 type Container = {
   Id: string;
-  Config: { Hostname: string; User: string; Image: string; Labels: Record<string, string> };
+  Config: { Hostname: string; User: string; Image: string; Env: string[]; Labels: Record<string, string> };
   State: { Running: boolean; Health?: { Status: string } };
   HostConfig: {
     ReadonlyRootfs: boolean;
@@ -175,12 +177,8 @@ describe('the flotilla stack on Docker Swarm', () => {
     outsideIp = outside?.NetworkSettings.Networks[`${stack}_egress`]?.IPAddress ?? '';
     expect(outsideIp).toBeTruthy();
     const update = (service: string, env: string) =>
-      must(
-        docker(['service', 'update', '--no-resolve-image', '--env-add', env, `${stack}_${service}`], {
-          timeoutMs: 240_000,
-        }),
-      );
-    await update('egress-proxy', `EGRESS_ALLOW_RESEARCHER=${outsideIp}:${OUTSIDE_PORT}`);
+      must(docker(['service', 'update', '--detach', '--no-resolve-image', '--env-add', env, `${stack}_${service}`]));
+    await update('egress-proxy', proxyAllow());
     await update('researcher', `HTTP_ALLOWLIST=${SITE_SERVICE}:8080,${siteIp}:8080,${outsideIp}:${OUTSIDE_PORT}`);
     await must(docker(['service', 'scale', `${researcherService}=${RESEARCHERS}`], { timeoutMs: 300_000 }));
     const researchers = await waitFor(
@@ -216,6 +214,18 @@ describe('the flotilla stack on Docker Swarm', () => {
   });
 
   it('lets a researcher out only through the egress proxy, which knows it by its Swarm task name', async () => {
+    // The proxy's update (the researchers' allowlist, set with the scale) is done: one task, healthy.
+    await waitFor(
+      'the egress proxy on its new allowlist',
+      async () => {
+        const all = await containers('egress-proxy');
+        return (
+          all.length === 1 && all[0]?.State.Health?.Status === 'healthy' && all[0].Config.Env.includes(proxyAllow())
+        );
+      },
+      180_000,
+      2000,
+    );
     const marker = `outside-${randomUUID().slice(0, 8)}`;
     const v = await finished(await submit(`fetch http://${outsideIp}:${OUTSIDE_PORT}/slow?ms=10&i=${marker}`));
     expect(v.status).toBe('completed');
@@ -254,8 +264,8 @@ describe('the flotilla stack on Docker Swarm', () => {
     let streaming = true;
     const stream = (async () => {
       for (let i = 0; streaming; i++) {
-        submitted.push(await submit(`fetch ${SITE_URL}/slow?ms=200&i=rollout-${i}`));
-        await new Promise((r) => setTimeout(r, 2000));
+        submitted.push(await submit(`fetch ${SITE_URL}/slow?ms=200&i=rollout-${i}`, loadKey));
+        await new Promise((r) => setTimeout(r, 3000));
       }
     })();
 
@@ -316,7 +326,8 @@ describe('the flotilla stack on Docker Swarm', () => {
 
     // No task lost: every one submitted during the update and the rollback completed.
     expect(submitted.length).toBeGreaterThan(5);
-    const views = await Promise.all(submitted.map((id) => finished(id)));
+    const views: TaskView[] = [];
+    for (const id of submitted) views.push(await finished(id, loadKey));
     expect(views.filter((v) => v.status !== 'completed').map((v) => [v.taskId, v.status])).toEqual([]);
     // The figures docs/swarm.md quotes.
     console.info(
