@@ -131,9 +131,12 @@ export function swarmConfig(text, { profiles = [], env = {} } = {}) {
   return out;
 }
 
-/** The stack file's text, header included. */
+/**
+ * The stack file's text, header included. Written as YAML 1.1, which quotes `"yes"` and the like:
+ * Docker 20.10's CLI reads YAML 1.1, where a bare yes is a boolean (Redis's `--appendonly yes`).
+ */
 export const swarmConfigText = (text, opts = {}) =>
-  HEADER + stringify(swarmConfig(text, opts), { lineWidth: 0, aliasDuplicateObjects: false });
+  HEADER + stringify(swarmConfig(text, opts), { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false });
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
