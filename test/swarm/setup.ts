@@ -1,6 +1,7 @@
 // Global setup of the Swarm suite: canary secrets, the stack file for this run, `docker stack deploy`,
 // wait until every service has its tasks running (Swarm counts a task with a healthcheck as running
-// only once healthy). Teardown: `docker stack rm` and wait until its containers and networks are gone.
+// only once healthy). Teardown: `docker stack rm`, wait until its containers and networks are gone,
+// then remove its volumes.
 // scripts/test-swarm made the swarm (and leaves it) and built the images.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -74,6 +75,11 @@ async function removeStack(): Promise<void> {
     180_000,
     2000,
   );
+  // `stack rm` keeps named volumes: remove them, or the next run starts on this run's Redis data.
+  const volumes = (await must(docker(['volume', 'ls', '-q', '--filter', `label=com.docker.stack.namespace=${stack}`])))
+    .split('\n')
+    .filter(Boolean);
+  if (volumes.length > 0) await must(docker(['volume', 'rm', '-f', ...volumes]));
 }
 
 export default async function setup() {
