@@ -10,11 +10,12 @@ set -eu
 conf="${EGRESS_SQUID_CONF:-/tmp/squid.conf}"
 services="${EGRESS_SERVICES:-}"
 # The callers' names, as the DNS answers for their addresses. Compose (the default): container names,
-# <project>-<service>-<n>.<network> (Compose v2) or <project>_<service>_<n>.<network> (v1).
+# <project>-<service>-<n>.<network> (Compose v2), <project>_<service>_<n>.<network> (v1), or a Swarm
+# task's <stack>_<service>.<slot>.<task id>.<network> (docs/swarm.md).
 # EGRESS_CALLER_NAMES=kubernetes: the endpoints of each caller's headless Service `<service>-caller`,
 # <a-b-c-d>.<service>-caller.<namespace>.svc.<zone> (deploy/k8s, docs/kubernetes.md).
 case "${EGRESS_CALLER_NAMES:-compose}" in
-  compose) name_regex() { printf '^[^.]*[-_]%s[-_][0-9]+\\.' "$1"; } ;;
+  compose) name_regex() { printf '^[^.]*[-_]%s([-_][0-9]+|\\.[0-9]+\\.[0-9a-z]+)\\.' "$1"; } ;;
   kubernetes) name_regex() { printf '^[^.]+\\.%s-caller\\.' "$1"; } ;;
   *)
     echo "EGRESS_CALLER_NAMES: expected compose or kubernetes, got '${EGRESS_CALLER_NAMES}'" >&2

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import {
   type Compose,
   composePath,
@@ -10,7 +9,6 @@ import {
   loadCompose,
   type Service,
   servicesNotUsingAnchor,
-  swarmPath,
 } from './compose-policy.js';
 
 const clone = (c: Compose): Compose => structuredClone(c);
@@ -216,19 +214,6 @@ describe('compose/compose.yaml hardening policy', () => {
     );
     expect(source).not.toEqual(readFileSync(composePath, 'utf8'));
     expect(servicesNotUsingAnchor(source)).toEqual(['coder']);
-  });
-
-  it('compose.swarm.yaml repeats exactly the service-level limits for Swarm', () => {
-    const swarm = parse(readFileSync(swarmPath, 'utf8'), { merge: true }) as Compose;
-    for (const name of flotillaServices(compose)) {
-      const s = compose.services[name] as Record<string, unknown>;
-      const limits = (swarm.services[name]?.deploy as { resources: { limits: Record<string, unknown> } } | undefined)
-        ?.resources.limits;
-      expect(limits, name).toBeDefined();
-      expect(String(limits?.memory), name).toBe(String(s.mem_limit));
-      expect(Number(limits?.cpus), name).toBe(Number(s.cpus));
-      expect(Number(limits?.pids), name).toBe(Number(s.pids_limit));
-    }
   });
 });
 

@@ -6,7 +6,6 @@ import { isAlias, isMap, isScalar, parse, parseDocument } from 'yaml';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const composePath = `${repoRoot}compose/compose.yaml`;
-export const swarmPath = `${repoRoot}compose/compose.swarm.yaml`;
 
 /** The runtime's drain time (SHUTDOWN_GRACE_MS default); stop_grace_period must exceed it. */
 export const SHUTDOWN_GRACE_MS = 25_000;
@@ -109,7 +108,10 @@ export function composeViolations(compose: Compose): string[] {
     const limits = (deploy.resources?.limits ?? {}) as Record<string, unknown>;
     if ('pids' in limits) fail(name, 'deploy.resources.limits.pids is rejected by docker-compose 1.29');
     if (Object.keys(limits).length > 0) {
-      fail(name, 'deploy.resources.limits belongs in compose.swarm.yaml (compose-go rejects it beside pids_limit)');
+      fail(
+        name,
+        'deploy.resources.limits: Swarm gets them from compose.stack.yaml (compose-go rejects them beside pids_limit)',
+      );
     }
     const update = deploy.update_config ?? {};
     if (update.order !== 'start-first') fail(name, 'deploy.update_config.order must be start-first');

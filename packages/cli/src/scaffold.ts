@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -206,6 +207,17 @@ export async function newWorker(
         `added service "${name}" and its Redis password (secret ${redisSecret(name)}) to compose/compose.yaml;` +
           ' scripts/make-secrets writes the password file',
       );
+      // Swarm's copy of compose.yaml is generated from it (docs/swarm.md): keep it in step.
+      const swarmConfig = join(root, 'scripts', 'swarm-config.mjs');
+      if (existsSync(swarmConfig)) {
+        try {
+          execFileSync(process.execPath, [swarmConfig], { stdio: 'ignore' });
+          lines.push('regenerated compose/compose.stack.yaml (the Swarm stack file)');
+        } catch {
+          // A fresh checkout before `pnpm install` has no yaml package to run it with.
+          lines.push('run `node scripts/swarm-config.mjs` to regenerate compose/compose.stack.yaml (Swarm)');
+        }
+      }
     } else {
       lines.push(
         `compose/compose.yaml lacks the new-worker markers; add this block by hand:\n${composeBlock(name)}` +
