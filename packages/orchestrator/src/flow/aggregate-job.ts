@@ -90,12 +90,19 @@ function outputText(output: unknown): string {
   return text.length > MAX_OUTPUT_CHARS ? `${text.slice(0, MAX_OUTPUT_CHARS)}…` : text;
 }
 
-/** The user message for the final answer: the goal, then one bullet per successful subtask. */
+/**
+ * Said last, after the results: small models follow the instruction nearest the end. Without it the
+ * 0.5B answered "[s1]" alone; with it, "The sum of the squares ... is 2870. [s1]".
+ */
+const ANSWER_NOW =
+  'Answer the goal in one or two sentences with the facts and numbers from the results; after each fact, the id of the subtask it came from in brackets.';
+
+/** The user message for the final answer: the goal, one bullet per successful subtask, what to write. */
 export function answerPrompt(goal: string, outcomes: readonly SubtaskOutcome[]): string {
   const bullets = outcomes.flatMap((o) =>
     o.kind === 'result' && o.result.ok ? [`- ${o.subtaskId} (${o.role}): ${outputText(o.result.output)}`] : [],
   );
-  return `Goal: ${goal}\n\nSubtask results:\n${bullets.join('\n')}`;
+  return `Goal: ${goal}\n\nSubtask results:\n${bullets.join('\n')}\n\n${ANSWER_NOW}`;
 }
 
 const SYSTEM_PROMPT = [
