@@ -192,7 +192,14 @@ describe('killed workers', () => {
     console.log('killed workers:', JSON.stringify(figures));
 
     const notCompleted = [...views].filter(([, v]) => v.status !== 'completed' || v.partial);
-    expect(notCompleted.map(([id, v]) => ({ id, status: v.status, error: v.error, stop: v.stopReasons }))).toEqual([]);
+    expect(
+      notCompleted.map(([id, v]) => ({
+        id,
+        status: v.status,
+        error: v.error,
+        subtasks: v.subtasks.map((t) => t.error),
+      })),
+    ).toEqual([]);
     expect(kills.length).toBeGreaterThanOrEqual(Math.floor(elapsedMs / MAX_KILL_GAP_MS) - 1);
     // Every write exactly once, by the far side's count; each request carried its idempotency key.
     expect(applied.filter((c) => c !== 1)).toEqual([]);

@@ -14,6 +14,7 @@ import { createKillSwitch, createToolGateway } from '../tools/index.js';
 import { CancellationRegistry } from './cancellation.js';
 import type { WorkerDefinition } from './define.js';
 import { withFaultInjection } from './fault-injection.js';
+import { HAND_BACK_MARGIN_MS, RunningJobs, settlesWithin } from './hand-back.js';
 import { createProcessor } from './processor.js';
 import { deregister, heartbeat, type RoleRegistration } from './registry.js';
 import { RunBook } from './run-book.js';
@@ -160,24 +161,29 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     },
   });
 
-  const worker = new Worker(queueNames.role(def.role), withFaultInjection(processor, config.FAULT_INJECT_FAIL_RATIO), {
-    connection: workerConnection,
-    prefix,
-    // Shows in CLIENT LIST and lets the orchestrator name the replica of a job that failed for good.
-    name: identity.replica,
-    concurrency: def.concurrency ?? config.WORKER_CONCURRENCY,
-    lockDuration: config.WORKER_LOCK_MS,
-    stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
-    maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
-    autorun: false,
-    // BullMQ's own per-minute counts of completed and failed jobs (a day of them), which the
-    // operator's GET /v1/admin/queues reports as throughput.
-    metrics: { maxDataPoints: METRICS_DATA_POINTS },
-    // BullMQ wraps every operation of a job in spans once given telemetry, whether or not they go
-    // anywhere: about 25 µs of CPU per job on the bench machine, more than the run book costs.
-    // Without a tracer provider the trace still crosses the queue in the envelope's traceparent.
-    telemetry: isTracing() ? bullmqTelemetry() : undefined,
-  });
+  const running = new RunningJobs();
+  const worker = new Worker(
+    queueNames.role(def.role),
+    running.track(withFaultInjection(processor, config.FAULT_INJECT_FAIL_RATIO)),
+    {
+      connection: workerConnection,
+      prefix,
+      // Shows in CLIENT LIST and lets the orchestrator name the replica of a job that failed for good.
+      name: identity.replica,
+      concurrency: def.concurrency ?? config.WORKER_CONCURRENCY,
+      lockDuration: config.WORKER_LOCK_MS,
+      stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+      maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
+      autorun: false,
+      // BullMQ's own per-minute counts of completed and failed jobs (a day of them), which the
+      // operator's GET /v1/admin/queues reports as throughput.
+      metrics: { maxDataPoints: METRICS_DATA_POINTS },
+      // BullMQ wraps every operation of a job in spans once given telemetry, whether or not they go
+      // anywhere: about 25 µs of CPU per job on the bench machine, more than the run book costs.
+      // Without a tracer provider the trace still crosses the queue in the envelope's traceparent.
+      telemetry: isTracing() ? bullmqTelemetry() : undefined,
+    },
+  );
   worker.on('error', (err) => log.error({ err }, 'worker error'));
   // Thrown attempts count against this version in the role's outcomes (a rollout's figures); the
   // processor's book records completed runs. Same connection, batched per event-loop turn.
@@ -221,10 +227,25 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     },
     'stop-intake',
   );
-  // close() stops fetching, then waits for running jobs; the lifecycle's deadline bounds the wait.
-  // A job still running at the deadline keeps its lock until it expires, then another replica's
-  // stalled check takes it over: delivery is at least once, and nothing is lost.
-  lifecycle.onShutdown('drain jobs', () => worker.close(), 'drain');
+  // close() stops fetching, then waits for running jobs. Jobs still running just before the grace
+  // ends are handed back to the queue for another replica at once (a drain that hands work back is a
+  // clean stop: exit 0). Were that refused, or the process killed first, a job keeps its lock until it
+  // expires and another replica's stalled check takes it over: at least once either way, nothing lost.
+  lifecycle.onShutdown(
+    'drain jobs',
+    async () => {
+      const closed = worker.close();
+      const handBackAfter = Math.max(
+        0,
+        config.SHUTDOWN_GRACE_MS - Math.min(HAND_BACK_MARGIN_MS, config.SHUTDOWN_GRACE_MS / 4),
+      );
+      if (await settlesWithin(closed, handBackAfter)) return;
+      const { handedBack, failed } = await running.handBack();
+      log.warn({ handedBack, failed }, 'grace period ending: running jobs handed back to the queue');
+      if (failed.length > 0) throw new Error(`could not hand back ${failed.length} job(s); their locks will expire`);
+    },
+    'drain',
+  );
   lifecycle.onShutdown('health server', () => health.close(), 'close');
   lifecycle.onShutdown('kill switch', () => killSwitch.close(), 'close');
 
