@@ -75,7 +75,7 @@ export interface Service {
   startedAt: number;
 }
 
-export async function waitForReady(svc: Service, timeoutMs = 30_000) {
+export async function waitForReady(svc: Service, timeoutMs = 90_000) {
   let exit: number | NodeJS.Signals | undefined;
   void svc.proc.exited.then((code) => {
     exit = code;
