@@ -7,16 +7,12 @@ import { writeReadmeBlock } from '../../bench/readme.mjs';
 const figures = JSON.parse(readFileSync(new URL('./figures.json', import.meta.url), 'utf8'));
 const k = figures.killedWorkers;
 if (!k) throw new Error('test/chaos/figures.json has no killedWorkers run');
-const lines = [
-  `flotilla chaos (pnpm test:chaos): ${k.tasks} tasks, ${k.replicas} worker replicas, a SIGKILL every 1.5-2 s`,
-  `  kills ${k.kills}, restarts ${k.restarts}, lost ${k.lost}, duplicated ${k.duplicated}, stuck ${k.stuck}, redelivered runs ${k.redelivered}`,
-  `  kill to running elsewhere: p50 ${k.resumeP50S} s, p95 ${k.resumeP95S} s (goal p95 <= 15 s)`,
-];
 const r = figures.redisRestart;
-if (r) {
-  lines.push(
-    `  Redis SIGKILLed mid-run: lost ${r.lostAlways} accepted tasks (appendfsync always), max reconnect ${r.maxReconnectS} s (goal <= 5 s)`,
-  );
-}
-lines.push(`  machine: ${os.cpus().length} cores, Node ${process.versions.node}, ${k.at.slice(0, 10)}`);
+const load = k.loadAvg15 === undefined ? '' : `, load ${k.loadAvg15}`;
+const lines = [
+  `chaos: ${k.tasks} tasks, ${k.kills} SIGKILLs+restarts of ${k.replicas} workers: completed ${k.completed}, lost ${k.lost}, duplicated ${k.duplicated}, stuck ${k.stuck}`,
+  `  kill to running elsewhere p50 ${k.resumeP50S} s, p95 ${k.resumeP95S} s (goal <= 15 s)` +
+    (r ? `; Redis killed: lost ${r.lostAlways}, reconnect <= ${r.maxReconnectS} s` : ''),
+  `  ${os.cpus().length} cores${load}, Node ${process.versions.node}, ${k.at.slice(0, 10)}, ${k.elapsedS} s`,
+];
 writeReadmeBlock('chaos', lines);
