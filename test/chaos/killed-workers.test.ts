@@ -189,7 +189,7 @@ describe('killed workers', () => {
       resumeP95S: +(percentile(resumeMs, 95) / 1000).toFixed(1),
       resumeMaxS: +(Math.max(...resumeMs) / 1000).toFixed(1),
       // Shared CI machines are busy: the resume times depend on it.
-      loadAvg15: +loadavg()[2].toFixed(1),
+      loadAvg15: +(loadavg()[2] ?? 0).toFixed(1),
     };
     recordFigures('killedWorkers', figures);
     console.log('killed workers:', JSON.stringify(figures));
