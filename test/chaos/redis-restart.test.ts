@@ -66,20 +66,20 @@ async function run(appendfsync: 'always' | 'everysec') {
   cleanup.push(() => stopAll(services.map((s) => s.proc)));
   const watches = services.map((s) => ({ name: s.name, watch: watchReady(s) }));
 
-  // Clients (four) submit all along: before the kill, while Redis is down (refused: not accepted) and after.
+  // Clients (two) submit all along: before the kill, while Redis is down (refused: not accepted) and after.
   const accepted: string[] = [];
   let refused = 0;
   let submitting = true;
   let i = 0;
   const submitter = Promise.all(
-    Array.from({ length: 4 }, async () => {
+    Array.from({ length: 2 }, async () => {
       while (submitting) {
         const n = i++;
         try {
           const res = await fetch(`${orchestrator.url}/v1/tasks`, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ goal: `redis item ${n}`, budget: { maxSeconds: 20 } }),
+            body: JSON.stringify({ goal: `redis item ${n}`, budget: { maxSeconds: 60 } }),
             signal: AbortSignal.timeout(5000),
           });
           if (res.status === 202) accepted.push(((await res.json()) as { taskId: string }).taskId);
@@ -87,7 +87,7 @@ async function run(appendfsync: 'always' | 'everysec') {
         } catch {
           refused++;
         }
-        await sleep(40);
+        await sleep(100);
       }
     }),
   );
