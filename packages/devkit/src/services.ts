@@ -128,10 +128,20 @@ export interface StartRedisOptions {
    * check that it is up by logging in as `username`. The handle's URL carries no credentials.
    */
   acl?: { file: string; username: string; password: string };
+  /**
+   * The AOF's fsync policy of a started `redis-server`: Redis's default `everysec` may lose the last
+   * second of writes to a crash, `always` none (the chaos suite's Redis restart tests both). Default
+   * everysec.
+   */
+  appendfsync?: 'always' | 'everysec';
 }
 
 /** Redis from REDIS_URL, else a local `redis-server` (appendonly, noeviction), else a container. */
-export async function startRedis({ reuse = true, acl }: StartRedisOptions = {}): Promise<ServiceHandle> {
+export async function startRedis({
+  reuse = true,
+  acl,
+  appendfsync = 'everysec',
+}: StartRedisOptions = {}): Promise<ServiceHandle> {
   const fromEnv = process.env.REDIS_URL;
   if (reuse && !acl && fromEnv && (await redisReachable(fromEnv))) {
     return { url: fromEnv, source: 'env', stop: async () => {} };
@@ -144,7 +154,7 @@ export async function startRedis({ reuse = true, acl }: StartRedisOptions = {}):
       bin,
       (port, dir) => [
         ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir],
-        ...['--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--save', ''],
+        ...['--appendonly', 'yes', '--appendfsync', appendfsync, '--maxmemory-policy', 'noeviction', '--save', ''],
         ...(acl ? ['--aclfile', acl.file] : []),
       ],
       (port) => `redis://127.0.0.1:${port}`,

@@ -101,10 +101,14 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
   const tasks = new TaskService({ store, queues, limits: options.limits });
 
   const autorun = options.autorun ?? true;
+  // As the role workers' defaults (WORKER_LOCK_MS, WORKER_STALLED_INTERVAL_MS; docs/chaos.md): a plan or
+  // fan-in job left active by a dead replica, or by a Redis restart that cut its completion, runs again
+  // within 5 to 12.5 s, not BullMQ's up to a minute, which outlived short task deadlines in the chaos suite.
+  const locks = { lockDuration: 10_000, stalledInterval: 2_500 };
   const planWorker = new Worker<TaskJobData, PlanJobResult>(
     queueNames.plan,
     createPlanProcessor({ store, planner, roles: options.roles, flows, queues, log: log.child({ worker: 'plan' }) }),
-    { ...bull, concurrency: options.planConcurrency ?? 4, autorun },
+    { ...bull, ...locks, concurrency: options.planConcurrency ?? 4, autorun },
   );
   const aggregateWorker = new Worker<TaskJobData, AggregateJobResult>(
     queueNames.aggregate,
@@ -117,7 +121,7 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
         options.memory && createMemoryGateway(options.memory, { redis, prefix, log: log.child({ gateway: 'memory' }) }),
       log: log.child({ worker: 'aggregate' }),
     }),
-    { ...bull, concurrency: options.aggregateConcurrency ?? 4, autorun },
+    { ...bull, ...locks, concurrency: options.aggregateConcurrency ?? 4, autorun },
   );
   const sweepIntervalMs = options.sweep?.intervalMs ?? 5_000;
   const sweepWorker = new Worker<unknown, SweepJobResult>(

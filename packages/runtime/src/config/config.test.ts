@@ -7,7 +7,7 @@ import { clearSecretValues, REDACTED, redactText } from '../logger/index.js';
 import { baseConfigSchema, emptyCredentialFileProblems, redisAuthProblems } from './base.js';
 import { ConfigError } from './errors.js';
 import { envField } from './fields.js';
-import { EX_CONFIG, loadConfig, loadConfigOrExit } from './load.js';
+import { checkConfig, EX_CONFIG, loadConfig, loadConfigOrExit } from './load.js';
 import { secret, secretKind } from './secret.js';
 
 const schema = baseConfigSchema.extend({ API_TOKEN: secret(z.string().min(16)).optional() });
@@ -206,5 +206,20 @@ describe('loadConfigOrExit', () => {
     ).toThrow('exited');
     expect(code).toBe(EX_CONFIG);
     expect(written).toBe('config error: AGENT_MAX_TOKENS: expected a positive integer, got "-1"\n');
+  });
+});
+
+describe('checkConfig', () => {
+  it('gives the config, or the lines loadConfigOrExit would write before exiting 78', () => {
+    expect(checkConfig(schema, { env: { HEALTH_PORT: '9000' } })).toMatchObject({
+      ok: true,
+      config: { HEALTH_PORT: 9000 },
+    });
+    const bad = checkConfig(schema, { env: { HEALTH_PORT: '-1', API_TOKEN: 'short-secret' } });
+    expect(bad.ok).toBe(false);
+    const lines = bad.ok ? [] : bad.lines;
+    expect(lines.map((l) => l.split(':')[1]?.trim())).toEqual(['HEALTH_PORT', 'API_TOKEN']);
+    expect(lines.every((l) => l.startsWith('config error: ') && l.endsWith('\n'))).toBe(true);
+    expect(lines.join('')).not.toContain('short-secret');
   });
 });

@@ -104,12 +104,25 @@ export function loadConfigOrExit<S extends z.ZodObject>(
   options: LoadConfigOrExitOptions<z.output<S>> = {},
 ): z.output<S> {
   const { exit = process.exit, stderr = process.stderr, ...rest } = options;
+  const outcome = checkConfig(schema, rest);
+  if (outcome.ok) return outcome.config;
+  stderr.write(outcome.lines.join(''));
+  return exit(EX_CONFIG);
+}
+
+/** What a service's start makes of an environment: its config, or the lines it writes before exiting 78. */
+export type ConfigOutcome<C> = { ok: true; config: C } | { ok: false; lines: string[] };
+
+/** `loadConfig` without throwing a ConfigError: loadConfigOrExit's decision, and --check-config-batch's. */
+export function checkConfig<S extends z.ZodObject>(
+  schema: S,
+  options: LoadConfigOptions<z.output<S>> = {},
+): ConfigOutcome<z.output<S>> {
   try {
-    return loadConfig(schema, rest);
+    return { ok: true, config: loadConfig(schema, options) };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    stderr.write(err.problems.map((p) => `config error: ${formatProblem(p)}\n`).join(''));
-    return exit(EX_CONFIG);
+    return { ok: false, lines: err.problems.map((p) => `config error: ${formatProblem(p)}\n`) };
   }
 }
 

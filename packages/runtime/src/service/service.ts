@@ -1,9 +1,10 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { type baseConfigSchema, emptyCredentialFileProblems, redisAuthProblems } from '../config/base.js';
 import type { ConfigProblem } from '../config/errors.js';
-import { loadConfigOrExit } from '../config/load.js';
+import { checkConfig, EX_CONFIG, loadConfigOrExit } from '../config/load.js';
 import { installEgressProxy } from '../http/egress.js';
 import { createLifecycle, type Lifecycle } from '../lifecycle/index.js';
 import { createLogger } from '../logger/index.js';
@@ -62,6 +63,35 @@ function logCrashes(log: Logger): void {
 }
 
 /**
+ * `--check-config-batch=<file>`: one JSON environment per line of the file, one JSON line in `<file>.out` per environment with
+ * what this entry point would have done with it (`code` 0, or 78 and the `stderr` lines; 1 and the error
+ * for anything else, a bug), then exit 0. The config fuzzing (test/chaos/config-fuzz.test.ts) runs
+ * thousands of environments through each service's own entry point this way, paying its start-up once.
+ */
+function checkConfigBatch<S extends BaseShape>(
+  file: string,
+  schema: S,
+  checks: (env: NodeJS.ProcessEnv) => (c: z.output<S>) => readonly ConfigProblem[],
+): never {
+  const results: string[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const env = JSON.parse(line) as NodeJS.ProcessEnv;
+    let out: { code: number; stderr: string };
+    try {
+      const outcome = checkConfig(schema, { env, check: checks(env) });
+      out = outcome.ok ? { code: 0, stderr: '' } : { code: EX_CONFIG, stderr: outcome.lines.join('') };
+    } catch (err) {
+      out = { code: 1, stderr: err instanceof Error ? `${err.stack}\n` : `${String(err)}\n` };
+    }
+    results.push(JSON.stringify(out));
+  }
+  // A file, written at once: stdout to a pipe is asynchronous, and the process exits right after.
+  writeFileSync(`${file}.out`, `${results.join('\n')}\n`);
+  process.exit(0);
+}
+
+/**
  * The start every flotilla service shares: validated config (exit 78 on a bad one), a JSON logger,
  * a lifecycle whose last step flushes telemetry, and Redis connections that close themselves.
  */
@@ -70,10 +100,21 @@ export function startService<S extends BaseShape>(
   options: StartServiceOptions<z.output<S>>,
 ): Service<z.output<S>> {
   const env = options.env ?? process.env;
-  const config = loadConfigOrExit(schema, {
-    env,
-    check: (c) => [...emptyCredentialFileProblems(c, env), ...redisAuthProblems(c), ...(options.check?.(c) ?? [])],
-  });
+  const checks = (e: NodeJS.ProcessEnv) => (c: z.output<S>) => [
+    ...emptyCredentialFileProblems(c, e),
+    ...redisAuthProblems(c),
+    ...(options.check?.(c) ?? []),
+  ];
+  const isProcess = options.handleSignals ?? true;
+  const batch = process.argv.find((a) => a.startsWith('--check-config-batch='));
+  if (isProcess && batch) checkConfigBatch(batch.slice('--check-config-batch='.length), schema, checks);
+  const config = loadConfigOrExit(schema, { env, check: checks(env) });
+  // `--check-config`: validate the environment and exit, 0 or (above) 78 with one line per problem,
+  // before any connection or port: what an operator can run before a deploy (docs/chaos.md).
+  if (isProcess && process.argv.includes('--check-config')) {
+    process.stdout.write('config ok\n');
+    process.exit(0);
+  }
   const log = createLogger({
     service: config.SERVICE_NAME ?? options.name,
     level: config.LOG_LEVEL,

@@ -16,6 +16,7 @@ import { type AnyTool, createKillSwitch, createToolGateway } from '../tools/inde
 import { CancellationRegistry } from './cancellation.js';
 import type { WorkerDefinition } from './define.js';
 import { withFaultInjection } from './fault-injection.js';
+import { HAND_BACK_MARGIN_MS, RunningJobs, settlesWithin } from './hand-back.js';
 import { createProcessor } from './processor.js';
 import { deregister, heartbeat, type RoleRegistration } from './registry.js';
 import { RunBook } from './run-book.js';
@@ -46,12 +47,24 @@ export const workerConfigSchema = baseConfigSchema.extend({
   ...memoryConfigSchema.shape,
   /** Jobs one replica runs at once; a definition's own `concurrency` wins. */
   WORKER_CONCURRENCY: int(2),
-  /** How long a job's lock lives without renewal; after it, another replica may take the job. */
-  WORKER_LOCK_MS: int(30_000),
-  /** How often this replica looks for jobs whose lock expired (crashed or killed replicas). */
-  WORKER_STALLED_INTERVAL_MS: int(30_000),
-  /** Stalls a job may survive before it fails; 2 lets a job outlive one crash and one forced drain. */
-  WORKER_MAX_STALLED_COUNT: int(2),
+  /**
+   * How long a job's lock lives without renewal (renewed every half of it); after it, another replica
+   * may take the job. With the stalled interval it bounds the time from a killed replica to its job
+   * running elsewhere: lock left (half to all of it) plus up to one interval, 5 to 12.5 s with these
+   * defaults (BullMQ's 30 s and 30 s gave up to a minute). The price: a replica whose event loop or
+   * Redis link stalls for longer than the lock loses its job to another, which runs it again
+   * (idempotent writes keep that harmless). docs/delivery.md, docs/chaos.md.
+   */
+  WORKER_LOCK_MS: int(10_000),
+  /** How often this replica looks for jobs whose lock expired (crashed or killed replicas): one small script call. */
+  WORKER_STALLED_INTERVAL_MS: int(2_500),
+  /**
+   * Stalls (its replica died or overran its drain) a job may survive before it fails for good. 5: under
+   * the chaos suite's kill rate 2 failed ~5% of tasks (a job met three dying replicas, its own or as a
+   * bystander of another job's crash); a job that crashes its process every time still ends failed
+   * after 6 runs. docs/chaos.md.
+   */
+  WORKER_MAX_STALLED_COUNT: int(5),
   /** Seconds between registry heartbeats; a replica counts as live for 3 of them. */
   WORKER_HEARTBEAT_MS: int(5_000),
   /** Overrides the replica id (default: hostname-pid, which is the container id under Compose). */
@@ -182,24 +195,29 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     },
   });
 
-  const worker = new Worker(queueNames.role(def.role), withFaultInjection(processor, config.FAULT_INJECT_FAIL_RATIO), {
-    connection: workerConnection,
-    prefix,
-    // Shows in CLIENT LIST and lets the orchestrator name the replica of a job that failed for good.
-    name: identity.replica,
-    concurrency: def.concurrency ?? config.WORKER_CONCURRENCY,
-    lockDuration: config.WORKER_LOCK_MS,
-    stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
-    maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
-    autorun: false,
-    // BullMQ's own per-minute counts of completed and failed jobs (a day of them), which the
-    // operator's GET /v1/admin/queues reports as throughput.
-    metrics: { maxDataPoints: METRICS_DATA_POINTS },
-    // BullMQ wraps every operation of a job in spans once given telemetry, whether or not they go
-    // anywhere: about 25 µs of CPU per job on the bench machine, more than the run book costs.
-    // Without a tracer provider the trace still crosses the queue in the envelope's traceparent.
-    telemetry: isTracing() ? bullmqTelemetry() : undefined,
-  });
+  const running = new RunningJobs();
+  const worker = new Worker(
+    queueNames.role(def.role),
+    running.track(withFaultInjection(processor, config.FAULT_INJECT_FAIL_RATIO)),
+    {
+      connection: workerConnection,
+      prefix,
+      // Shows in CLIENT LIST and lets the orchestrator name the replica of a job that failed for good.
+      name: identity.replica,
+      concurrency: def.concurrency ?? config.WORKER_CONCURRENCY,
+      lockDuration: config.WORKER_LOCK_MS,
+      stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+      maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
+      autorun: false,
+      // BullMQ's own per-minute counts of completed and failed jobs (a day of them), which the
+      // operator's GET /v1/admin/queues reports as throughput.
+      metrics: { maxDataPoints: METRICS_DATA_POINTS },
+      // BullMQ wraps every operation of a job in spans once given telemetry, whether or not they go
+      // anywhere: about 25 µs of CPU per job on the bench machine, more than the run book costs.
+      // Without a tracer provider the trace still crosses the queue in the envelope's traceparent.
+      telemetry: isTracing() ? bullmqTelemetry() : undefined,
+    },
+  );
   worker.on('error', (err) => log.error({ err }, 'worker error'));
   // Thrown attempts count against this version in the role's outcomes (a rollout's figures); the
   // processor's book records completed runs. Same connection, batched per event-loop turn.
@@ -244,10 +262,25 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     },
     'stop-intake',
   );
-  // close() stops fetching, then waits for running jobs; the lifecycle's deadline bounds the wait.
-  // A job still running at the deadline keeps its lock until it expires, then another replica's
-  // stalled check takes it over: delivery is at least once, and nothing is lost.
-  lifecycle.onShutdown('drain jobs', () => worker.close(), 'drain');
+  // close() stops fetching, then waits for running jobs. Jobs still running just before the grace
+  // ends are handed back to the queue for another replica at once (a drain that hands work back is a
+  // clean stop: exit 0). Were that refused, or the process killed first, a job keeps its lock until it
+  // expires and another replica's stalled check takes it over: at least once either way, nothing lost.
+  lifecycle.onShutdown(
+    'drain jobs',
+    async () => {
+      const closed = worker.close();
+      const handBackAfter = Math.max(
+        0,
+        config.SHUTDOWN_GRACE_MS - Math.min(HAND_BACK_MARGIN_MS, config.SHUTDOWN_GRACE_MS / 4),
+      );
+      if (await settlesWithin(closed, handBackAfter)) return;
+      const { handedBack, failed } = await running.handBack();
+      log.warn({ handedBack, failed }, 'grace period ending: running jobs handed back to the queue');
+      if (failed.length > 0) throw new Error(`could not hand back ${failed.length} job(s); their locks will expire`);
+    },
+    'drain',
+  );
   lifecycle.onShutdown('health server', () => health.close(), 'close');
   lifecycle.onShutdown('kill switch', () => killSwitch.close(), 'close');
 

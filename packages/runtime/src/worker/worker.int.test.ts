@@ -122,13 +122,16 @@ describe('runWorker', () => {
     expect(await redis.zscore(redisKeys(prefix).roleReplicas('sleepy'), 'w1')).toBeNull();
   });
 
-  it('hands a job that outlasts the grace period to another replica, and loses none', async () => {
+  it('hands a job that outlasts the grace period back to the queue for another replica, and loses none', async () => {
     const fast = { WORKER_LOCK_MS: '1500', WORKER_STALLED_INTERVAL_MS: '500' };
     const first = await startWorker('w1', { ...fast, SHUTDOWN_GRACE_MS: '300' });
     const job = await queue.add('run', envelope('long', { ms: 4000, label: 'survivor' }));
     await waitFor(async () => (await job.isActive()) || undefined, { what: 'job active on w1' });
     first.signal('SIGTERM');
-    await first.exited;
+    // Handing the job back is a clean drain: exit 0, and the job is waiting again at once, not held
+    // until its lock expires (no other replica runs yet whose stalled check could have moved it).
+    expect(await first.exited).toBe(0);
+    expect(await job.getState()).toBe('waiting');
 
     await startWorker('w2', fast);
     const result = (await job.waitUntilFinished(events, 30_000)) as SubtaskResult;

@@ -34,6 +34,10 @@ export function startFakeAnthropic(handler?: FakeHandler, options?: FakeOptions)
         switch (step.kind) {
           case 'hang':
             return;
+          case 'stall':
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.write('{"id": "msg_stall", "content": [');
+            return;
           case 'malformed':
             res.writeHead(200, { 'content-type': 'application/json' });
             res.end('{"id": "msg_broken", "content": [');

@@ -43,6 +43,10 @@ export function startFakeOpenAI(handler?: FakeHandler, options?: FakeOptions): P
         switch (step.kind) {
           case 'hang':
             return;
+          case 'stall':
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.write('{"id": "chatcmpl-stall", "choices": [');
+            return;
           case 'malformed':
             res.writeHead(200, { 'content-type': 'application/json' });
             res.end('{"id": "chatcmpl-broken", "choices": [');

@@ -18,7 +18,9 @@ export type FakeStep =
   /** A 200 whose body is not JSON. */
   | { kind: 'malformed'; repeat?: boolean }
   /** Accepts the request and never answers: only the caller's deadline ends it. */
-  | { kind: 'hang'; repeat?: boolean };
+  | { kind: 'hang'; repeat?: boolean }
+  /** Answers 200 and the start of a body, then stalls without ending it: only the caller's deadline ends it. */
+  | { kind: 'stall'; repeat?: boolean };
 
 export interface FakeUsage {
   prompt: number;
@@ -61,6 +63,8 @@ export const fakeReply = {
   error: (status: number, message: string): FakeStep => ({ kind: 'error', status, message }),
   malformed: (): FakeStep => ({ kind: 'malformed' }),
   hang: (): FakeStep => ({ kind: 'hang' }),
+  /** Every request from now on stalls mid-response (a model server that hangs while answering). */
+  stallAlways: (): FakeStep => ({ kind: 'stall', repeat: true }),
   /** Makes any step sticky: it answers every request from then on. */
   forever: (step: FakeStep): FakeStep => ({ ...step, repeat: true }),
 };

@@ -1,0 +1,93 @@
+// Slow model (issue 16): a model server that answers 200, starts its body and stalls. The budget's
+// deadline must abort the call, end the subtask with max_seconds and free the worker's slot. A real
+// researcher process and a real socket left half-answered; only the model vendor is played.
+
+import { fileURLToPath } from 'node:url';
+import {
+  fakeReply,
+  freePort,
+  startFakeOpenAI,
+  startProcess,
+  stopAll,
+  testServices,
+  uniquePrefix,
+  waitFor,
+} from '@flotilla/test-utils';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  ended,
+  getTask,
+  recordFigures,
+  type Service,
+  sharedEnv,
+  startOrchestrator,
+  submit,
+  waitForReady,
+} from './harness.js';
+
+const { redisUrl } = testServices();
+const prefix = uniquePrefix('chaos-slow');
+const cleanup: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  for (const step of cleanup.reverse()) await step().catch(() => undefined);
+}, 120_000);
+
+const settle = (base: string, id: string) =>
+  waitFor(
+    async () => {
+      const v = await getTask(base, id);
+      return ended(v) ? v : undefined;
+    },
+    { what: `task ${id} to end`, timeoutMs: 90_000, intervalMs: 250 },
+  );
+
+describe('a model that stalls mid-response', () => {
+  it('ends the subtask max_seconds at the deadline and frees the slot for the next task', async () => {
+    // Stalls for the goal that asks for it, answers the rest.
+    const llm = await startFakeOpenAI((req) =>
+      JSON.stringify(req.body).includes('stall-me') ? fakeReply.stallAlways() : fakeReply.text('done'),
+    );
+    cleanup.push(() => llm.close());
+    const env = sharedEnv(redisUrl, prefix);
+    const orchestrator = await startOrchestrator(env);
+    const port = await freePort();
+    const proc = startProcess(process.execPath, ['--import', '@flotilla/runtime/register', 'dist/main.js'], {
+      cwd: fileURLToPath(new URL('../../packages/researcher', import.meta.url)),
+      env: {
+        ...env,
+        SERVICE_NAME: 'researcher',
+        HEALTH_PORT: String(port),
+        HEALTH_HOST: '127.0.0.1',
+        REPLICA_ID: 'researcher-1',
+        // One slot: the second task runs only if the stalled call gave it back.
+        WORKER_CONCURRENCY: '1',
+        LLM_PROVIDER: 'openai-compatible',
+        LLM_BASE_URL: llm.url,
+        LLM_MODEL: 'stalling',
+        LLM_API_KEY: 'sk-test-stalling-key-000',
+      },
+    });
+    const researcher: Service = {
+      name: 'researcher-1',
+      healthUrl: `http://127.0.0.1:${port}`,
+      proc,
+      startedAt: Date.now(),
+    };
+    cleanup.push(() => stopAll([orchestrator.proc, proc]));
+    await waitForReady(researcher);
+
+    const started = Date.now();
+    const stalled = await settle(
+      orchestrator.url,
+      await submit(orchestrator.url, 'stall-me', { budget: { maxSeconds: 3 } }),
+    );
+    const stalledS = (Date.now() - started) / 1000;
+    const next = await settle(orchestrator.url, await submit(orchestrator.url, 'answer me'));
+    recordFigures('slowModel', { stalledTaskS: +stalledS.toFixed(1), budgetS: 3 });
+
+    expect(llm.requests.some((r) => JSON.stringify(r.body).includes('stall-me'))).toBe(true);
+    expect(stalled.subtasks.map((s) => s.stopReason)).toEqual(stalled.subtasks.map(() => 'max_seconds'));
+    expect(next.status).toBe('completed');
+    expect(next.subtasks.map((s) => [s.stopReason, s.replica])).toEqual([['finish', 'researcher-1']]);
+  });
+});
