@@ -6,23 +6,21 @@ import { stopAll, testServices, uniquePrefix, waitFor } from '@flotilla/test-uti
 import { Queue } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  ended,
   getTask,
   recordFigures,
   type Service,
+  settled,
   sharedEnv,
   startChaosWorker,
   startCounter,
   startOrchestrator,
   submit,
+  teardown,
 } from './harness.js';
 
 const { redisUrl } = testServices();
 const prefix = uniquePrefix('chaos-drain');
-const cleanup: (() => Promise<unknown>)[] = [];
-afterAll(async () => {
-  for (const step of cleanup.reverse()) await step().catch(() => undefined);
-}, 120_000);
+const cleanup = teardown(afterAll);
 
 const GRACE_MS = 4000;
 const TASKS = 40;
@@ -76,17 +74,7 @@ describe('drain under load', () => {
         startChaosWorker('after-2', workerEnv(100)),
       ])),
     );
-    const views = await Promise.all(
-      ids.map((id) =>
-        waitFor(
-          async () => {
-            const v = await getTask(orchestrator.url, id);
-            return ended(v) ? v : undefined;
-          },
-          { what: `task ${id}`, timeoutMs: 120_000, intervalMs: 500 },
-        ),
-      ),
-    );
+    const views = await Promise.all(ids.map((id) => settled(orchestrator.url, id, 120_000, 500)));
     const handedBack = views.filter((v) => v.subtasks.some((s) => (s.runs ?? 0) > 1)).length;
     recordFigures('drain', { tasks: TASKS, graceMs: GRACE_MS, exitMs: exits.map((e) => e.ms), handedBack });
     console.log('drain:', JSON.stringify({ exits, handedBack }));

@@ -153,6 +153,28 @@ export const getTask = async (base: string, id: string) =>
 
 export const ended = (v: TaskView) => ['completed', 'failed', 'cancelled'].includes(v.status);
 
+/** Waits until task `id` has ended and returns its view. */
+export const settled = (base: string, id: string, timeoutMs: number, intervalMs = 250) =>
+  waitFor(
+    async () => {
+      const v = await getTask(base, id);
+      return ended(v) ? v : undefined;
+    },
+    { what: `task ${id} to end`, timeoutMs, intervalMs },
+  );
+
+/**
+ * Teardown steps a test file collects (servers, processes, queues), run last-first by `hook`
+ * (afterAll, or afterEach for per-test stacks), each one's failure ignored so the rest still run.
+ */
+export function teardown(hook: (fn: () => Promise<void>, timeoutMs: number) => void): (() => Promise<unknown>)[] {
+  const steps: (() => Promise<unknown>)[] = [];
+  hook(async () => {
+    for (const step of steps.splice(0).reverse()) await step().catch(() => undefined);
+  }, 120_000);
+  return steps;
+}
+
 /** Nearest-rank percentile of `xs` (0..100). */
 export function percentile(xs: number[], p: number): number {
   if (xs.length === 0) return Number.NaN;

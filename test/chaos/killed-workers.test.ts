@@ -20,6 +20,7 @@ import {
   startCounter,
   startOrchestrator,
   submit,
+  teardown,
   waitForReady,
 } from './harness.js';
 
@@ -31,11 +32,7 @@ const MIN_KILL_GAP_MS = 1500;
 
 const { redisUrl } = testServices();
 const prefix = uniquePrefix('chaos-kill');
-const cleanup: (() => Promise<unknown>)[] = [];
-
-afterAll(async () => {
-  for (const step of cleanup.reverse()) await step().catch(() => undefined);
-}, 120_000);
+const cleanup = teardown(afterAll);
 
 describe('killed workers', () => {
   it(`completes ${TASKS} tasks with every write applied once while workers are SIGKILLed`, async () => {

@@ -3,36 +3,26 @@
 // a bounded number of runs while the rest of the queue keeps flowing. Crashes and BullMQ's stall counting
 // only happen with real processes, so the workers are real ones, restarted when they die as Compose would.
 import { queueNames, type SubtaskEnvelopeInput, type TaskView } from '@flotilla/contracts';
-import { stopAll, testServices, uniquePrefix, waitFor } from '@flotilla/test-utils';
+import { stopAll, testServices, uniquePrefix } from '@flotilla/test-utils';
 import { Queue, QueueEvents } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  ended,
-  getTask,
   recordFigures,
   type Service,
+  settled,
   sharedEnv,
   startChaosWorker,
   startCounter,
   startOrchestrator,
   submit,
+  teardown,
 } from './harness.js';
 
 const { redisUrl } = testServices();
 const prefix = uniquePrefix('chaos-poison');
-const cleanup: (() => Promise<unknown>)[] = [];
-afterAll(async () => {
-  for (const step of cleanup.reverse()) await step().catch(() => undefined);
-}, 120_000);
+const cleanup = teardown(afterAll);
 
-const settle = (base: string, id: string) =>
-  waitFor(
-    async () => {
-      const v = await getTask(base, id);
-      return ended(v) ? v : undefined;
-    },
-    { what: `task ${id} to end`, timeoutMs: 240_000, intervalMs: 250 },
-  );
+const settle = (base: string, id: string) => settled(base, id, 240_000);
 
 describe('poison work', () => {
   it('ends each poison failed with a reason after bounded runs, and the other tasks complete', async () => {

@@ -13,13 +13,10 @@ import {
   startChaosWorker,
   startCounter,
   startOrchestrator,
+  teardown,
 } from './harness.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const step of cleanup.reverse()) await step().catch(() => undefined);
-  cleanup.length = 0;
-}, 120_000);
+const cleanup = teardown(afterEach);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -11,35 +11,24 @@ import {
   stopAll,
   testServices,
   uniquePrefix,
-  waitFor,
 } from '@flotilla/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  ended,
-  getTask,
   recordFigures,
   type Service,
+  settled,
   sharedEnv,
   startOrchestrator,
   submit,
+  teardown,
   waitForReady,
 } from './harness.js';
 
 const { redisUrl } = testServices();
 const prefix = uniquePrefix('chaos-slow');
-const cleanup: (() => Promise<unknown>)[] = [];
-afterAll(async () => {
-  for (const step of cleanup.reverse()) await step().catch(() => undefined);
-}, 120_000);
+const cleanup = teardown(afterAll);
 
-const settle = (base: string, id: string) =>
-  waitFor(
-    async () => {
-      const v = await getTask(base, id);
-      return ended(v) ? v : undefined;
-    },
-    { what: `task ${id} to end`, timeoutMs: 90_000, intervalMs: 250 },
-  );
+const settle = (base: string, id: string) => settled(base, id, 90_000);
 
 describe('a model that stalls mid-response', () => {
   it('ends the subtask max_seconds at the deadline and frees the slot for the next task', async () => {
