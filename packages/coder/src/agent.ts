@@ -5,6 +5,8 @@ import type { CoderInput, CoderOutput } from './schemas.js';
 import { Language, type RunResult } from './tools/code-run.js';
 
 const Draft = z.object({ language: Language, code: z.string().min(1) });
+/** What the model is asked for, as a JSON Schema: the same for every draft of every run. */
+const DRAFT_SCHEMA = z.toJSONSchema(Draft) as Record<string, unknown>;
 
 const SYSTEM = [
   'You are a coding agent. Write one small, self-contained program that does the task and prints its result.',
@@ -38,7 +40,7 @@ export async function code(input: CoderInput, ctx: AgentContext): Promise<AgentR
     const stop = ctx.budget.chargeStep();
     if (stop) return { stopReason: stop, ...(last && { output: last }) };
     const reply = await ctx.llm.chat(
-      { messages, responseFormat: { name: 'code', schema: z.toJSONSchema(Draft) as Record<string, unknown> } },
+      { messages, responseFormat: { name: 'code', schema: DRAFT_SCHEMA } },
       { signal: ctx.signal, budget: ctx.budget },
     );
     if (ctx.budget.stopReason) return { stopReason: ctx.budget.stopReason, ...(last && { output: last }) };
