@@ -76,6 +76,7 @@ function subtaskLines(s: SubtaskView, budget: TaskBudget | undefined, style: Sty
     s.replica ? style.dim(`on ${s.replica}`) : '',
     s.stopReason && s.stopReason !== 'finish' ? style.yellow(s.stopReason) : '',
     s.runs && s.runs > 1 ? style.yellow(`(run ${s.runs})`) : '',
+    s.degraded?.length ? style.yellow(`without ${s.degraded.join(', ')}`) : '',
   ].filter(Boolean);
   const lines = [head.join('  '), `      ${usageLine(s.usage, budget, style)}`];
   if (s.error) lines.push(`      ${style.red(cut(oneLine(s.error), width - 6))}`);
@@ -119,10 +120,21 @@ export function renderTask(
 /** A line that would wrap loses its colours and its tail: a wrapped line would break the redraw. */
 const fit = (line: string, width: number) => (visibleLength(line) <= width ? line : cut(line.replace(ANSI, ''), width));
 
+/** Why a completed task is partial: subtasks that did not finish, or ran while a service was down. */
+function partialWhy(view: TaskView): string {
+  const down = [...new Set(view.subtasks.flatMap((s) => s.degraded ?? []))];
+  const unfinished = view.subtasks.some((s) => s.state !== 'completed');
+  const why = [
+    ...(unfinished ? ['some subtasks did not finish, see their stop reasons'] : []),
+    ...(down.length ? [`${down.join(' and ')} was unavailable to some subtasks`] : []),
+  ];
+  return why.join('; ') || 'some subtasks did not finish, see their stop reasons';
+}
+
 /** What `submit --watch` prints once the task has ended: the answer, then how it ended. */
 export function renderOutcome(view: TaskView, style: Style = PLAIN): string[] {
   const lines = ['', view.answer ?? view.error ?? style.dim('(no answer)'), ''];
-  const how = `${view.status}${view.partial ? ' (partial: some subtasks did not finish, see their stop reasons)' : ''}`;
+  const how = `${view.status}${view.partial ? ` (partial: ${partialWhy(view)})` : ''}`;
   lines.push(`${stateColour(view.status, style)(how)}${view.traceId ? style.dim(` · trace ${view.traceId}`) : ''}`);
   return lines;
 }
@@ -139,7 +151,7 @@ export function eventLine(e: WatchEvent): string {
     case 'subtask_resumed':
       return `resumed   ${e.subtaskId} ${e.role} on ${e.replica}`;
     case 'subtask_finished':
-      return `finished  ${e.subtaskId} ${e.role} on ${e.replica}: ${e.stopReason} (steps ${e.usage.steps}, tool calls ${e.usage.toolCalls}, tokens ${e.usage.tokens}, ${secs(e.usage.ms)})`;
+      return `finished  ${e.subtaskId} ${e.role} on ${e.replica}: ${e.stopReason}${e.degraded?.length ? ` without ${e.degraded.join(', ')}` : ''} (steps ${e.usage.steps}, tool calls ${e.usage.toolCalls}, tokens ${e.usage.tokens}, ${secs(e.usage.ms)})`;
     case 'completed':
       return `completed${e.partial ? ' (partial)' : ''}`;
     case 'failed':

@@ -62,6 +62,8 @@ export const TaskEvent = z.discriminatedUnion('type', [
     ok: z.boolean(),
     stopReason: StopReason,
     usage: Usage,
+    /** Services (`memory`) that were down during the run (SubtaskResult.degraded). */
+    degraded: z.array(z.string()).optional(),
   }),
   z.object({ ...base, type: z.literal('completed'), answer: z.string(), partial: z.boolean() }),
   z.object({ ...base, type: z.literal('failed'), reason: z.string() }),

@@ -37,6 +37,8 @@ export const SubtaskEnvelope = z.object({
    * Data from other agents, which read web pages: handlers show it to a model as untrusted data.
    */
   dependencies: z.array(SubtaskDependency).max(32).optional(),
+  /** PlannedSubtask.retryOf: the failed subtask whose work this one repeats, and whose write keys it uses. */
+  retryOf: z.string().min(1).optional(),
   /** 1-based delivery attempt, so handlers can tell a retry from a first run. */
   attempt: z.number().int().positive().default(1),
 });
@@ -68,5 +70,10 @@ export const SubtaskResult = z.object({
   stopReason: StopReason,
   usage: Usage,
   worker: WorkerIdentity,
+  /**
+   * Fleet services (`memory`) a tool call found down during the run: the output was made without
+   * them. The run may still have finished ok; its task ends partial.
+   */
+  degraded: z.array(z.string()).optional(),
 });
 export type SubtaskResult = z.infer<typeof SubtaskResult>;

@@ -54,6 +54,12 @@ export const PlannedSubtask = z.object({
    * ok and receives their outputs (SubtaskEnvelope.dependencies). Absent: it runs at once.
    */
   dependsOn: z.array(z.string()).optional(),
+  /**
+   * Set by the re-plan on a new subtask that repeats a failed one's work exactly (same role, same
+   * input): the failed subtask's id. Its writes reuse that subtask's idempotency keys, so what the
+   * failed run already wrote is replayed rather than written again.
+   */
+  retryOf: z.string().optional(),
 });
 export type PlannedSubtask = z.infer<typeof PlannedSubtask>;
 
@@ -65,6 +71,8 @@ export const SubtaskView = PlannedSubtask.extend({
   stopReason: StopReason.optional(),
   usage: Usage.optional(),
   error: z.string().optional(),
+  /** Services (`memory`) that were down during the run: the output was made without them (SubtaskResult.degraded). */
+  degraded: z.array(z.string()).optional(),
 });
 export type SubtaskView = z.infer<typeof SubtaskView>;
 

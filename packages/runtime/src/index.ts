@@ -64,6 +64,7 @@ export {
   type CreateMemoryOptions,
   createMemory,
   DEFAULT_MEMORY_TTL_DAYS,
+  MEMORY_DEPENDENCY,
   type Memory,
   type MemoryConfig,
   type MemoryDoc,
@@ -87,6 +88,7 @@ export {
 } from './telemetry/index.js';
 export {
   type AnyTool,
+  argsHash,
   createKillSwitch,
   createToolGateway,
   defineTool,

@@ -8,6 +8,7 @@ export {
   type RunningProcess,
   redisReachable,
   type ServiceHandle,
+  startChroma,
   startOtlpReceiver,
   startProcess,
   startRedis,

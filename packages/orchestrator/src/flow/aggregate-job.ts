@@ -6,7 +6,7 @@ import {
   SubtaskResult,
   ZERO_USAGE,
 } from '@flotilla/contracts';
-import { FlotillaError, type ToolGateway, type ToolOutcome } from '@flotilla/runtime';
+import { argsHash, FlotillaError, type ToolGateway, type ToolOutcome } from '@flotilla/runtime';
 import type { ChatMessage, LlmClient } from '@flotilla/runtime/llm';
 import { type FlowProducer, type Job, type Processor, WaitingChildrenError } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
@@ -168,7 +168,9 @@ export function createAggregateProcessor(deps: AggregateJobDeps): Processor<Task
       await recordOutcomes(store, record, outcomes);
 
       const ok = outcomes.filter((o) => o.kind === 'result' && o.result.ok);
-      const partial = ok.length < outcomes.length;
+      // An answer made while memory (or another fleet service) was down is not a full one either.
+      const degraded = outcomes.some((o) => o.kind === 'result' && o.result.degraded?.length);
+      const partial = ok.length < outcomes.length || degraded;
       if (ok.length === 0) {
         const reasons = outcomes.map((o) => `${o.subtaskId}: ${describeOutcome(o)}`).join('; ');
         const reason = `all_subtasks_failed: ${reasons}`.slice(0, 2000);
@@ -313,7 +315,10 @@ async function replanOnce(
   const log = deps.log.child({ taskId: record.taskId });
   const [, plan] = await Promise.all([
     deps.store.addOrchestratorTokens(record.taskId, outcome.tokens),
-    deps.store.extendPlan(record.taskId, outcome.ok ? [...record.plan, ...outcome.subtasks] : record.plan),
+    deps.store.extendPlan(
+      record.taskId,
+      outcome.ok ? [...record.plan, ...markRetries(outcome.subtasks, record.plan, failed)] : record.plan,
+    ),
   ]);
   if (plan.length === record.plan.length) {
     if (!outcome.ok) log.warn({ reason: outcome.reason }, 're-plan failed; aggregating what finished');
@@ -322,6 +327,27 @@ async function replanOnce(
   await deps.store.appendEvent({ type: 'planned', taskId: record.taskId, subtasks: plan, replanned: true });
   log.info({ failed: failed.map((f) => f.subtaskId), added: plan.length - record.plan.length }, 'task re-planned');
   return { ...record, plan, replanned: true };
+}
+
+/**
+ * Marks each new subtask that repeats a failed one exactly (same role, same input) as its retry, so
+ * its writes meet the failed run's idempotency records instead of landing a second time. A subtask
+ * the planner changed in any way is new work, with keys of its own.
+ */
+function markRetries(
+  added: readonly PlannedSubtask[],
+  plan: readonly PlannedSubtask[],
+  failed: readonly SubtaskOutcome[],
+): PlannedSubtask[] {
+  const failedIds = new Set(failed.map((f) => f.subtaskId));
+  const byWork = new Map<string, string>();
+  for (const s of plan) {
+    if (failedIds.has(s.subtaskId)) byWork.set(`${s.role}:${argsHash(s.input)}`, s.retryOf ?? s.subtaskId);
+  }
+  return added.map((s) => {
+    const retryOf = byWork.get(`${s.role}:${argsHash(s.input)}`);
+    return retryOf ? { ...s, retryOf } : s;
+  });
 }
 
 /**
@@ -404,13 +430,14 @@ async function recordOutcomes(
             ok: o.result.ok,
             stopReason: o.result.stopReason,
             usage: o.result.usage,
+            ...(o.result.degraded?.length ? { degraded: o.result.degraded } : {}),
           },
     );
   }
 }
 
 /** Failure codes a later attempt may not meet: the far side was down, slow, or its breaker open. */
-const TRANSIENT_WRITE_CODES = new Set(['tool_failed', 'timeout', 'circuit_open', 'aborted']);
+const TRANSIENT_WRITE_CODES = new Set(['tool_failed', 'timeout', 'circuit_open', 'unavailable', 'aborted']);
 
 /** The gateway did not keep the records. Retryable when the failure was the far side's (see TRANSIENT_WRITE_CODES). */
 export class MemoryWriteError extends FlotillaError {

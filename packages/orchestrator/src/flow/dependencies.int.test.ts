@@ -149,6 +149,36 @@ describe('the one re-plan', () => {
     expect(planned.map(({ event }) => event.type === 'planned' && event.replanned)).toEqual([undefined, true]);
   });
 
+  it('marks a re-planned subtask that repeats a failed one as its retry, so its writes reuse its keys', async () => {
+    const same = { role: 'researcher', input: { question: 'the radius' } };
+    const llm = plannedLlm(
+      { subtasks: [same, { role: 'researcher', input: { question: 'the formula' } }] },
+      { subtasks: [same, { role: 'researcher', input: { question: 'the radius, from the survey' } }] },
+    );
+    h = await startHarness({ llm });
+    const envelopes = new Map<string, SubtaskEnvelope>();
+    await startRole(h, {
+      role: 'researcher',
+      handler: async ({ question }, ctx) => {
+        envelopes.set(ctx.envelope.subtaskId, ctx.envelope);
+        return ctx.envelope.subtaskId === 's1'
+          ? { stopReason: 'runtime_error', error: 'the radius page 500s' }
+          : { stopReason: 'finish', output: `${question}: found` };
+      },
+    });
+    const done = await taskEnded(h, await submit(h, 'What is the area of the pond?'));
+
+    expect(done.plan.map((s) => [s.subtaskId, s.retryOf])).toEqual([
+      ['s1', undefined],
+      ['s2', undefined],
+      ['s3', 's1'],
+      ['s4', undefined],
+    ]);
+    expect(envelopes.get('s3')?.retryOf).toBe('s1');
+    expect(envelopes.get('s4')).not.toHaveProperty('retryOf');
+    expect(done.stopReasons).toEqual({ s1: 'runtime_error', s2: 'finish', s3: 'finish', s4: 'finish' });
+  });
+
   it('re-plans at most once, and not after a stop no plan can get round', async () => {
     const llm = plannedLlm({ subtasks: [{ role: 'researcher', input: { question: 'flaky' } }] });
     h = await startHarness({ llm });

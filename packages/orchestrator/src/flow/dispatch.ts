@@ -54,6 +54,7 @@ export function subtaskJob(
     deadline: record.deadline,
     attempt: 1,
     ...(dependencies?.length ? { dependencies } : {}),
+    ...(subtask.retryOf ? { retryOf: subtask.retryOf } : {}),
     ...options.trace,
   };
   return {

@@ -36,7 +36,13 @@ export function buildTaskView(record: TaskRecord, events: readonly TaskEvent[]):
       continue;
     }
     const state = e.ok ? 'completed' : e.stopReason === 'cancelled' ? 'cancelled' : 'failed';
-    Object.assign(s, { state, replica: e.replica, stopReason: e.stopReason, usage: e.usage });
+    Object.assign(s, {
+      state,
+      replica: e.replica,
+      stopReason: e.stopReason,
+      usage: e.usage,
+      ...(e.degraded?.length ? { degraded: e.degraded } : {}),
+    });
     stopReasons[e.subtaskId] = e.stopReason;
   }
 

@@ -1,4 +1,4 @@
-import { defineTool, type MemoryStore } from '@flotilla/runtime';
+import { defineTool, MEMORY_DEPENDENCY, type MemoryStore } from '@flotilla/runtime';
 import { z } from 'zod';
 
 /**
@@ -19,6 +19,7 @@ export function notesWriteTool(memory: MemoryStore | undefined) {
     sideEffects: 'write',
     timeoutMs: 5_000,
     retries: 2,
+    ...MEMORY_DEPENDENCY,
     run: async ({ text, source }, ctx) => {
       if (!memory) return { saved: false, reason: 'memory is not configured' };
       const id = ctx.idempotencyKey ?? undefined;

@@ -7,6 +7,12 @@ export interface ReadinessCheck {
   check: (signal: AbortSignal) => Promise<unknown>;
   /** Overrides the server's per-check timeout. */
   timeoutMs?: number;
+  /**
+   * A dependency the service works on without (degraded), such as a worker's memory: its failure is
+   * reported under `degraded` while /readyz stays 200, so Swarm, Compose or Kubernetes do not restart
+   * or unroute every replica because Chroma went down. Default false: a failure makes /readyz 503.
+   */
+  optional?: boolean;
 }
 
 /**
@@ -24,15 +30,19 @@ export function redisCheck(redis: Redis, { name = 'redis' }: { name?: string } =
   };
 }
 
-/** Chroma answers its heartbeat (GET /api/v2/heartbeat), with the token its gate requires when given one. */
+/**
+ * Chroma answers its heartbeat (GET /api/v2/heartbeat), with the token its gate requires when given one.
+ * `optional` for services that degrade without memory rather than stop (see ReadinessCheck.optional).
+ */
 export function chromaCheck(
   url: string,
-  { name = 'chroma', token }: { name?: string; token?: string } = {},
+  { name = 'chroma', token, optional = false }: { name?: string; token?: string; optional?: boolean } = {},
 ): ReadinessCheck {
   const heartbeat = new URL('/api/v2/heartbeat', url);
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   return {
     name,
+    optional,
     check: async (signal) => {
       const res = await fetch(heartbeat, { signal, headers });
       await res.body?.cancel();

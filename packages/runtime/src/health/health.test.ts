@@ -74,6 +74,23 @@ describe('/readyz', () => {
     });
   });
 
+  it('stays ready when only an optional check fails, and lists it as degraded', async () => {
+    const down = (optional: boolean): ReadinessCheck => ({
+      name: optional ? 'chroma' : 'redis',
+      optional,
+      check: async () => Promise.reject(new Error('connect ECONNREFUSED 10.0.0.7:8000')),
+    });
+    const degraded = [{ check: 'chroma', error: 'connect ECONNREFUSED 10.0.0.7:8000' }];
+    let res = await build({ lifecycle: readyLifecycle(), checks: [passing('redis'), down(true)] }).inject('/readyz');
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ status: 'ready', checks: { redis: 'ok', chroma: 'failed' }, degraded });
+
+    // A required check still decides: with it failing too, the service is not ready, and says both.
+    res = await build({ lifecycle: readyLifecycle(), checks: [down(false), down(true)] }).inject('/readyz');
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ status: 'not_ready', reasons: [{ check: 'redis' }], degraded });
+  });
+
   it('fails a check that does not answer in time, and aborts its signal', async () => {
     let aborted = false;
     const server = build({

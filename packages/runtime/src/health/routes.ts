@@ -111,14 +111,16 @@ export function registerHealthRoutes<Logger extends FastifyBaseLogger, TypeProvi
     const errors = await Promise.all(checks.map((c) => runCheck(c, checkTimeoutMs)));
     const results: Record<string, 'ok' | 'failed'> = {};
     const reasons: NotReadyReason[] = [];
+    const degraded: NotReadyReason[] = [];
     checks.forEach((c, i) => {
       const error = errors[i];
       results[c.name] = error === undefined ? 'ok' : 'failed';
-      if (error !== undefined) reasons.push({ check: c.name, error });
+      if (error !== undefined) (c.optional ? degraded : reasons).push({ check: c.name, error });
     });
+    const more = degraded.length ? { degraded } : {};
     if (reasons.length > 0)
-      return reply.code(503).send({ status: 'not_ready', reasons, checks: results } satisfies Readyz);
-    return { status: 'ready', checks: results } satisfies Readyz;
+      return reply.code(503).send({ status: 'not_ready', reasons, checks: results, ...more } satisfies Readyz);
+    return { status: 'ready', checks: results, ...more } satisfies Readyz;
   });
 
   app.get('/metrics', async (_req, reply) => {

@@ -12,9 +12,16 @@ export const LivezBody = z.object({
 /** GET /startupz: 200 `started`, 503 `starting`. */
 export const StartupzBody = z.object({ status: z.enum(['started', 'starting']) });
 
-/** GET /readyz: 200 `ready` with each check's result, or 503 `not_ready` with the reasons. */
+const CheckFailure = z.object({ check: z.string(), error: z.string() });
+
+/**
+ * GET /readyz: 200 `ready` with each check's result, or 503 `not_ready` with the reasons. A failing
+ * optional check (a dependency the service degrades without, such as a worker's memory) keeps it
+ * ready and is listed under `degraded`.
+ */
 export const ReadyzBody = z.object({
   status: z.enum(['ready', 'not_ready']),
   checks: z.record(z.string(), z.enum(['ok', 'failed'])).optional(),
-  reasons: z.array(z.object({ check: z.string(), error: z.string() })).optional(),
+  reasons: z.array(CheckFailure).optional(),
+  degraded: z.array(CheckFailure).optional(),
 });

@@ -14,6 +14,7 @@ export {
   type Trust,
 } from './memory.js';
 export {
+  MEMORY_DEPENDENCY,
   MEMORY_NAMESPACES,
   type MemoryNamespace,
   MemorySearchHit,

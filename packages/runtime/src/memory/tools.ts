@@ -27,6 +27,13 @@ export type MemorySearchHit = z.infer<typeof MemorySearchHit>;
 const HIT_TEXT_CHARS = 1000;
 
 /**
+ * What every tool over Chroma declares: it needs memory (so an outage fails it `unavailable` and
+ * marks the run degraded), and all of them share one breaker per process, because they fail
+ * together: once Chroma is down, a search need not wait out its retries to learn what a write did.
+ */
+export const MEMORY_DEPENDENCY = { dependsOn: 'memory', breakerKey: 'memory' } as const;
+
+/**
  * Searches the calling task's tenant's notes (ctx.tenant, from the envelope; no argument can name
  * another tenant). Each hit is marked untrusted and carries its provenance; the run loop then shows
  * the whole result to the model as data (renderUntrusted). Read-only, so the gateway may retry it.
@@ -44,6 +51,7 @@ export function memorySearchTool(memory: MemoryStore | undefined) {
     sideEffects: 'read',
     timeoutMs: 5_000,
     retries: 2,
+    ...MEMORY_DEPENDENCY,
     run: async ({ query, n }, ctx) => {
       if (!memory) return { hits: [] };
       const hits = await memory.forTenant(ctx.tenant).query('notes', query, { n });
@@ -91,6 +99,7 @@ export function memoryWriteTool(memory: MemoryStore) {
     sideEffects: 'write',
     timeoutMs: 10_000,
     retries: 2,
+    ...MEMORY_DEPENDENCY,
     run: async ({ namespace, records }, ctx) => ({
       ids: await memory.forTenant(ctx.tenant).add(
         namespace,

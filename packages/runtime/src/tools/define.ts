@@ -73,6 +73,13 @@ export interface ToolSpec<I extends z.ZodType, R> {
    * tool of one MCP server. Default: the tool's own name.
    */
   breakerKey?: string;
+  /**
+   * The fleet service the tool cannot work without (`memory` for the tools over Chroma). When that
+   * service is down (the last attempt failed with an error the tool calls transient, timed out, or
+   * met the open breaker) the call fails `unavailable` naming it, and the run is marked degraded, so
+   * its task ends partial instead of reporting an answer made without memory as a full one.
+   */
+  dependsOn?: string;
   run(input: z.output<I>, ctx: ToolContext): Promise<R>;
 }
 
@@ -89,6 +96,7 @@ export interface Tool<I extends z.ZodType = z.ZodType, R = unknown> {
   readonly requiresApproval: boolean;
   readonly parameters: Record<string, unknown> | undefined;
   readonly breakerKey: string;
+  readonly dependsOn: string | undefined;
   // Method syntax on purpose: it keeps parameters bivariant, so every Tool<I, R> is an AnyTool.
   run(input: z.output<I>, ctx: ToolContext): Promise<R>;
 }
@@ -128,6 +136,7 @@ export function defineTool<I extends z.ZodType, R>(spec: ToolSpec<I, R>): Tool<I
     requiresApproval: spec.requiresApproval === true,
     parameters: spec.parameters,
     breakerKey: spec.breakerKey ?? spec.name,
+    dependsOn: spec.dependsOn,
     run: spec.run,
   });
 }

@@ -90,6 +90,8 @@ afterEach(async () => {
 interface CountedSpec<T> {
   name: string;
   sideEffects?: 'read' | 'write';
+  dependsOn?: string;
+  breakerKey?: string;
   retries?: number;
   retryable?: (err: unknown) => boolean;
   /** Gets the 1-based number of this run. */
@@ -263,6 +265,68 @@ describe('timeouts, retries and the breaker', () => {
     expect(recovered.output).toBe('ok');
     expect(state.runs).toBe(4);
     expect(gw.circuit('dep.read')).toBe('closed');
+  });
+
+  it('forms a retry’s write keys with the failed subtask’s id (keyScope), so its writes replay', async () => {
+    const { tool, state } = counted({ name: 'ledger.write', sideEffects: 'write', run: async (n) => `entry ${n}` });
+    const gw = gateway([tool]);
+    const first = await gw.call('ledger.write', { q: 'x' }, { budget: budget(), ...ids(), subtaskId: 's1' });
+    const retry = await gw.call(
+      'ledger.write',
+      { q: 'x' },
+      { budget: budget(), ...ids(), subtaskId: 's3', keyScope: 's1' },
+    );
+    const other = await gw.call('ledger.write', { q: 'x' }, { budget: budget(), ...ids(), subtaskId: 's4' });
+    expect(first).toMatchObject({ ok: true, output: 'entry 1', cached: false });
+    expect(retry).toMatchObject({ ok: true, output: 'entry 1', cached: true });
+    expect(other).toMatchObject({ ok: true, output: 'entry 2', cached: false });
+    expect(state.runs).toBe(2);
+  });
+
+  it('fails a tool whose fleet service is down `unavailable`, naming it, and a bad call as its own failure', async () => {
+    let down = true;
+    const { tool: search, state } = counted({
+      name: 'memory.search',
+      dependsOn: 'memory',
+      breakerKey: 'memory',
+      run: async () => {
+        if (down) throw transient();
+        return 'hits';
+      },
+    });
+    const { tool: write } = counted({
+      name: 'notes.write',
+      sideEffects: 'write',
+      dependsOn: 'memory',
+      breakerKey: 'memory',
+      retries: 0,
+      run: async () => Promise.reject(new Error('record too large')),
+    });
+    const gw = gateway([search, write], { breaker: { threshold: 3, halfOpenAfterMs: 60_000 } });
+    const call = (name: string) => gw.call(name, { q: 'x' }, { budget: budget(), ...ids() });
+
+    // Three transient attempts: the service is down, and the shared breaker opens.
+    expect(await call('memory.search')).toMatchObject({
+      ok: false,
+      stopReason: 'tool_error',
+      code: 'unavailable',
+      service: 'memory',
+      attempts: 3,
+    });
+    expect(gw.circuit('notes.write')).toBe('open');
+    // The other memory tool meets the open breaker at once, and is told the same.
+    const refused = await call('notes.write');
+    expect(refused).toMatchObject({ ok: false, code: 'unavailable', service: 'memory', attempts: 0 });
+    expect(!refused.ok && refused.message).toMatch(/^memory is unavailable \(tool notes.write: /);
+    expect(state.runs).toBe(3);
+
+    // With the service back, a non-transient error is the call's own failure, not an outage.
+    down = false;
+    const fresh = gateway([search, write]);
+    expect(await fresh.call('memory.search', { q: 'x' }, { budget: budget(), ...ids() })).toMatchObject({ ok: true });
+    const own = await fresh.call('notes.write', { q: 'y' }, { budget: budget(), ...ids() });
+    expect(own).toMatchObject({ ok: false, code: 'tool_failed' });
+    expect(own).not.toHaveProperty('service');
   });
 
   it('stops a call at the run deadline with max_seconds, without counting it against the breaker', async () => {

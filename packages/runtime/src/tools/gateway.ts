@@ -14,7 +14,7 @@ import type { AnyTool, ToolLog } from './define.js';
 import { describeError, IdempotencyUnavailableError, ToolAbortedError, ToolTimeoutError } from './errors.js';
 import { type Acquired, acquire, type StoredOutcome } from './idempotency.js';
 import type { KillSwitch } from './kill-switch.js';
-import { attributedTimeout, toolBreaker, toolRetry } from './policies.js';
+import { attributedTimeout, retryableBy, toolBreaker, toolRetry } from './policies.js';
 
 /** Why a call did not produce an output. Stable strings: callers and dashboards switch on them. */
 export type ToolFailureCode =
@@ -34,6 +34,12 @@ export type ToolFailureCode =
   | 'tool_failed'
   /** The tool's circuit breaker is open: recent calls kept failing, so this one was not tried (tool_error). */
   | 'circuit_open'
+  /**
+   * The fleet service the tool depends on (its `dependsOn`, e.g. memory) is down: the last attempt
+   * failed transiently, timed out, or met the open breaker (tool_error). The outcome names the
+   * service; the run goes on without it and is marked degraded.
+   */
+  | 'unavailable'
   /** The tool returned something its output schema rejects (tool_error). */
   | 'invalid_output'
   /** The run's deadline passed or it was cancelled during the call (max_seconds | cancelled). */
@@ -57,7 +63,15 @@ export type ToolOutcome<O = unknown> =
       /** True when a write's earlier result was replayed instead of running it again. */
       cached: boolean;
     }
-  | { ok: false; stopReason: StopReason; code: ToolFailureCode; message: string; attempts: number };
+  | {
+      ok: false;
+      stopReason: StopReason;
+      code: ToolFailureCode;
+      message: string;
+      attempts: number;
+      /** With code `unavailable`: the service that was down (the tool's `dependsOn`). */
+      service?: string;
+    };
 
 /** Which run a call belongs to. */
 export interface ToolCallOptions {
@@ -83,6 +97,11 @@ export interface ToolCallOptions {
   traceId?: string;
   /** Overrides the derived key (see `writes`) as a write's idempotency key. */
   idempotencyKey?: string;
+  /**
+   * The subtask id derived write keys are formed with, in place of `subtaskId`: a re-planned subtask
+   * that repeats a failed one's work (SubtaskEnvelope.retryOf) writes under the failed one's keys.
+   */
+  keyScope?: string;
 }
 
 export interface BreakerOptions {
@@ -185,6 +204,29 @@ const fail = (
   attempts = 0,
 ): Result => ({ label, outcome: { ok: false, stopReason, code, message: message.slice(0, MAX_MESSAGE), attempts } });
 
+const isOpenCircuit = (err: unknown) => err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError;
+
+/** Whether `err` says the service behind `tool` is down rather than that the call was wrong. */
+const isOutage = (tool: AnyTool, err: unknown): boolean =>
+  isOpenCircuit(err) || err instanceof ToolTimeoutError || retryableBy(tool)(err);
+
+const unavailable = (service: string, tool: string, err: unknown, attempts: number): Result => {
+  const why = isOpenCircuit(err) ? 'recent calls kept failing, so this one was not tried' : describeError(err);
+  const label = err instanceof ToolTimeoutError ? 'timeout' : isOpenCircuit(err) ? 'circuit_open' : 'error';
+  const message = `${service} is unavailable (tool ${tool}: ${why}); go on without it`;
+  return {
+    label,
+    outcome: {
+      ok: false,
+      stopReason: 'tool_error',
+      code: 'unavailable',
+      message: message.slice(0, MAX_MESSAGE),
+      attempts,
+      service,
+    },
+  };
+};
+
 /** The one door every tool call goes through. Build one per process; it holds each tool's breaker. */
 export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
   const { redis, killSwitch, log, idempotencyTtlSec = 86_400, backoff = {} } = options;
@@ -264,7 +306,7 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
       if (opts.idempotencyKey) idempotencyKey = opts.idempotencyKey;
       else {
         const writes = opts.writes ?? new Map<string, number>();
-        const base = `${opts.taskId}:${opts.subtaskId}:${name}:${write.argsHash}`;
+        const base = `${opts.taskId}:${opts.keyScope ?? opts.subtaskId}:${name}:${write.argsHash}`;
         const n = writes.get(base) ?? 0;
         idempotencyKey = `${base}:${n}`;
         // Counted only once the write has a result (ran or replayed): a failed attempt frees its
@@ -351,7 +393,10 @@ export function createToolGateway(options: ToolGatewayOptions): ToolGateway {
       }
     } catch (err) {
       if (err instanceof ToolAbortedError || budget.signal.aborted) result = aborted(attempts);
-      else if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError) {
+      else if (tool.dependsOn && isOutage(tool, err)) {
+        callLog.warn({ err: describeError(err), attempts, service: tool.dependsOn }, 'tool call failed: service down');
+        result = unavailable(tool.dependsOn, name, err, attempts);
+      } else if (isOpenCircuit(err)) {
         result = fail(
           'circuit_open',
           'tool_error',

@@ -20,7 +20,8 @@ import { describeError, ToolAbortedError, ToolTimeoutError } from './errors.js';
 // The cockatiel policies a gateway composes per call as wrap(retry, breaker, timeout): the retry is
 // outermost so every attempt passes the breaker and gets its own timeout.
 
-const retryableBy = (tool: AnyTool) => tool.retryable ?? isTransientError;
+/** Whether an error of `tool` is transient: worth another attempt, counted by its breaker. */
+export const retryableBy = (tool: AnyTool): ((err: unknown) => boolean) => tool.retryable ?? isTransientError;
 
 /**
  * A tool's circuit breaker: opens after `threshold` consecutive failing attempts, lets one test call

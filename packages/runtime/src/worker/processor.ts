@@ -259,7 +259,13 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
 
     const ok = result.stopReason === 'finish';
     const usage = { ...budget.usage(), ms: Date.now() - startedAt };
-    const end = book.finish(taskId, subtaskId, { ok, stopReason: result.stopReason, usage });
+    const degraded = run.degraded();
+    const end = book.finish(taskId, subtaskId, {
+      ok,
+      stopReason: result.stopReason,
+      usage,
+      ...(degraded.length ? { degraded } : {}),
+    });
     // A write Redis refuses is not worth a re-run: the aggregator rebuilds the event from the result.
     end.recorded.catch((err: unknown) =>
       run.log.warn({ err }, 'could not record the run end; the aggregator rebuilds it'),
@@ -268,7 +274,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
     await end.sent;
     recorder.finished(result.stopReason, budget);
     if (baseLog.isLevelEnabled('info')) {
-      baseLog.info({ ...run.bindings(), stopReason: result.stopReason, usage }, 'subtask finished');
+      baseLog.info({ ...run.bindings(), stopReason: result.stopReason, usage, degraded }, 'subtask finished');
     }
     return {
       v: 1,
@@ -280,6 +286,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, Subtask
       stopReason: result.stopReason,
       usage,
       worker: identity,
+      ...(degraded.length ? { degraded } : {}),
     };
   };
 }

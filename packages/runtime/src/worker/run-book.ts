@@ -68,6 +68,8 @@ export interface RunEnd {
   ok: boolean;
   stopReason: StopReason;
   usage: Usage;
+  /** Fleet services a tool call found down during the run (SubtaskResult.degraded). */
+  degraded?: string[];
 }
 
 /**

@@ -171,6 +171,7 @@ export class RunContext implements AgentContext {
           subtaskId,
           callIndex,
           writes: this.#writes,
+          ...(this.envelope.retryOf ? { keyScope: this.envelope.retryOf } : {}),
           tenant: this.tenant,
           role: this.identity.role,
         });
@@ -184,6 +185,18 @@ export class RunContext implements AgentContext {
   /** The approval this run waits for, once a call asked for one; the processor then parks the job. */
   get parked(): ApprovalPending | undefined {
     return this.#parked;
+  }
+
+  /**
+   * The fleet services (memory) a tool call of this run found down, sorted: the run's output was
+   * made without them, so its result says so (SubtaskResult.degraded) and the task ends partial.
+   */
+  degraded(): string[] {
+    const services = new Set<string>();
+    for (const e of this.journal.entries) {
+      if (e.kind === 'tool' && !e.outcome.ok && e.outcome.service) services.add(e.outcome.service);
+    }
+    return [...services].sort();
   }
 
   /** The identical-write counts so far, saved with the journal when the run parks. */

@@ -250,7 +250,9 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
   heartbeatTimer.unref();
 
   const checks = [redisCheck(commands), workerRunningCheck(worker)];
-  if (config.CHROMA_URL) checks.push(chromaCheck(config.CHROMA_URL, { token: config.CHROMA_TOKEN }));
+  // A worker whose memory is down still works (its memory tools fail `unavailable`, its tasks end
+  // partial), so Chroma must not take every replica out of rotation or get it restarted.
+  if (config.CHROMA_URL) checks.push(chromaCheck(config.CHROMA_URL, { token: config.CHROMA_TOKEN, optional: true }));
   const health = createHealthServer({ port: config.HEALTH_PORT, host: config.HEALTH_HOST, checks, lifecycle, log });
   const healthPort = await health.listen();
 
