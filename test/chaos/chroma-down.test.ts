@@ -4,31 +4,19 @@
 // Chroma is back new tasks are whole again and the answers kept during the outage reach memory. A real
 // Chroma process, a real researcher and orchestrator; only the model vendor is played.
 
-import { fileURLToPath } from 'node:url';
 import { createMemory } from '@flotilla/runtime';
 import {
   fakeReply,
-  freePort,
   type RecordedRequest,
   startChroma,
   startFakeOpenAI,
-  startProcess,
   stopAll,
   testServices,
   uniquePrefix,
   waitFor,
 } from '@flotilla/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  recordFigures,
-  type Service,
-  settled,
-  sharedEnv,
-  startOrchestrator,
-  submit,
-  teardown,
-  waitForReady,
-} from './harness.js';
+import { recordFigures, settled, sharedEnv, startOrchestrator, startResearcher, submit, teardown } from './harness.js';
 
 const { redisUrl } = testServices();
 const cleanup = teardown(afterAll);
@@ -53,24 +41,8 @@ describe('Chroma down', () => {
 
     const env = { ...sharedEnv(redisUrl, uniquePrefix('chaos-chroma'), chroma.url), MEMORY_EMBEDDING: 'hash' };
     const orchestrator = await startOrchestrator(env);
-    const port = await freePort();
-    const proc = startProcess(process.execPath, ['--import', '@flotilla/runtime/register', 'dist/main.js'], {
-      cwd: fileURLToPath(new URL('../../packages/researcher', import.meta.url)),
-      env: {
-        ...env,
-        SERVICE_NAME: 'researcher',
-        HEALTH_PORT: String(port),
-        HEALTH_HOST: '127.0.0.1',
-        REPLICA_ID: 'researcher-1',
-        LLM_PROVIDER: 'openai-compatible',
-        LLM_BASE_URL: llm.url,
-        LLM_MODEL: 'scripted',
-        LLM_API_KEY: 'sk-test-chroma-down-000',
-      },
-    });
-    const researcher: Service = { name: 'researcher-1', healthUrl: `http://127.0.0.1:${port}`, proc, startedAt: 0 };
-    cleanup.push(() => stopAll([orchestrator.proc, proc]));
-    await waitForReady(researcher);
+    const researcher = await startResearcher('researcher-1', llm.url, env);
+    cleanup.push(() => stopAll([orchestrator.proc, researcher.proc]));
 
     const answers = createMemory({ url: chroma.url }).forTenant('default');
     const run = async (goal: string) => settle(orchestrator.url, await submit(orchestrator.url, goal));

@@ -11,6 +11,7 @@ import { freePort, type RunningProcess, startProcess, waitFor } from '@flotilla/
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 export const chaosWorkerEntry = here('../../packages/runtime/dist/worker/fixtures/chaos-worker.js');
 export const orchestratorDir = here('../../packages/orchestrator');
+const researcherDir = here('../../packages/researcher');
 export const FIGURES_FILE = here('./figures.json');
 
 /** A number from the environment (the suite's scale knobs), or the default. */
@@ -135,6 +136,30 @@ export async function startChaosWorker(name: string, env: Record<string, string 
   });
   const svc: Service = { name, healthUrl: `http://127.0.0.1:${port}`, proc, startedAt: Date.now() };
   return ready ? waitForReady(svc) : svc;
+}
+
+/**
+ * A real researcher (its built entry point, as the image runs it) whose model is played by a fake
+ * OpenAI-compatible server at `llmUrl`. Waits for it to be ready.
+ */
+export async function startResearcher(name: string, llmUrl: string, env: Record<string, string | undefined>) {
+  const port = await freePort();
+  const proc = startProcess(process.execPath, ['--import', '@flotilla/runtime/register', 'dist/main.js'], {
+    cwd: researcherDir,
+    env: {
+      ...env,
+      SERVICE_NAME: 'researcher',
+      HEALTH_PORT: String(port),
+      HEALTH_HOST: '127.0.0.1',
+      REPLICA_ID: name,
+      // After `env`: sharedEnv's offline model is the orchestrator's, not this researcher's.
+      LLM_PROVIDER: 'openai-compatible',
+      LLM_BASE_URL: llmUrl,
+      LLM_MODEL: 'played',
+      LLM_API_KEY: 'sk-test-played-model-000',
+    },
+  });
+  return waitForReady({ name, healthUrl: `http://127.0.0.1:${port}`, proc, startedAt: Date.now() });
 }
 
 /** POST /v1/tasks; returns the task id of an accepted (202) task. */

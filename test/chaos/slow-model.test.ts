@@ -2,27 +2,9 @@
 // deadline must abort the call, end the subtask with max_seconds and free the worker's slot. A real
 // researcher process and a real socket left half-answered; only the model vendor is played.
 
-import { fileURLToPath } from 'node:url';
-import {
-  fakeReply,
-  freePort,
-  startFakeOpenAI,
-  startProcess,
-  stopAll,
-  testServices,
-  uniquePrefix,
-} from '@flotilla/test-utils';
+import { fakeReply, startFakeOpenAI, stopAll, testServices, uniquePrefix } from '@flotilla/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  recordFigures,
-  type Service,
-  settled,
-  sharedEnv,
-  startOrchestrator,
-  submit,
-  teardown,
-  waitForReady,
-} from './harness.js';
+import { recordFigures, settled, sharedEnv, startOrchestrator, startResearcher, submit, teardown } from './harness.js';
 
 const { redisUrl } = testServices();
 const prefix = uniquePrefix('chaos-slow');
@@ -39,31 +21,9 @@ describe('a model that stalls mid-response', () => {
     cleanup.push(() => llm.close());
     const env = sharedEnv(redisUrl, prefix);
     const orchestrator = await startOrchestrator(env);
-    const port = await freePort();
-    const proc = startProcess(process.execPath, ['--import', '@flotilla/runtime/register', 'dist/main.js'], {
-      cwd: fileURLToPath(new URL('../../packages/researcher', import.meta.url)),
-      env: {
-        ...env,
-        SERVICE_NAME: 'researcher',
-        HEALTH_PORT: String(port),
-        HEALTH_HOST: '127.0.0.1',
-        REPLICA_ID: 'researcher-1',
-        // One slot: the second task runs only if the stalled call gave it back.
-        WORKER_CONCURRENCY: '1',
-        LLM_PROVIDER: 'openai-compatible',
-        LLM_BASE_URL: llm.url,
-        LLM_MODEL: 'stalling',
-        LLM_API_KEY: 'sk-test-stalling-key-000',
-      },
-    });
-    const researcher: Service = {
-      name: 'researcher-1',
-      healthUrl: `http://127.0.0.1:${port}`,
-      proc,
-      startedAt: Date.now(),
-    };
-    cleanup.push(() => stopAll([orchestrator.proc, proc]));
-    await waitForReady(researcher);
+    // One slot: the second task runs only if the stalled call gave it back.
+    const researcher = await startResearcher('researcher-1', llm.url, { ...env, WORKER_CONCURRENCY: '1' });
+    cleanup.push(() => stopAll([orchestrator.proc, researcher.proc]));
 
     const started = Date.now();
     const stalled = await settle(
