@@ -19,6 +19,7 @@ export { createBudget, tightenLimits } from './budget/index.js';
 export {
   type BaseConfig,
   baseConfigSchema,
+  type ClusterNode,
   ConfigError,
   type ConfigProblem,
   EX_CONFIG,
@@ -76,7 +77,15 @@ export {
   type Provenance,
   type Trust,
 } from './memory/index.js';
-export { type RedisRole, type Service, type StartServiceOptions, startService } from './service/index.js';
+export {
+  createRedisConnection,
+  duplicateConnection,
+  isCluster,
+  type RedisRole,
+  type Service,
+  type StartServiceOptions,
+  startService,
+} from './service/index.js';
 export {
   type BullmqTelemetryOptions,
   bullmqTelemetry,
