@@ -527,8 +527,9 @@ function keda(services) {
         metadata: { name },
         spec: {
           scaleTargetRef: { name },
-          // Not 0 by default: the planner plans only for roles with a live replica, so a role at zero
-          // would get no new subtasks to wake it. docs/kubernetes.md, "Scaling to zero".
+          // Not 0 by default: a task for a role at zero waits for a pod to start. An overlay may set 0
+          // for a role whose worker sets WORKER_SCALE_TO_ZERO (overlays/prod-zero), so the planner keeps
+          // planning for it at zero; without it, nothing would wake the role. docs/kubernetes.md.
           minReplicaCount: 1,
           maxReplicaCount: MAX_REPLICAS,
           pollingInterval: 15,

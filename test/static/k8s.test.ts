@@ -3,13 +3,13 @@
 // compose.yaml does change the manifests, and check the rules the manifests must keep whatever the
 // generator does: Pod Security "restricted", probes and drain, and who may reach whom.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { queueNames } from '@flotilla/contracts';
 import { QueueKeys } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 // @ts-expect-error -- a plain ESM script without type declarations
 import { generate, PRESTOP_SLEEP_S } from '../../deploy/k8s/generate.mjs';
 import { composePath, repoRoot, SHUTDOWN_GRACE_MS } from './compose-policy.js';
@@ -288,6 +288,33 @@ describe('autoscaling', () => {
       ]);
       expect(s.spec.scaleTargetRef.name).toBe(role);
     }
+  });
+
+  it('an overlay that lets KEDA take a role to zero also makes that role declare it (WORKER_SCALE_TO_ZERO)', () => {
+    type Patch = { target: { kind: string; name: string }; patch: string };
+    const overlays = join(repoRoot, 'deploy/k8s/overlays');
+    const atZero: string[] = [];
+    for (const overlay of readdirSync(overlays)) {
+      const k = parse(readFileSync(join(overlays, overlay, 'kustomization.yaml'), 'utf8')) as { patches?: Patch[] };
+      const ops = (kind: string) =>
+        (k.patches ?? [])
+          .filter((p) => p.target.kind === kind)
+          .flatMap((p) =>
+            (parse(p.patch) as { op: string; path: string; value: unknown }[]).map((op) => ({
+              ...op,
+              role: p.target.name,
+            })),
+          );
+      for (const { role } of ops('ScaledObject').filter((o) => o.path === '/spec/minReplicaCount' && o.value === 0)) {
+        atZero.push(`${overlay}/${role}`);
+        expect(ops('Deployment'), `${overlay}: ${role} scales to zero`).toContainEqual(
+          expect.objectContaining({ role, op: 'add', value: { name: 'WORKER_SCALE_TO_ZERO', value: 'true' } }),
+        );
+      }
+    }
+    // The base keeps every role at one replica at least; prod-zero is where the researcher goes to zero.
+    expect(scaled.map((s) => s.spec.minReplicaCount)).toEqual([1, 1]);
+    expect(atZero).toEqual(['prod-zero/researcher']);
   });
 
   it('an HPA on CPU for each worker role as the fallback', () => {
