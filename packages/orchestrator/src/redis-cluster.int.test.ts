@@ -1,5 +1,5 @@
 // A whole task on a real Redis Cluster (three masters on loopback, an ACL user, the default user off):
-// the orchestrator and a researcher as processes with REDIS_CLUSTER_NODES, so the services' own
+// the orchestrator, a researcher and the dashboard as processes with REDIS_CLUSTER_NODES, so the services' own
 // connection factory, BullMQ's flows across two queues, flotilla's Lua scripts, pub/sub and the
 // fan-in all run against slot routing, where a key outside the prefix's slot fails with CROSSSLOT.
 // Runs the built dist/ (pnpm build first). Needs redis-server and redis-cli; fails without them.
@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { redisKeys, type TaskView } from '@flotilla/contracts';
+import { formatApiKeyLine, generateApiKey } from '@flotilla/runtime/auth';
 import {
   freePort,
   type RedisCluster,
@@ -41,7 +42,10 @@ afterAll(async () => {
 });
 
 /** A service's real entry point on the cluster; only the settings named here decide what it does. */
-function start(pkg: 'orchestrator' | 'researcher', env: Record<string, string | undefined>): RunningProcess {
+function start(
+  pkg: 'orchestrator' | 'researcher' | 'dashboard',
+  env: Record<string, string | undefined>,
+): RunningProcess {
   const proc = startProcess(process.execPath, ['--import', '@flotilla/runtime/register', 'dist/main.js'], {
     cwd: join(packages, pkg),
     env: {
@@ -81,7 +85,7 @@ describe('REDIS_CLUSTER_NODES', () => {
     }
   });
 
-  it('runs a task through plan, a researcher subtask and fan-in on a three-master cluster, as an ACL user', async () => {
+  it('runs a task through plan, a researcher subtask and fan-in on a three-master cluster, as an ACL user; the dashboard shows it', async () => {
     const prefix = `{${uniquePrefix('flotilla-test')}}`;
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
@@ -139,6 +143,29 @@ describe('REDIS_CLUSTER_NODES', () => {
     } finally {
       client.disconnect();
     }
-    for (const p of [orchestrator, researcher]) expect(p.stdout() + p.stderr()).not.toMatch(/CROSSSLOT|MOVED/);
+
+    // The dashboard reads the same queues through bull-board's Lua getters, on the cluster too.
+    const token = generateApiKey();
+    writeFileSync(join(dir, 'api_keys'), `${formatApiKeyLine('ops', 'admin', token)}\n`);
+    const dashboardPort = await freePort();
+    const dashboard = start('dashboard', {
+      QUEUE_PREFIX: prefix,
+      HEALTH_PORT: String(dashboardPort),
+      API_KEYS_FILE: join(dir, 'api_keys'),
+    });
+    const queues = await waitFor(
+      async () => {
+        if (dashboard.child.exitCode !== null)
+          throw new Error(`the dashboard exited: ${dashboard.stderr().slice(-2000)}`);
+        const r = await fetch(`http://127.0.0.1:${dashboardPort}/api/queues`, {
+          headers: { authorization: `Bearer ${token}` },
+        }).catch(() => undefined);
+        return r?.ok ? ((await r.json()) as { queues: { name: string; counts: Record<string, number> }[] }) : undefined;
+      },
+      { what: 'the dashboard to serve its queues', timeoutMs: 30_000 },
+    );
+    expect(queues.queues.find((q) => q.name === 'role.researcher')?.counts.completed).toBeGreaterThanOrEqual(1);
+    for (const p of [orchestrator, researcher, dashboard])
+      expect(p.stdout() + p.stderr()).not.toMatch(/CROSSSLOT|MOVED|redis connection error/);
   });
 });
