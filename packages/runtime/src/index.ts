@@ -27,6 +27,7 @@ export {
   type LoadConfigOrExitOptions,
   loadConfig,
   loadConfigOrExit,
+  redisClusterProblems,
   secret,
 } from './config/index.js';
 export { FlotillaError, isTransientError } from './errors.js';
