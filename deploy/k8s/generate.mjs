@@ -18,7 +18,15 @@ export const GENERATED_DIRS = [
   'deploy/k8s/components/stores',
   'deploy/k8s/components/keda',
   'deploy/k8s/components/hpa-cpu',
+  'deploy/k8s/components/redis-cluster',
 ];
+
+/**
+ * The Redis Cluster variant (components/redis-cluster, docs/redis-cluster.md): the hash-tagged prefix
+ * every key must carry there, and example seed nodes to replace (documentation hosts, reaching nothing).
+ */
+const CLUSTER_PREFIX = '{flotilla}';
+const CLUSTER_NODES_EXAMPLE = ['redis-0', 'redis-1', 'redis-2'].map((n) => `${n}.example.internal:6379`).join(',');
 
 /**
  * Compose services left out: profiles are opt-in extras (the trace UI, the dashboard, the local model),
@@ -491,20 +499,26 @@ function workerRoles(services) {
     .filter(([, role]) => role);
 }
 
-function keda(services) {
+/**
+ * KEDA's objects per worker role. `cluster`: the `redis-cluster` trigger, which finds the nodes in the
+ * worker container's own REDIS_CLUSTER_NODES (one place to set them), on the cluster's tagged prefix.
+ */
+function keda(services, { cluster = false } = {}) {
   const docs = [];
   for (const [name, role, svc] of workerRoles(services)) {
-    const prefix = svc.environment.QUEUE_PREFIX;
-    // KEDA's operator runs in its own namespace: the Service's name qualified with ours.
-    const url = new URL(svc.environment.REDIS_URL);
-    const address = `${url.hostname}.${NAMESPACE}:${url.port || 6379}`;
+    const prefix = cluster ? CLUSTER_PREFIX : svc.environment.QUEUE_PREFIX;
     const secret = /\/run\/secrets\/(.+)$/.exec(svc.environment.REDIS_PASSWORD_FILE)[1];
     const queue = `${prefix}:role.${role}`;
+    // KEDA's operator runs in its own namespace: the Service's name qualified with ours.
+    const url = new URL(svc.environment.REDIS_URL);
+    const where = cluster
+      ? { addressesFromEnv: 'REDIS_CLUSTER_NODES' }
+      : { address: `${url.hostname}.${NAMESPACE}:${url.port || 6379}` };
     const trigger = (list, listLength, activation) => ({
-      type: 'redis',
+      type: cluster ? 'redis-cluster' : 'redis',
       authenticationRef: { name: `${name}-redis` },
       metadata: {
-        address,
+        ...where,
         listName: `${queue}:${list}`,
         listLength: String(listLength),
         activationListLength: String(activation),
@@ -527,8 +541,9 @@ function keda(services) {
         metadata: { name },
         spec: {
           scaleTargetRef: { name },
-          // Not 0 by default: the planner plans only for roles with a live replica, so a role at zero
-          // would get no new subtasks to wake it. docs/kubernetes.md, "Scaling to zero".
+          // Not 0 by default: a task for a role at zero waits for a pod to start. An overlay may set 0
+          // for a role whose worker sets WORKER_SCALE_TO_ZERO (overlays/prod-zero), so the planner keeps
+          // planning for it at zero; without it, nothing would wake the role. docs/kubernetes.md.
           minReplicaCount: 1,
           maxReplicaCount: MAX_REPLICAS,
           pollingInterval: 15,
@@ -545,6 +560,36 @@ function keda(services) {
     );
   }
   return docs;
+}
+
+/**
+ * Strategic-merge patches moving every service that uses Redis onto a cluster: REDIS_URL out,
+ * REDIS_CLUSTER_NODES in, the tagged prefix (the services refuse an untagged one there).
+ */
+function clusterPatches(services) {
+  return Object.entries(services)
+    .filter(([name, svc]) => svc.environment?.REDIS_URL && !STORES.includes(name))
+    .map(([name]) => ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name },
+      spec: {
+        template: {
+          spec: {
+            containers: [
+              {
+                name,
+                env: [
+                  { name: 'REDIS_URL', $patch: 'delete' },
+                  { name: 'REDIS_CLUSTER_NODES', value: CLUSTER_NODES_EXAMPLE },
+                  { name: 'QUEUE_PREFIX', value: CLUSTER_PREFIX },
+                ],
+              },
+            ],
+          },
+        },
+      },
+    }));
 }
 
 function hpa(services) {
@@ -630,6 +675,8 @@ export function generate(composeText, readRepoFile = (p) => readFileSync(join(ro
     HEADER + stringify({ apiVersion: 'kustomize.config.k8s.io/v1alpha1', kind: 'Component', resources: stores });
   out['deploy/k8s/components/keda/scaled-objects.yaml'] = yamlDocs(keda(services));
   out['deploy/k8s/components/hpa-cpu/hpa.yaml'] = yamlDocs(hpa(services));
+  out['deploy/k8s/components/redis-cluster/scaled-objects.yaml'] = yamlDocs(keda(services, { cluster: true }));
+  out['deploy/k8s/components/redis-cluster/services.yaml'] = yamlDocs(clusterPatches(services));
   return out;
 }
 

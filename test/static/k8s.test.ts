@@ -3,13 +3,14 @@
 // compose.yaml does change the manifests, and check the rules the manifests must keep whatever the
 // generator does: Pod Security "restricted", probes and drain, and who may reach whom.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { queueNames } from '@flotilla/contracts';
+import { clusterHashTag, queueNames } from '@flotilla/contracts';
+import { baseConfigSchema, loadConfig, redisClusterProblems } from '@flotilla/runtime';
 import { QueueKeys } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 // @ts-expect-error -- a plain ESM script without type declarations
 import { generate, PRESTOP_SLEEP_S } from '../../deploy/k8s/generate.mjs';
 import { composePath, repoRoot, SHUTDOWN_GRACE_MS } from './compose-policy.js';
@@ -26,10 +27,13 @@ type Files = Record<string, string>;
 
 const composeText = readFileSync(composePath, 'utf8');
 const generated: Files = generate(composeText);
+/** The Redis Cluster variant's files: patches and replacements of the objects below, checked on their own. */
+const CLUSTER_DIR = 'deploy/k8s/components/redis-cluster/';
+const parsed = (text: string) => parseAllDocuments(text).map((d) => d.toJS() as Obj);
 const docsOf = (files: Files): Obj[] =>
   Object.entries(files)
-    .filter(([p]) => !p.endsWith('kustomization.yaml'))
-    .flatMap(([, text]) => parseAllDocuments(text).map((d) => d.toJS() as Obj));
+    .filter(([p]) => !p.endsWith('kustomization.yaml') && !p.startsWith(CLUSTER_DIR))
+    .flatMap(([, text]) => parsed(text));
 const objects = docsOf(generated);
 const workloads = objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
 const byName = (name: string) => workloads.find((w) => w.metadata.name === name);
@@ -290,8 +294,77 @@ describe('autoscaling', () => {
     }
   });
 
+  it('an overlay that lets KEDA take a role to zero also makes that role declare it (WORKER_SCALE_TO_ZERO)', () => {
+    type Patch = { target: { kind: string; name: string }; patch: string };
+    const overlays = join(repoRoot, 'deploy/k8s/overlays');
+    const atZero: string[] = [];
+    for (const overlay of readdirSync(overlays)) {
+      const k = parse(readFileSync(join(overlays, overlay, 'kustomization.yaml'), 'utf8')) as { patches?: Patch[] };
+      const ops = (kind: string) =>
+        (k.patches ?? [])
+          .filter((p) => p.target.kind === kind)
+          .flatMap((p) =>
+            (parse(p.patch) as { op: string; path: string; value: unknown }[]).map((op) => ({
+              ...op,
+              role: p.target.name,
+            })),
+          );
+      for (const { role } of ops('ScaledObject').filter((o) => o.path === '/spec/minReplicaCount' && o.value === 0)) {
+        atZero.push(`${overlay}/${role}`);
+        expect(ops('Deployment'), `${overlay}: ${role} scales to zero`).toContainEqual(
+          expect.objectContaining({ role, op: 'add', value: { name: 'WORKER_SCALE_TO_ZERO', value: 'true' } }),
+        );
+      }
+    }
+    // The base keeps every role at one replica at least; prod-zero is where the researcher goes to zero.
+    expect(scaled.map((s) => s.spec.minReplicaCount)).toEqual([1, 1]);
+    expect(atZero).toEqual(['prod-zero/researcher']);
+  });
+
   it('an HPA on CPU for each worker role as the fallback', () => {
     const hpas = objects.filter((o) => o.kind === 'HorizontalPodAutoscaler');
     expect(hpas.map((h) => h.spec.scaleTargetRef.name).sort()).toEqual(scaled.map((s) => s.metadata.name).sort());
+  });
+});
+
+describe('the Redis Cluster variant (components/redis-cluster)', () => {
+  type EnvVar = { name: string; value?: string; $patch?: string };
+  const patches = parsed(generated[`${CLUSTER_DIR}services.yaml`] as string);
+  const envOf = (o: Obj): EnvVar[] => o.spec.template.spec.containers[0].env;
+
+  it('moves every service that uses Redis onto the cluster, with a prefix and nodes the services accept', () => {
+    const usingRedis = workloads.filter((w) => w.kind === 'Deployment' && envOf(w).some((e) => e.name === 'REDIS_URL'));
+    expect(patches.map((p) => p.metadata.name).sort()).toEqual(usingRedis.map((w) => w.metadata.name).sort());
+    for (const patch of patches) {
+      const env = envOf(patch);
+      expect(env).toContainEqual({ name: 'REDIS_URL', $patch: 'delete' });
+      const set = Object.fromEntries(env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+      // What the service itself checks at start (exit 78 otherwise): a tagged prefix, host:port nodes.
+      expect(() =>
+        loadConfig(baseConfigSchema, { env: set, check: (c) => redisClusterProblems(c, set) }),
+      ).not.toThrow();
+      expect(clusterHashTag(set.QUEUE_PREFIX as string)).toBe('flotilla');
+    }
+  });
+
+  it('scales each worker role with the redis-cluster trigger on the tagged prefix’s lists', () => {
+    const scaledObjects = parsed(generated[`${CLUSTER_DIR}scaled-objects.yaml`] as string).filter(
+      (o) => o.kind === 'ScaledObject',
+    );
+    expect(scaledObjects.map((s) => s.metadata.name).sort()).toEqual(['coder', 'researcher']);
+    const prefix = envOf(patches[0] as Obj).find((e) => e.name === 'QUEUE_PREFIX')?.value as string;
+    for (const s of scaledObjects) {
+      const keys = new QueueKeys(prefix).getKeys(queueNames.role(s.metadata.name));
+      expect(s.spec.triggers).toEqual([
+        expect.objectContaining({
+          type: 'redis-cluster',
+          metadata: expect.objectContaining({ addressesFromEnv: 'REDIS_CLUSTER_NODES', listName: keys.wait }),
+        }),
+        expect.objectContaining({
+          type: 'redis-cluster',
+          metadata: expect.objectContaining({ addressesFromEnv: 'REDIS_CLUSTER_NODES', listName: keys.active }),
+        }),
+      ]);
+    }
   });
 });

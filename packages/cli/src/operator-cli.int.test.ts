@@ -10,9 +10,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { queueNames, type RoleReplicas, type TaskView } from '@flotilla/contracts';
+import { queueNames, type RoleReplicas, redisKeys, type TaskView } from '@flotilla/contracts';
+import { deregister, heartbeat } from '@flotilla/runtime/worker';
 import { freePort, waitFor } from '@flotilla/test-utils';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Mesh, startMesh } from './mesh.js';
 import { COLOUR, cliRunner, STACK_TRACE, screen, startKeyedOrchestrator } from './terminal.test.helpers.js';
@@ -93,6 +95,32 @@ describe('flotilla operator commands against a running mesh', () => {
     const researcher = body.roles.find((r) => r.role === 'researcher');
     expect(researcher?.replicas.map((r) => r.replica).sort()).toEqual(replicas().sort());
     expect(researcher?.replicas.every((r) => r.live && r.version === VERSION)).toBe(true);
+  });
+
+  it('roles: a role that scales to zero shows as idle at 0/0, not as down', async () => {
+    const redis = new Redis(mesh.redisUrl);
+    try {
+      const summarizer = { role: 'summarizer', replica: 'summarizer-1' };
+      await heartbeat(redis, mesh.prefix, {
+        ...summarizer,
+        description: 'Summarizes',
+        inputSchema: { type: 'object' },
+        version: VERSION,
+        scaleToZero: { forgetAfterMs: 60_000 },
+      });
+      await deregister(redis, mesh.prefix, summarizer);
+      const shown = await cli.exec(['roles'], { tty: true, env });
+      expect(shown.code).toBe(0);
+      const text = screen(shown.stdout).join('\n');
+      expect(text).toContain('summarizer  0/0 live, scales to zero');
+      expect(text).toContain('researcher  2/2 live');
+      const json = JSON.parse((await cli.exec(['roles', '--json'], { env })).stdout) as { roles: RoleReplicas[] };
+      expect(json.roles.find((r) => r.role === 'summarizer')).toMatchObject({ replicas: [], scalesToZero: true });
+    } finally {
+      await redis.del(redisKeys(mesh.prefix).roleMeta('summarizer'));
+      await redis.srem(redisKeys(mesh.prefix).roles, 'summarizer');
+      redis.disconnect();
+    }
   });
 
   it('queues: the role’s counts after a task ran, as the table and as --json', async () => {

@@ -19,6 +19,7 @@ export { createBudget, tightenLimits } from './budget/index.js';
 export {
   type BaseConfig,
   baseConfigSchema,
+  type ClusterNode,
   ConfigError,
   type ConfigProblem,
   EX_CONFIG,
@@ -26,6 +27,7 @@ export {
   type LoadConfigOrExitOptions,
   loadConfig,
   loadConfigOrExit,
+  redisClusterProblems,
   secret,
 } from './config/index.js';
 export { FlotillaError, isTransientError } from './errors.js';
@@ -77,7 +79,15 @@ export {
   type Provenance,
   type Trust,
 } from './memory/index.js';
-export { type RedisRole, type Service, type StartServiceOptions, startService } from './service/index.js';
+export {
+  createRedisConnection,
+  duplicateConnection,
+  isCluster,
+  type RedisRole,
+  type Service,
+  type StartServiceOptions,
+  startService,
+} from './service/index.js';
 export {
   type BullmqTelemetryOptions,
   bullmqTelemetry,

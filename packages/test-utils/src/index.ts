@@ -18,4 +18,5 @@ export {
 export * from './fake-llm/index.js';
 export { type ForwardProxy, startForwardProxy } from './forward-proxy.js';
 export { type ProxyMode, startTcpProxy, type TcpProxy } from './proxy.js';
+export { type RedisCluster, type RedisClusterOptions, startRedisCluster } from './redis-cluster.js';
 export { testServices, uniquePrefix } from './services.js';

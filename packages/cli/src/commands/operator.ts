@@ -44,10 +44,12 @@ export async function roles(ctx: CommandContext): Promise<number> {
   for (const r of body.roles) {
     const live = r.replicas.filter((x) => x.live).length;
     const versions = [...new Set(r.replicas.filter((x) => x.live).map((x) => x.version))];
-    const count = `${live}/${r.replicas.length} live`;
+    // At zero, a role that scales to zero is idle rather than down: the next job for it starts one.
+    const idle = live === 0 && r.scalesToZero === true;
+    const count = `${live}/${r.replicas.length} live${r.scalesToZero ? ', scales to zero' : ''}`;
     print(
       ctx,
-      `${style.bold(r.role)}  ${(live === 0 ? style.red : style.green)(count)}${versions.length > 1 ? style.yellow(`  ${versions.length} versions`) : ''}  ${style.dim(cut(r.description, 60))}`,
+      `${style.bold(r.role)}  ${(idle ? style.yellow : live === 0 ? style.red : style.green)(count)}${versions.length > 1 ? style.yellow(`  ${versions.length} versions`) : ''}  ${style.dim(cut(r.description, 60))}`,
     );
     const rows = r.replicas.map((x) => [
       `  ${x.replica}`,

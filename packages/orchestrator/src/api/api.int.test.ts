@@ -380,6 +380,15 @@ describe('auth, rate limit, roles, openapi', () => {
     const res = await hh.app.inject({ method: 'GET', url: '/v1/roles' });
     expectProblem(res, 429);
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    // The counters live in Redis under the prefix and expire with their window: a counter without an
+    // expiry (PTTL -1) would lock its client out for good and never leave Redis.
+    const counters = await hh.redis.keys(`${hh.prefix}:ratelimit:*`);
+    expect(counters).toHaveLength(1);
+    for (const key of counters) {
+      const ttl = await hh.redis.pttl(key);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+    }
   });
 
   it('lists live roles with replicas and input schemas', async () => {

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { decodeTaskEventEntry, type TaskEvent, TERMINAL_TASK_STATUSES } from '@flotilla/contracts';
+import { duplicateConnection } from '@flotilla/runtime';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { NotFoundError, TooManyRequestsError } from '../errors.js';
@@ -55,7 +56,7 @@ export function registerEventRoutes(v1: FastifyInstance, options: EventStreamOpt
       'x-accel-buffering': 'no',
     });
 
-    const conn = options.redis.duplicate({ lazyConnect: true, maxRetriesPerRequest: 1 });
+    const conn = duplicateConnection(options.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
     conn.on('error', () => {});
     const done = new AbortController();
     const stop = () => {

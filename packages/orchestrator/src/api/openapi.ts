@@ -529,8 +529,14 @@ export function openApiDocument(version: string, { probes = true }: { probes?: b
       '/v1/roles': {
         get: v1('admin', {
           operationId: 'listRoles',
-          summary: 'Live worker roles (admin)',
-          responses: { '200': { description: 'Roles with live replicas', content: json(ref('RoleList')) } },
+          summary: 'Worker roles the planner may use (admin)',
+          responses: {
+            '200': {
+              description:
+                'Roles the planner may use: those with live replicas, and those that scale to zero (replicas 0)',
+              content: json(ref('RoleList')),
+            },
+          },
         }),
       },
       ...OPERATOR_PATHS,

@@ -263,6 +263,7 @@ describe('queues, failed jobs and retries', () => {
         role: 'researcher',
         description: 'test researcher',
         replicas: [expect.objectContaining({ replica: 'researcher-1', version: 'test', live: true })],
+        scalesToZero: false,
       },
     ]);
     expect(replicas.roles[0]?.replicas[0]?.heartbeatAgeMs).toBeGreaterThanOrEqual(0);

@@ -152,7 +152,8 @@ export function createFlotillaMcpServer(deps: FlotillaMcpDeps): McpServer {
     'list_roles',
     {
       title: 'List roles',
-      description: 'The worker roles that are live now, with what each does: what the planner can use for a goal.',
+      description:
+        'The worker roles the planner can use for a goal, with what each does: those running now and those started on demand.',
       inputSchema: {},
       annotations: { readOnlyHint: true, openWorldHint: false },
     },

@@ -1,4 +1,5 @@
 import { decodeTaskEventEntry, type TaskEvent } from '@flotilla/contracts';
+import { duplicateConnection } from '@flotilla/runtime';
 import type { Redis } from 'ioredis';
 import type { TaskStore } from '../tasks/store.js';
 
@@ -15,7 +16,7 @@ export async function watchTask(
   taskId: string,
   { untilMs, signal, onEvent }: { untilMs: number; signal: AbortSignal; onEvent: (event: TaskEvent) => Promise<void> },
 ): Promise<boolean> {
-  const conn = redis.duplicate({ lazyConnect: true, maxRetriesPerRequest: 1 });
+  const conn = duplicateConnection(redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
   conn.on('error', () => {});
   const stop = () => conn.disconnect();
   signal.addEventListener('abort', stop, { once: true });

@@ -73,6 +73,18 @@ describe('the planner prompt', () => {
   });
 });
 
+describe('a role scaled to zero', () => {
+  it('is offered to the model like a running one, marked as starting on demand, and its subtask is planned', async () => {
+    const idle: RoleInfo = { ...coder, replicas: 0, versions: [], scalesToZero: true };
+    const llm = scripted(JSON.stringify({ subtasks: [{ role: 'coder', input: { task: 'Print 2+2.' } }] }));
+    const outcome = await createPlanner({ llm }).plan('What is 2+2?', [researcher, idle]);
+    expect(outcome).toMatchObject({ ok: true, subtasks: [{ subtaskId: 's1', role: 'coder' }] });
+    const system = llm.requests[0]?.messages[0]?.content ?? '';
+    expect(system).toContain('- coder: Writes and runs code (starts on demand: slower to begin)');
+    expect(system).toContain('- researcher: Finds facts\n');
+  });
+});
+
 describe('planResponseSchema', () => {
   it('offers one anyOf branch per live role, pinned by const, with the role input schema embedded', () => {
     const schema = planResponseSchema([researcher, coder], 8) as {

@@ -65,7 +65,12 @@ function examples(roles: readonly RoleInfo[]): string[] {
 }
 
 function systemPrompt(roles: readonly RoleInfo[], maxSubtasks: number): string {
-  const lines = roles.map((r) => `- ${r.role}: ${r.description || '(no description)'}`);
+  // A role at zero is as usable as a running one, only slower to start: said so the model can prefer
+  // a running role when two would do, never so that it drops a subtask the goal needs.
+  const lines = roles.map(
+    (r) =>
+      `- ${r.role}: ${r.description || '(no description)'}${r.replicas === 0 ? ' (starts on demand: slower to begin)' : ''}`,
+  );
   const shots = examples(roles);
   return [
     'You are the planner of a team of agents. Split the user goal into subtasks, as few as the goal needs and',

@@ -106,3 +106,18 @@ if redis.call('HSETNX', KEYS[1], 'replanned', '1') == 1 then redis.call('HSET', 
 return redis.call('HGET', KEYS[1], 'plan')
 `,
 );
+
+/**
+ * One field write to a task hash that still exists. A late writer (a retried planning or
+ * aggregation job whose task expired meanwhile) must not bring the hash back: HSET or HINCRBY on a
+ * missing key creates it with no expiry, a fragment no sweep reads and nothing ever deletes.
+ * KEYS: task. ARGV: 'HSET' | 'HINCRBY' | 'HSETNX', field, value.
+ * Returns the command's reply, or nil when the task is gone.
+ */
+export const writeLiveTaskScript = luaScript<number | null>(
+  'flotillaWriteLiveTask',
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
+return redis.call(ARGV[1], KEYS[1], ARGV[2], ARGV[3])
+`,
+);

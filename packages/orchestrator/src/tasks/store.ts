@@ -18,7 +18,7 @@ import type { Redis } from 'ioredis';
 import { TenantBusyError } from '../errors.js';
 import { DEFAULT_OWNER } from './owner.js';
 import { parseTaskRecord, type TaskRecord } from './record.js';
-import { createTaskScript, extendPlanScript, transitionScript } from './scripts.js';
+import { createTaskScript, extendPlanScript, transitionScript, writeLiveTaskScript } from './scripts.js';
 import { buildTaskView } from './view.js';
 
 /** Task state outlives the task by a day unless TASK_TTL_SECONDS says otherwise. */
@@ -226,14 +226,12 @@ export class TaskStore {
   /**
    * Stores the plan unless one is stored already, and returns the stored one: a planning job that
    * is retried after a crash dispatches the plan the first attempt chose, so subtask ids stay stable.
+   * A task that expired is not brought back (the plan is returned, and the dispatch finds no task).
    */
   async savePlan(taskId: string, plan: PlannedSubtask[]): Promise<PlannedSubtask[]> {
     const key = this.keys.task(taskId);
-    const [, [, stored]] = (await this.redis
-      .multi()
-      .hsetnx(key, 'plan', JSON.stringify(plan))
-      .hget(key, 'plan')
-      .exec()) as [[Error | null, number], [Error | null, string | null]];
+    await writeLiveTaskScript(this.redis, [key], ['HSETNX', 'plan', JSON.stringify(plan)]);
+    const stored = await this.redis.hget(key, 'plan');
     return stored ? (JSON.parse(stored) as PlannedSubtask[]) : plan;
   }
 
@@ -277,15 +275,20 @@ export class TaskStore {
 
   /** Records that the task's answer and notes are in memory, so a retried aggregation does not write them again. */
   async markRemembered(taskId: string): Promise<void> {
-    await this.redis.hset(this.keys.task(taskId), 'remembered', '1');
+    await writeLiveTaskScript(this.redis, [this.keys.task(taskId)], ['HSET', 'remembered', '1']);
   }
 
   async addOrchestratorTokens(taskId: string, tokens: number): Promise<void> {
-    if (tokens > 0) await this.redis.hincrby(this.keys.task(taskId), 'orchestratorTokens', Math.round(tokens));
+    if (tokens > 0)
+      await writeLiveTaskScript(
+        this.redis,
+        [this.keys.task(taskId)],
+        ['HINCRBY', 'orchestratorTokens', Math.round(tokens)],
+      );
   }
 
   async setSubtaskErrors(taskId: string, errors: Record<string, string>): Promise<void> {
-    await this.redis.hset(this.keys.task(taskId), 'subtaskErrors', JSON.stringify(errors));
+    await writeLiveTaskScript(this.redis, [this.keys.task(taskId)], ['HSET', 'subtaskErrors', JSON.stringify(errors)]);
   }
 
   async appendEvent(event: TaskEventBody): Promise<string> {

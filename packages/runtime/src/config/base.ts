@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { clusterHashTag } from '@flotilla/contracts';
 import { z } from 'zod';
 import { LOG_LEVELS } from '../logger/index.js';
 import type { ConfigProblem } from './errors.js';
@@ -26,6 +27,35 @@ const killSwitch = z
   .trim()
   .regex(/^(all|writes|[\w.-]+(\s*,\s*[\w.-]+)*)$/, 'expected "all", "writes" or a comma list of tool names');
 
+/** `host:port` (IPv6 in brackets: `[::1]:7000`). */
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[\w.-]+):(\d{1,5})$/;
+
+export interface ClusterNode {
+  host: string;
+  port: number;
+}
+
+/** REDIS_CLUSTER_NODES: the seed nodes a cluster client asks for the slot map (one is enough, more survive one being down). */
+const clusterNodes = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  )
+  .refine((items) => items.length > 0, 'expected host:port[,host:port...]')
+  .refine(
+    (items) => items.every((i) => HOST_PORT.test(i) && Number(HOST_PORT.exec(i)?.[2]) <= 65535),
+    'expected a comma list of host:port (e.g. redis-0:6379,redis-1:6379)',
+  )
+  .transform((items): ClusterNode[] =>
+    items.map((i) => {
+      const [, host = '', port = ''] = HOST_PORT.exec(i) ?? [];
+      return { host: host.replace(/^\[|\]$/g, ''), port: Number(port) };
+    }),
+  );
+
 // Settings every flotilla service reads. Each may also come from `<NAME>_FILE` (Docker/K8s secrets);
 // an empty value counts as unset.
 //
@@ -38,6 +68,7 @@ const killSwitch = z
 // | REDIS_URL                    | redis://127.0.0.1:6379   | Local development; its password is treated as a secret          |
 // | REDIS_USERNAME               | (unset: the default user)| Compose gives each service its own ACL user (compose/README.md) |
 // | REDIS_PASSWORD               | (unset; required with a username) | Read from REDIS_PASSWORD_FILE in Compose; never logged |
+// | REDIS_CLUSTER_NODES          | (unset: REDIS_URL's node)| host:port,... of a Redis Cluster; needs a {tagged} QUEUE_PREFIX |
 // | QUEUE_PREFIX                 | flotilla                 | BullMQ key prefix; tests and tenants use their own              |
 // | HEALTH_PORT                  | 8080                     | One well-known port for probes and /metrics; 0 picks a free one |
 // | HEALTH_HOST                  | 0.0.0.0                  | Probes come from outside the container                          |
@@ -69,6 +100,7 @@ export const baseConfigSchema = z.object({
     .regex(/^[\w.-]+$/, 'expected an ACL user name (letters, digits, ".", "_", "-")')
     .optional(),
   REDIS_PASSWORD: secret(z.string()).optional(),
+  REDIS_CLUSTER_NODES: clusterNodes.optional(),
   QUEUE_PREFIX: z.string().trim().min(1).default('flotilla'),
   HEALTH_PORT: envField.port().default(8080),
   HEALTH_HOST: z.string().trim().min(1).default('0.0.0.0'),
@@ -105,6 +137,33 @@ export function redisAuthProblems(config: Pick<BaseConfig, 'REDIS_URL' | 'REDIS_
     problems.push({
       variable: 'REDIS_URL',
       message: 'carries credentials, and so do REDIS_USERNAME/REDIS_PASSWORD: keep them in one place',
+    });
+  return problems;
+}
+
+/**
+ * Cluster mode's preconditions. BullMQ's scripts and flotilla's own name several keys of a queue and
+ * of a task at once; on a cluster they run only when every key is in one slot, which only a hash tag
+ * in the prefix guarantees (docs/redis-cluster.md). Without one every flow would fail with CROSSSLOT
+ * at the first task, so it is refused at start. And REDIS_URL next to the node list would leave an
+ * operator guessing which Redis is used.
+ */
+export function redisClusterProblems(
+  config: Pick<BaseConfig, 'REDIS_CLUSTER_NODES' | 'QUEUE_PREFIX'>,
+  env: NodeJS.ProcessEnv,
+): ConfigProblem[] {
+  if (!config.REDIS_CLUSTER_NODES) return [];
+  const problems: ConfigProblem[] = [];
+  if (clusterHashTag(config.QUEUE_PREFIX) === undefined)
+    problems.push({
+      variable: 'QUEUE_PREFIX',
+      message: `"${config.QUEUE_PREFIX}" has no hash tag, which REDIS_CLUSTER_NODES needs (every key in one slot): use e.g. {${config.QUEUE_PREFIX.replace(/[{}]/g, '') || 'flotilla'}}`,
+    });
+  if (env.REDIS_URL?.trim() || env.REDIS_URL_FILE?.trim())
+    problems.push({
+      variable: 'REDIS_URL',
+      message:
+        'is set, and so is REDIS_CLUSTER_NODES: set one of them (credentials go in REDIS_USERNAME/REDIS_PASSWORD)',
     });
   return problems;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { clearSecretValues, REDACTED, redactText } from '../logger/index.js';
-import { baseConfigSchema, emptyCredentialFileProblems, redisAuthProblems } from './base.js';
+import { baseConfigSchema, emptyCredentialFileProblems, redisAuthProblems, redisClusterProblems } from './base.js';
 import { ConfigError } from './errors.js';
 import { envField } from './fields.js';
 import { checkConfig, EX_CONFIG, loadConfig, loadConfigOrExit } from './load.js';
@@ -170,6 +170,40 @@ describe('loadConfig', () => {
     expect(redactText('AUTH worker-researcher redis-pass-0123456789abcdef')).toBe(`AUTH worker-researcher ${REDACTED}`);
     expect(secretKind(baseConfigSchema.shape.REDIS_PASSWORD)).toBe('value');
     expect(secretKind(baseConfigSchema.shape.CHROMA_TOKEN)).toBe('value');
+  });
+
+  it('reads REDIS_CLUSTER_NODES as host:port seeds and asks for a hash-tagged prefix and no REDIS_URL beside it', () => {
+    const load = (env: NodeJS.ProcessEnv) =>
+      loadConfig(baseConfigSchema, { env, check: (c) => redisClusterProblems(c, env) });
+    expect(load({}).REDIS_CLUSTER_NODES).toBeUndefined();
+    expect(
+      load({ REDIS_CLUSTER_NODES: ' redis-0:6379, 10.0.0.7:7001,[::1]:7002 ,', QUEUE_PREFIX: '{flotilla}' })
+        .REDIS_CLUSTER_NODES,
+    ).toEqual([
+      { host: 'redis-0', port: 6379 },
+      { host: '10.0.0.7', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
+    for (const bad of ['redis-0', 'redis-0:99999', 'redis://redis-0:6379', ' , '])
+      expect(
+        problemsOf(() => load({ REDIS_CLUSTER_NODES: bad, QUEUE_PREFIX: '{f}' })).map((p) => p.variable),
+        bad,
+      ).toEqual(['REDIS_CLUSTER_NODES']);
+    // Untagged, and an empty tag, would put a queue's keys in several slots: CROSSSLOT at the first task.
+    for (const prefix of ['flotilla', 'flo{}tilla'])
+      expect(problemsOf(() => load({ REDIS_CLUSTER_NODES: 'r:6379', QUEUE_PREFIX: prefix }))).toEqual([
+        {
+          variable: 'QUEUE_PREFIX',
+          message: expect.stringMatching(/has no hash tag, which REDIS_CLUSTER_NODES needs/),
+        },
+      ]);
+    expect(
+      problemsOf(() => load({ REDIS_CLUSTER_NODES: 'r:6379', QUEUE_PREFIX: '{f}', REDIS_URL: 'redis://r:6379' })).map(
+        (p) => p.variable,
+      ),
+    ).toEqual(['REDIS_URL']);
+    // Control: the same prefix without cluster nodes is fine (one node has no slots to respect).
+    expect(load({ QUEUE_PREFIX: 'flotilla' }).QUEUE_PREFIX).toBe('flotilla');
   });
 
   it('finds the secret mark through optional, default and pipe wrappers', () => {

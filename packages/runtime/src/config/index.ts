@@ -1,4 +1,4 @@
-export { type BaseConfig, baseConfigSchema } from './base.js';
+export { type BaseConfig, baseConfigSchema, type ClusterNode, redisClusterProblems } from './base.js';
 export { ConfigError, type ConfigProblem } from './errors.js';
 export { envField } from './fields.js';
 export { EX_CONFIG, type LoadConfigOrExitOptions, loadConfig, loadConfigOrExit } from './load.js';

@@ -1,1 +1,2 @@
-export { type RedisRole, type Service, type StartServiceOptions, startService } from './service.js';
+export { createRedisConnection, duplicateConnection, isCluster, type RedisRole } from './redis-connection.js';
+export { type Service, type StartServiceOptions, startService } from './service.js';

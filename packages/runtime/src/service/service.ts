@@ -1,28 +1,26 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { type baseConfigSchema, emptyCredentialFileProblems, redisAuthProblems } from '../config/base.js';
+import {
+  type baseConfigSchema,
+  emptyCredentialFileProblems,
+  redisAuthProblems,
+  redisClusterProblems,
+} from '../config/base.js';
 import type { ConfigProblem } from '../config/errors.js';
 import { checkConfig, EX_CONFIG, loadConfigOrExit } from '../config/load.js';
 import { installEgressProxy } from '../http/egress.js';
 import { createLifecycle, type Lifecycle } from '../lifecycle/index.js';
 import { createLogger } from '../logger/index.js';
 import { shutdownTelemetry } from '../telemetry/index.js';
-
-/**
- * How a connection behaves when Redis is away. `blocking`: BullMQ's own worker/flow connections,
- * which must wait out a blip (maxRetriesPerRequest null, as BullMQ requires). `commands`: what the
- * service issues itself; fails fast so a request or a run gets an error instead of hanging.
- * `subscriber`: pub/sub, on a connection of its own (subscribe mode can't run commands).
- */
-export type RedisRole = 'blocking' | 'commands' | 'subscriber';
+import { createRedisConnection, type RedisRole } from './redis-connection.js';
 
 export interface Service<C> {
   config: C;
   log: Logger;
   lifecycle: Lifecycle;
-  /** A new Redis connection whose errors are logged and which closes in the lifecycle's close phase. */
+  /** A new Redis connection (a cluster client with REDIS_CLUSTER_NODES) whose errors are logged and which closes in the lifecycle's close phase. */
   redis(role: RedisRole): Redis;
   /** Installs SIGTERM/SIGINT handling (unless disabled) and marks the service ready. */
   ready(): void;
@@ -103,6 +101,7 @@ export function startService<S extends BaseShape>(
   const checks = (e: NodeJS.ProcessEnv) => (c: z.output<S>) => [
     ...emptyCredentialFileProblems(c, e),
     ...redisAuthProblems(c),
+    ...redisClusterProblems(c, e),
     ...(options.check?.(c) ?? []),
   ];
   const isProcess = options.handleSignals ?? true;
@@ -141,12 +140,7 @@ export function startService<S extends BaseShape>(
     log,
     lifecycle,
     redis(role) {
-      const conn = new Redis(config.REDIS_URL, {
-        maxRetriesPerRequest: role === 'blocking' ? null : 1,
-        // Unset, ioredis takes them from the URL (or logs in as the default user on a dev Redis).
-        ...(config.REDIS_USERNAME ? { username: config.REDIS_USERNAME } : {}),
-        ...(config.REDIS_PASSWORD ? { password: config.REDIS_PASSWORD } : {}),
-      });
+      const conn = createRedisConnection(config, role);
       conn.on('error', (err) => log.warn({ err: { message: err.message }, redis: role }, 'redis connection error'));
       connections.push(conn);
       return conn;

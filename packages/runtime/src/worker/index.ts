@@ -12,7 +12,7 @@ export { appendTaskEvent, readTaskEvents, STREAM_MAX_LEN } from './events.js';
 export { InjectedFaultError, withFaultInjection } from './fault-injection.js';
 export { type Observation, runToolLoop, type ToolLoopOptions } from './loop.js';
 export { readVersionFigures } from './outcomes.js';
-export { heartbeat, listReplicas, listRoles, type RoleRegistration } from './registry.js';
+export { deregister, heartbeat, listReplicas, listRoles, type RoleRegistration } from './registry.js';
 export { type RunningWorker, type RunWorkerOptions, runWorker, type WorkerConfig } from './run.js';
 export { OUTCOMES_MAX_LEN } from './run-book.js';
 export { type LuaScript, luaScript } from './scripts.js';

@@ -1,7 +1,10 @@
 import { type PlanExample, type RoleInfo, type RoleReplicas, redisKeys } from '@flotilla/contracts';
 import type { ChainableCommander, Redis } from 'ioredis';
 
-/** How a replica announces itself; the orchestrator plans only for roles with live replicas. */
+/**
+ * How a replica announces itself. The orchestrator plans for roles with live replicas, and for roles
+ * that declared they scale to zero (see `scaleToZero`) while none runs.
+ */
 export interface RoleRegistration {
   role: string;
   description: string;
@@ -11,18 +14,42 @@ export interface RoleRegistration {
   examples?: PlanExample[];
   replica: string;
   version: string;
+  /**
+   * The role is started on demand (KEDA at minReplicaCount 0, WORKER_SCALE_TO_ZERO): the planner
+   * keeps planning for it with no replica running, since the job it queues is what starts one.
+   * `forgetAfterMs` after the last heartbeat of its last replica the role is forgotten (its meta
+   * expires), so a role removed for good stops being planned. Absent: planned only while live.
+   */
+  scaleToZero?: { forgetAfterMs: number };
 }
+
+/** What a role publishes for the planner, stored without expiry unless the role scales to zero. */
+interface RoleMeta {
+  description?: string;
+  inputSchema?: Record<string, unknown>;
+  examples?: PlanExample[];
+  scaleToZero?: boolean;
+}
+
+const parseMeta = (json: string | null): RoleMeta => (json ? (JSON.parse(json) as RoleMeta) : {});
 
 /** A replica is live while its heartbeat is younger than this. */
 export const DEFAULT_STALE_AFTER_MS = 15_000;
 
 export async function heartbeat(redis: Redis, prefix: string, reg: RoleRegistration, now = Date.now()): Promise<void> {
   const keys = redisKeys(prefix);
-  const meta = JSON.stringify({ description: reg.description, inputSchema: reg.inputSchema, examples: reg.examples });
-  await redis
-    .multi()
-    .sadd(keys.roles, reg.role)
-    .set(keys.roleMeta(reg.role), meta)
+  const meta = JSON.stringify({
+    description: reg.description,
+    inputSchema: reg.inputSchema,
+    examples: reg.examples,
+    ...(reg.scaleToZero ? { scaleToZero: true } : {}),
+  } satisfies RoleMeta);
+  const tx = redis.multi().sadd(keys.roles, reg.role);
+  // Each beat pushes the expiry out again, so it runs from the last beat of the last replica. A SET
+  // without PX clears an expiry: a role that stops scaling to zero is kept for good again.
+  if (reg.scaleToZero) tx.set(keys.roleMeta(reg.role), meta, 'PX', reg.scaleToZero.forgetAfterMs);
+  else tx.set(keys.roleMeta(reg.role), meta);
+  await tx
     .zadd(keys.roleReplicas(reg.role), now, reg.replica)
     .hset(keys.roleReplicaVersions(reg.role), reg.replica, reg.version)
     .exec();
@@ -38,7 +65,10 @@ export async function deregister(redis: Redis, prefix: string, reg: Pick<RoleReg
     .exec();
 }
 
-/** Roles with at least one live replica, with counts, versions and input schemas. */
+/**
+ * The roles the planner may use: those with at least one live replica, and those that scale to zero
+ * (listed with 0 replicas until they are forgotten), with counts, versions and input schemas.
+ */
 export async function listRoles(
   redis: Redis,
   prefix: string,
@@ -47,43 +77,34 @@ export async function listRoles(
   const keys = redisKeys(prefix);
   const roles = (await redis.smembers(keys.roles)).sort();
   // Two pipelined rounds whatever the number of roles: the planner asks on every task.
-  const liveByRole = await inPipeline(redis, roles, (p, role) =>
-    p.zrangebyscore(keys.roleReplicas(role), now - staleAfterMs, '+inf'),
+  const firstRound = await inPipeline(redis, roles, (p, role) =>
+    p.zrangebyscore(keys.roleReplicas(role), now - staleAfterMs, '+inf').get(keys.roleMeta(role)),
   );
-  const liveRoles = roles.flatMap((role, i) => {
-    const live = liveByRole[i] as string[];
-    return live.length ? [{ role, live }] : [];
+  const listed = roles.flatMap((role, i) => {
+    const live = firstRound[2 * i] as string[];
+    const meta = parseMeta(firstRound[2 * i + 1] as string | null);
+    return live.length || meta.scaleToZero ? [{ role, live, meta }] : [];
   });
-  const details = await inPipeline(redis, liveRoles, (p, { role, live }) =>
-    p.get(keys.roleMeta(role)).hmget(keys.roleReplicaVersions(role), ...live),
+  const withLive = listed.filter((r) => r.live.length > 0);
+  const versionReplies = await inPipeline(redis, withLive, (p, { role, live }) =>
+    p.hmget(keys.roleReplicaVersions(role), ...live),
   );
-  const out: RoleInfo[] = [];
-  liveRoles.forEach(({ role, live }, i) => {
-    const metaJson = details[2 * i] as string | null;
-    const versionsByReplica = details[2 * i + 1] as (string | null)[];
-    const meta = metaJson
-      ? (JSON.parse(metaJson) as {
-          description?: string;
-          inputSchema?: Record<string, unknown>;
-          examples?: PlanExample[];
-        })
-      : {};
-    out.push({
-      role,
-      description: meta.description ?? '',
-      replicas: live.length,
-      versions: [...new Set(versionsByReplica.filter((v): v is string => typeof v === 'string'))].sort(),
-      inputSchema: meta.inputSchema ?? {},
-      ...(meta.examples?.length ? { examples: meta.examples } : {}),
-    });
-  });
-  return out;
+  const versionsOf = new Map(withLive.map((r, i) => [r.role, versionReplies[i] as (string | null)[]]));
+  return listed.map(({ role, live, meta }) => ({
+    role,
+    description: meta.description ?? '',
+    replicas: live.length,
+    versions: [...new Set((versionsOf.get(role) ?? []).filter((v): v is string => typeof v === 'string'))].sort(),
+    inputSchema: meta.inputSchema ?? {},
+    ...(meta.examples?.length ? { examples: meta.examples } : {}),
+    scalesToZero: meta.scaleToZero === true,
+  }));
 }
 
 /**
  * Every role that ever registered with every replica still in its registry, live or not, with
  * heartbeat age and version: the operator's view (a replica that stopped beating is what they are
- * looking for), where listRoles is the planner's (live ones only).
+ * looking for), where listRoles is the planner's (live ones, and those that scale to zero).
  */
 export async function listReplicas(
   redis: Redis,
@@ -102,7 +123,7 @@ export async function listReplicas(
     const metaJson = replies[3 * i] as string | null;
     const beats = replies[3 * i + 1] as string[];
     const versions = replies[3 * i + 2] as Record<string, string>;
-    const meta = metaJson ? (JSON.parse(metaJson) as { description?: string }) : {};
+    const meta = parseMeta(metaJson);
     const replicas: RoleReplicas['replicas'] = [];
     for (let j = 0; j < beats.length; j += 2) {
       const replica = beats[j] as string;
@@ -116,7 +137,7 @@ export async function listReplicas(
         live: age <= staleAfterMs,
       });
     }
-    return { role, description: meta.description ?? '', replicas };
+    return { role, description: meta.description ?? '', replicas, scalesToZero: meta.scaleToZero === true };
   });
 }
 

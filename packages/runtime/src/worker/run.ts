@@ -3,7 +3,7 @@ import { queueNames, type WorkerIdentity } from '@flotilla/contracts';
 import { MetricsTime, Worker } from 'bullmq';
 import { z } from 'zod';
 import { ApprovalStore } from '../approvals/index.js';
-import { baseConfigSchema, envField } from '../config/index.js';
+import { baseConfigSchema, type ConfigProblem, envField } from '../config/index.js';
 import { chromaCheck, createHealthServer, redisCheck, workerRunningCheck } from '../health/index.js';
 import type { Lifecycle, ShutdownReport } from '../lifecycle/index.js';
 import { createLlm, type LlmToolSpec, llmConfigProblems, llmConfigSchema } from '../llm/index.js';
@@ -67,6 +67,18 @@ export const workerConfigSchema = baseConfigSchema.extend({
   WORKER_MAX_STALLED_COUNT: int(5),
   /** Seconds between registry heartbeats; a replica counts as live for 3 of them. */
   WORKER_HEARTBEAT_MS: int(5_000),
+  /**
+   * This role is started on demand (KEDA at minReplicaCount 0): the planner keeps planning for it
+   * while no replica runs, and the job it queues is what wakes one. Default false: a role with no
+   * live replica is not planned for (docs/kubernetes.md).
+   */
+  WORKER_SCALE_TO_ZERO: envField.boolean().default(false),
+  /**
+   * With WORKER_SCALE_TO_ZERO: seconds after the last heartbeat of the role's last replica at which
+   * the planner forgets the role, so a role removed for good stops being planned. Default 7 days: a
+   * role idle for longer needs one replica started (or a longer setting) to be planned again.
+   */
+  ROLE_FORGET_AFTER_S: int(7 * 24 * 3600),
   /** Overrides the replica id (default: hostname-pid, which is the container id under Compose). */
   REPLICA_ID: z.string().min(1).optional(),
   /**
@@ -82,6 +94,25 @@ export const workerConfigSchema = baseConfigSchema.extend({
   MCP_SERVERS: mcpServersField().optional(),
 });
 export type WorkerConfig = z.output<typeof workerConfigSchema>;
+
+/**
+ * A forget delay within a few heartbeats would drop the role from the planner between two beats of
+ * a live replica; it has to outlast them by far to mean "removed for good".
+ */
+export function scaleToZeroProblems(
+  config: Pick<WorkerConfig, 'WORKER_SCALE_TO_ZERO' | 'ROLE_FORGET_AFTER_S' | 'WORKER_HEARTBEAT_MS'>,
+): ConfigProblem[] {
+  if (!config.WORKER_SCALE_TO_ZERO) return [];
+  const minimumS = Math.ceil((10 * config.WORKER_HEARTBEAT_MS) / 1000);
+  return config.ROLE_FORGET_AFTER_S < minimumS
+    ? [
+        {
+          variable: 'ROLE_FORGET_AFTER_S',
+          message: `${config.ROLE_FORGET_AFTER_S} is too short: at least ${minimumS} (ten heartbeats, WORKER_HEARTBEAT_MS), and normally days`,
+        },
+      ]
+    : [];
+}
 
 export interface RunWorkerOptions {
   /** Environment to read instead of process.env (tests). */
@@ -109,7 +140,7 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     name: def.role,
     env: options.env,
     handleSignals: options.handleSignals,
-    check: llmConfigProblems,
+    check: (c) => [...llmConfigProblems(c), ...scaleToZeroProblems(c)],
   });
   const { config, lifecycle } = service;
   const identity: WorkerIdentity = {
@@ -240,6 +271,7 @@ export async function runWorker(def: WorkerDefinition, options: RunWorkerOptions
     ...(def.examples?.length ? { examples: def.examples } : {}),
     replica: identity.replica,
     version: identity.version,
+    ...(config.WORKER_SCALE_TO_ZERO ? { scaleToZero: { forgetAfterMs: config.ROLE_FORGET_AFTER_S * 1000 } } : {}),
   };
   const beat = () =>
     heartbeat(commands, prefix, registration).catch((err: Error) =>
