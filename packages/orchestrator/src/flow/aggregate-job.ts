@@ -339,13 +339,12 @@ function markRetries(
   plan: readonly PlannedSubtask[],
   failed: readonly SubtaskOutcome[],
 ): PlannedSubtask[] {
+  const workOf = (s: PlannedSubtask) => `${s.role}:${argsHash(s.input)}`;
   const failedIds = new Set(failed.map((f) => f.subtaskId));
   const byWork = new Map<string, string>();
-  for (const s of plan) {
-    if (failedIds.has(s.subtaskId)) byWork.set(`${s.role}:${argsHash(s.input)}`, s.retryOf ?? s.subtaskId);
-  }
+  for (const s of plan) if (failedIds.has(s.subtaskId)) byWork.set(workOf(s), s.retryOf ?? s.subtaskId);
   return added.map((s) => {
-    const retryOf = byWork.get(`${s.role}:${argsHash(s.input)}`);
+    const retryOf = byWork.get(workOf(s));
     return retryOf ? { ...s, retryOf } : s;
   });
 }

@@ -202,7 +202,18 @@ const fail = (
   code: ToolFailureCode,
   message: string,
   attempts = 0,
-): Result => ({ label, outcome: { ok: false, stopReason, code, message: message.slice(0, MAX_MESSAGE), attempts } });
+  service?: string,
+): Result => ({
+  label,
+  outcome: {
+    ok: false,
+    stopReason,
+    code,
+    message: message.slice(0, MAX_MESSAGE),
+    attempts,
+    ...(service === undefined ? {} : { service }),
+  },
+});
 
 const isOpenCircuit = (err: unknown) => err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError;
 
@@ -214,17 +225,7 @@ const unavailable = (service: string, tool: string, err: unknown, attempts: numb
   const why = isOpenCircuit(err) ? 'recent calls kept failing, so this one was not tried' : describeError(err);
   const label = err instanceof ToolTimeoutError ? 'timeout' : isOpenCircuit(err) ? 'circuit_open' : 'error';
   const message = `${service} is unavailable (tool ${tool}: ${why}); go on without it`;
-  return {
-    label,
-    outcome: {
-      ok: false,
-      stopReason: 'tool_error',
-      code: 'unavailable',
-      message: message.slice(0, MAX_MESSAGE),
-      attempts,
-      service,
-    },
-  };
+  return fail(label, 'tool_error', 'unavailable', message, attempts, service);
 };
 
 /** The one door every tool call goes through. Build one per process; it holds each tool's breaker. */
